@@ -1,0 +1,68 @@
+// Command kscloud launches kickstart installs on libvirt and private clouds,
+// bakes them into images, and checks kickstarts before anything boots.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// A command is one kscloud subcommand. run gets the arguments after the
+// subcommand name and returns the process exit code; results go to stdout,
+// messages for people to stderr.
+type command struct {
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"lint":    {"check kickstart files before anything boots", cmdLint},
+		"version": {"print the version", cmdVersion},
+	}
+}
+
+// version is set by the Makefile with -ldflags "-X main.version=…".
+var version = "dev"
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stdout, "kscloud", version)
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: kscloud COMMAND [flags] [args]")
+	fmt.Fprintln(w, "\ncommands:")
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'kscloud COMMAND -h' for a command's flags.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "kscloud: unknown command %q (run 'kscloud help')\n", args[0])
+		return 2
+	}
+	return cmd.run(args[1:], stdout, stderr)
+}
