@@ -1,0 +1,86 @@
+package atomicfile
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteReplacesAndKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.xml")
+	if err := os.WriteFile(p, []byte("old"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(p, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	if string(got) != "new" {
+		t.Fatalf("content %q", got)
+	}
+	st, _ := os.Stat(p)
+	if st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, want the replaced file's 0640", st.Mode().Perm())
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("temporary file left behind: %v", ents)
+	}
+}
+
+func TestWriteFailureLeavesFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.xml")
+	os.WriteFile(p, []byte("old"), 0o644)
+	// A directory where the file should be renamed: rename fails.
+	sub := filepath.Join(dir, "d")
+	os.Mkdir(sub, 0o755)
+	if err := Write(sub, []byte("x"), 0o644); err == nil {
+		t.Fatal("writing over a directory succeeded")
+	}
+	got, _ := os.ReadFile(p)
+	if !bytes.Equal(got, []byte("old")) {
+		t.Fatal("file changed")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Fatalf("leftovers: %v", ents)
+	}
+}
+
+func TestReadRegularRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("data"), 0o644)
+	l := filepath.Join(dir, "l")
+	os.Symlink(p, l)
+	if _, err := ReadRegular(l, 100); err == nil {
+		t.Fatal("symlink was followed")
+	}
+	if _, err := ReadRegular(p, 2); err == nil {
+		t.Fatal("size limit ignored")
+	}
+	b, err := ReadRegular(p, 100)
+	if err != nil || string(b) != "data" {
+		t.Fatalf("got %q %v", b, err)
+	}
+}
+
+func TestCopyIfAbsent(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "a"), filepath.Join(dir, "a.orig")
+	os.WriteFile(src, []byte("one"), 0o644)
+	if wrote, err := CopyIfAbsent(src, dst); err != nil || !wrote {
+		t.Fatalf("first copy: %v %v", wrote, err)
+	}
+	os.WriteFile(src, []byte("two"), 0o644)
+	if wrote, err := CopyIfAbsent(src, dst); err != nil || wrote {
+		t.Fatalf("second copy: %v %v", wrote, err)
+	}
+	got, _ := os.ReadFile(dst)
+	if string(got) != "one" {
+		t.Fatalf("original overwritten: %q", got)
+	}
+}

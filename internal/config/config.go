@@ -1,0 +1,306 @@
+// Package config is nchookd's operator configuration: one TOML file
+// (default /etc/nchookd/nchookd.toml) holding the hook socket, the policy
+// and the installer catalog. Defaults apply first, then the file; unknown
+// keys are errors so a typo never silently changes policy.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where nchookd and the hook look for the file.
+const DefaultPath = "/etc/nchookd/nchookd.toml"
+
+// DefaultSocket is the daemon's hook socket.
+const DefaultSocket = "/run/nchookd/nchookd.sock"
+
+// VNC policies.
+const (
+	VNCOff      = "off"      // never add a VNC console
+	VNCLoopback = "loopback" // listen on 127.0.0.1 only (default when allowed)
+	VNCAddress  = "address"  // listen on VNCListen
+)
+
+// What to do when a pre-boot rewrite fails.
+const (
+	OnErrorRefuse = "refuse" // the hook exits non-zero: the NC cancels the launch
+	OnErrorBoot   = "boot"   // the hook logs and exits 0: the instance boots as the NC wrote it
+)
+
+// Config is the effective configuration.
+type Config struct {
+	Hook      Hook                 `toml:"hook"`
+	Policy    Policy               `toml:"policy"`
+	State     State                `toml:"state"`
+	Libvirt   Libvirt              `toml:"libvirt"`
+	Installer map[string]Installer `toml:"installer"`
+
+	// Path is the file this was loaded from ("" for defaults only).
+	Path string `toml:"-"`
+}
+
+// Hook configures the socket the Eucalyptus hook talks to.
+type Hook struct {
+	Socket        string   `toml:"socket"`
+	SocketGroup   string   `toml:"socket_group"`   // group owning the socket (mode 0660); "" = root only
+	AllowedUsers  []string `toml:"allowed_users"`  // peers allowed besides root (checked with SO_PEERCRED)
+	InstancesRoot []string `toml:"instances_root"` // instance directories must lie below one of these
+	OnError       string   `toml:"on_error"`
+	Timeout       Duration `toml:"timeout"` // hook → daemon round trip before the hook rewrites itself
+}
+
+// Policy is what users may ask for in user-data.
+type Policy struct {
+	Modes              []string `toml:"modes"`
+	VNC                string   `toml:"vnc"`
+	VNCListen          string   `toml:"vnc_listen"`
+	AllowEKI           bool     `toml:"allow_instance_kernel"` // an instance's own EKI/ERI may be the installer
+	MaxInlineKickstart int      `toml:"max_inline_kickstart"`
+}
+
+// State configures where nchookd keeps what survives a restart.
+type State struct {
+	Dir               string   `toml:"dir"`
+	InactivityTimeout Duration `toml:"inactivity_timeout"` // no console output and no disk writes for this long: the install is declared stuck
+}
+
+// Libvirt selects the hypervisor connection nchookd follows.
+type Libvirt struct {
+	URI string `toml:"uri"`
+}
+
+// Installer is one catalog entry: an installer kernel and initrd on the
+// node, chosen by name with kscloud.installer=NAME.
+type Installer struct {
+	Kernel      string `toml:"kernel"`
+	Initrd      string `toml:"initrd"`
+	Description string `toml:"description"`
+	// Cmdline is prepended to the user's bootparams (e.g. "inst.stage2=…").
+	Cmdline string `toml:"cmdline"`
+}
+
+// Duration is a time.Duration written as "5s", "2m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	return &Config{
+		Hook: Hook{
+			Socket:        DefaultSocket,
+			SocketGroup:   "eucalyptus",
+			AllowedUsers:  []string{"eucalyptus"},
+			InstancesRoot: []string{"/var/lib/eucalyptus/instances"},
+			OnError:       OnErrorRefuse,
+			Timeout:       Duration{5 * time.Second},
+		},
+		Policy: Policy{
+			Modes:              []string{"bake", "in-place"},
+			VNC:                VNCLoopback,
+			AllowEKI:           true,
+			MaxInlineKickstart: 256 << 10,
+		},
+		State: State{
+			Dir:               "/var/lib/nchookd",
+			InactivityTimeout: Duration{30 * time.Minute},
+		},
+		Libvirt:   Libvirt{URI: "qemu:///system"},
+		Installer: map[string]Installer{},
+	}
+}
+
+// ErrInvalid wraps every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Load reads path over the defaults and validates the result. A missing
+// file at the default path is not an error (defaults apply); a missing file
+// named explicitly is.
+func Load(path string, explicit bool) (*Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !explicit {
+			return c, c.Validate()
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.decode(data); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.Path = path
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) decode(data []byte) error {
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return fmt.Errorf("line %d: key %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
+			}
+			return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("%w: unknown key %s", ErrInvalid, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+var installerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Validate checks values and cross-references; it does not touch the disk
+// (see Check for that).
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+	}
+	if !filepath.IsAbs(c.Hook.Socket) {
+		return bad("hook.socket %q is not an absolute path", c.Hook.Socket)
+	}
+	if c.Hook.OnError != OnErrorRefuse && c.Hook.OnError != OnErrorBoot {
+		return bad("hook.on_error %q: want %q or %q", c.Hook.OnError, OnErrorRefuse, OnErrorBoot)
+	}
+	if c.Hook.Timeout.Duration <= 0 {
+		return bad("hook.timeout must be positive")
+	}
+	if len(c.Hook.InstancesRoot) == 0 {
+		return bad("hook.instances_root is empty: name the NC's instances directory")
+	}
+	for _, r := range c.Hook.InstancesRoot {
+		if !filepath.IsAbs(r) {
+			return bad("hook.instances_root %q is not an absolute path", r)
+		}
+	}
+	if len(c.Policy.Modes) == 0 {
+		return bad("policy.modes is empty: allow \"bake\", \"in-place\" or both")
+	}
+	for _, m := range c.Policy.Modes {
+		if m != "bake" && m != "in-place" {
+			return bad("policy.modes: unknown mode %q (want bake, in-place)", m)
+		}
+	}
+	switch c.Policy.VNC {
+	case VNCOff, VNCLoopback:
+	case VNCAddress:
+		if c.Policy.VNCListen == "" {
+			return bad("policy.vnc = \"address\" needs policy.vnc_listen")
+		}
+	default:
+		return bad("policy.vnc %q: want off, loopback or address", c.Policy.VNC)
+	}
+	if c.Policy.MaxInlineKickstart < 0 {
+		return bad("policy.max_inline_kickstart is negative")
+	}
+	if !filepath.IsAbs(c.State.Dir) {
+		return bad("state.dir %q is not an absolute path", c.State.Dir)
+	}
+	if c.State.InactivityTimeout.Duration < 0 {
+		return bad("state.inactivity_timeout is negative")
+	}
+	for name, in := range c.Installer {
+		if !installerName.MatchString(name) {
+			return bad("installer %q: name must match %s", name, installerName)
+		}
+		if !filepath.IsAbs(in.Kernel) || !filepath.IsAbs(in.Initrd) {
+			return bad("installer %q: kernel and initrd must be absolute paths", name)
+		}
+		if strings.ContainsAny(in.Cmdline, "\x00\n\r") {
+			return bad("installer %q: cmdline has a control character", name)
+		}
+	}
+	return nil
+}
+
+// AllowsMode reports whether policy allows mode.
+func (c *Config) AllowsMode(mode string) bool {
+	for _, m := range c.Policy.Modes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}
+
+// VNCListenAddr returns the address a VNC console listens on, "" when
+// policy forbids VNC.
+func (c *Config) VNCListenAddr() string {
+	switch c.Policy.VNC {
+	case VNCLoopback:
+		return "127.0.0.1"
+	case VNCAddress:
+		return c.Policy.VNCListen
+	}
+	return ""
+}
+
+// InstallerNames lists the catalog, sorted.
+func (c *Config) InstallerNames() []string {
+	names := make([]string, 0, len(c.Installer))
+	for n := range c.Installer {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Check validates the configuration against the machine: every catalog
+// kernel and initrd exists as a readable regular file. It returns every
+// problem found, one per line.
+func (c *Config) Check() []error {
+	var errs []error
+	for _, name := range c.InstallerNames() {
+		in := c.Installer[name]
+		for _, f := range []struct{ what, path string }{{"kernel", in.Kernel}, {"initrd", in.Initrd}} {
+			st, err := os.Stat(f.path)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("installer %q: %s %s: %w", name, f.what, f.path, err))
+			case !st.Mode().IsRegular():
+				errs = append(errs, fmt.Errorf("installer %q: %s %s is not a regular file", name, f.what, f.path))
+			case st.Size() == 0:
+				errs = append(errs, fmt.Errorf("installer %q: %s %s is empty", name, f.what, f.path))
+			}
+		}
+	}
+	return errs
+}
+
+// Encode writes the effective configuration as TOML (nchookd check --print).
+func (c *Config) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	err := toml.NewEncoder(&b).Encode(c)
+	return b.Bytes(), err
+}
