@@ -15,11 +15,12 @@ import (
 	"time"
 )
 
-// File is one regular file to inject.
+// File is one file (or directory) to put in an archive.
 type File struct {
 	Name string // path inside the initramfs, e.g. "ks.cfg"
 	Data []byte
-	Mode uint32 // permission bits; 0 means 0644
+	Mode uint32 // permission bits; 0 means 0644 (0755 for a directory)
+	Dir  bool   // a directory (Data ignored); list parents before children
 }
 
 // WriteCPIO writes files as a gzip'd newc cpio archive with its trailer.
@@ -34,12 +35,17 @@ func WriteCPIO(w io.Writer, files []File, mtime time.Time) error {
 		if name == "" || name == "." {
 			return fmt.Errorf("initrd: bad file name %q", f.Name)
 		}
-		mode := f.Mode & 0o7777
-		if mode == 0 {
+		mode, typ, data := f.Mode&0o7777, uint32(0o100000), f.Data
+		if f.Dir {
+			typ, data = 0o040000, nil
+			if mode == 0 {
+				mode = 0o755
+			}
+		} else if mode == 0 {
 			mode = 0o644
 		}
 		ino++
-		if err := writeEntry(zw, name, 0o100000|mode, ino, f.Data, mtime); err != nil {
+		if err := writeEntry(zw, name, typ|mode, ino, data, mtime); err != nil {
 			return err
 		}
 	}
