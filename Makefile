@@ -27,6 +27,19 @@ bench: build ## benchmarks: hook latency, rewrite cost (see README)
 test-installer: ## build the small test installer into build/test-installer/
 	test/installer/build.sh build/test-installer
 
+install: build ## install binaries, the Eucalyptus hook, systemd units and default config (DESTDIR honoured)
+	install -D -m 0755 bin/nchookd $(DESTDIR)$(PREFIX)/sbin/nchookd
+	install -D -m 0755 bin/kscloud $(DESTDIR)$(PREFIX)/bin/kscloud
+	install -D -m 0755 bin/nchookd-euca-hook $(DESTDIR)/etc/eucalyptus/nc-hooks/nchookd
+	install -D -m 0644 packaging/nchookd.service $(DESTDIR)/lib/systemd/system/nchookd.service
+	install -D -m 0644 packaging/nchookd.socket $(DESTDIR)/lib/systemd/system/nchookd.socket
+	install -D -m 0644 packaging/nchookd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/nchookd.conf
+	@if [ -e $(DESTDIR)/etc/nchookd/nchookd.toml ]; then \
+		echo "keeping existing $(DESTDIR)/etc/nchookd/nchookd.toml"; \
+	else \
+		install -D -m 0644 packaging/nchookd.toml $(DESTDIR)/etc/nchookd/nchookd.toml; \
+	fi
+
 fmt: ## gofmt the tree
 	gofmt -w cmd hooks internal
 

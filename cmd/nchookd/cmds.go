@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/atomicfile"
+	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/launch"
+)
+
+// configFlag adds --config to fs; loadConfig honours whether it was given.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", config.DefaultPath, "configuration `file`")
+}
+
+func loadConfig(fs *flag.FlagSet, path string) (*config.Config, error) {
+	explicit := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "config" {
+			explicit = true
+		}
+	})
+	return config.Load(path, explicit)
+}
+
+func newFlags(name string, stderr io.Writer, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("nchookd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: nchookd %s %s\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", stderr, "[--config FILE] [--print]")
+	path := configFlag(fs)
+	print := fs.Bool("print", false, "print the effective configuration as TOML")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd check: %v\n", err)
+		return 1
+	}
+	problems := cfg.Check()
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "nchookd check: %v\n", p)
+	}
+	if *print {
+		b, err := cfg.Encode()
+		if err != nil {
+			fmt.Fprintf(stderr, "nchookd check: %v\n", err)
+			return 1
+		}
+		stdout.Write(b)
+	}
+	if len(problems) > 0 {
+		return 1
+	}
+	src := cfg.Path
+	if src == "" {
+		src = "built-in defaults (" + *path + " absent)"
+	}
+	fmt.Fprintf(stderr, "nchookd check: %s: ok, %d installer(s) in the catalog\n", src, len(cfg.Installer))
+	return 0
+}
+
+func cmdRewrite(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("rewrite", stderr, "--instance-xml FILE --domain-xml FILE [--config FILE]")
+	path := configFlag(fs)
+	instPath := fs.String("instance-xml", "", "the instance's instance.xml `file`")
+	domPath := fs.String("domain-xml", "", "the domain XML `file` the NC generated")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *instPath == "" || *domPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+		return 2
+	}
+	inst, err := atomicfile.ReadRegular(*instPath, 1<<20)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+		return 2
+	}
+	dom, err := atomicfile.ReadRegular(*domPath, 4<<20)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+		return 2
+	}
+	abs, _ := filepath.Abs(*domPath)
+	p, err := launch.Decide(cfg, inst, dom, filepath.Dir(abs))
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+		return 2
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(stderr, "nchookd rewrite: instance %s: %s\n", p.Instance, n)
+	}
+	if !p.Changed {
+		stdout.Write(dom)
+		return 0
+	}
+	stdout.Write(p.DomainXML)
+	return 0
+}
+
+func cmdHook(args []string, stderr io.Writer) int {
+	return hookapi.RunHook(args, os.Getenv, stderr)
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", stderr, "[--config FILE] [--json] [INSTANCE]")
+	path := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd status: %v\n", err)
+		return 2
+	}
+	socket := cfg.Hook.Socket
+	if v := os.Getenv(hookapi.EnvSocket); v != "" {
+		socket = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := hookapi.Call(ctx, socket, hookapi.Request{Op: hookapi.OpStatus, Instance: fs.Arg(0)})
+	if err != nil {
+		if errors.Is(err, hookapi.ErrUnavailable) {
+			fmt.Fprintf(stderr, "nchookd status: the daemon is not running (%v)\n", err)
+		} else {
+			fmt.Fprintf(stderr, "nchookd status: %v\n", err)
+		}
+		return 1
+	}
+	if !resp.OK {
+		fmt.Fprintf(stderr, "nchookd status: %s\n", resp.Error)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(resp)
+		return 0
+	}
+	if fs.NArg() == 1 {
+		printInstance(stdout, resp.Instances[0])
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tMODE\tPHASE\tVNC\tPROGRESS")
+	for _, st := range resp.Instances {
+		vnc := "-"
+		if st.VNC != nil {
+			vnc = fmt.Sprintf("%s:%d", st.VNC.Listen, st.VNC.Port)
+		}
+		prog := st.Progress
+		if st.Reason != "" {
+			prog = st.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.Instance, st.Mode, st.Phase, vnc, prog)
+	}
+	tw.Flush()
+	return 0
+}
+
+func printInstance(w io.Writer, st hookapi.InstanceStatus) {
+	kv := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%-12s %s\n", k+":", v)
+		}
+	}
+	kv("instance", st.Instance)
+	kv("phase", st.Phase)
+	kv("mode", st.Mode)
+	kv("installer", st.Installer)
+	kv("cmdline", st.Cmdline)
+	kv("progress", st.Progress)
+	kv("reason", st.Reason)
+	if st.VNC != nil {
+		kv("vnc", fmt.Sprintf("%s:%d password %s", st.VNC.Listen, st.VNC.Port, st.VNC.Password))
+	}
+	kv("console", st.ConsoleLog)
+	kv("started", st.StartedAt.Format(time.RFC3339))
+	if len(st.Notes) > 0 {
+		kv("notes", strings.Join(st.Notes, "; "))
+	}
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hookd"
+)
+
+func cmdServe(args []string, stderr io.Writer) int {
+	fs := newFlags("serve", stderr, "[--config FILE] [--log-level debug|info|warn|error]")
+	path := configFlag(fs)
+	level := fs.String("log-level", "info", "log `level`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "nchookd serve: --log-level %q: %v\n", *level, err)
+		return 2
+	}
+	log := newLogger(stderr, lv)
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd serve: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, log, cfg, *path); err != nil {
+		log.Error("nchookd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger logs text to stderr; under the journal (JOURNAL_STREAM set) it
+// leaves the timestamp to journald.
+func newLogger(w io.Writer, lv slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: lv}
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath string) error {
+	store, err := hookd.OpenStore(cfg.State.Dir)
+	if err != nil {
+		return err
+	}
+	srv := hookd.New(log, cfg, store, version)
+	ln, activated, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if !activated {
+		defer os.Remove(cfg.Hook.Socket)
+	}
+	go watchConfig(ctx, log, srv, cfgPath)
+	go watchdog(ctx, log, cfg.Hook.Socket)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, ln) }()
+	n := len(store.List())
+	log.Info("nchookd serving", "socket", cfg.Hook.Socket, "activated", activated, "installs", n, "config", cfg.Path)
+	notify(log, daemon.SdNotifyReady, fmt.Sprintf("STATUS=serving on %s, %d install(s) known", cfg.Hook.Socket, n))
+	err = <-errc
+	notify(log, daemon.SdNotifyStopping, "STATUS=stopping")
+	return err
+}
+
+func notify(log *slog.Logger, lines ...string) {
+	msg := ""
+	for _, l := range lines {
+		msg += l + "\n"
+	}
+	if _, err := daemon.SdNotify(false, msg); err != nil {
+		log.Warn("sd_notify", "err", err)
+	}
+}
+
+// listen returns the hook socket: from systemd socket activation when
+// started that way, else created here with mode 0660, owned by root and
+// hook.socket_group.
+func listen(cfg *config.Config) (net.Listener, bool, error) {
+	lns, err := activation.Listeners()
+	if err != nil {
+		return nil, false, fmt.Errorf("socket activation: %w", err)
+	}
+	for _, ln := range lns {
+		if ln != nil {
+			return ln, true, nil
+		}
+	}
+	p := cfg.Hook.Socket
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, false, fmt.Errorf("hook socket %s: %w", p, err)
+	}
+	if st, err := os.Lstat(p); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, false, fmt.Errorf("hook socket %s: exists and is not a socket", p)
+		}
+		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
+			c.Close()
+			return nil, false, fmt.Errorf("hook socket %s: another nchookd is serving it", p)
+		}
+		os.Remove(p)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", p)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, false, fmt.Errorf("hook socket %s: %w", p, err)
+	}
+	mode := os.FileMode(0o600)
+	if g := cfg.Hook.SocketGroup; g != "" {
+		grp, err := user.LookupGroup(g)
+		if err == nil {
+			gid, _ := strconv.Atoi(grp.Gid)
+			if err := os.Chown(p, os.Geteuid(), gid); err != nil {
+				ln.Close()
+				return nil, false, fmt.Errorf("hook socket %s: chown to group %s: %w", p, g, err)
+			}
+			mode = 0o660
+		}
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		ln.Close()
+		return nil, false, fmt.Errorf("hook socket %s: %w", p, err)
+	}
+	return ln, false, nil
+}
+
+// watchConfig reloads the configuration when its file changes. It watches
+// the directory (editors and config management replace files by rename).
+// A file that does not validate is refused; the previous one stays.
+func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Warn("config reload disabled", "err", err)
+		return
+	}
+	defer w.Close()
+	dir := filepath.Dir(path)
+	if err := w.Add(dir); err != nil {
+		log.Warn("config reload disabled", "dir", dir, "err", err)
+		return
+	}
+	var timer *time.Timer
+	reload := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if filepath.Clean(ev.Name) != filepath.Clean(path) {
+				continue
+			}
+			// Settle bursts of events (write + chmod + rename) into one reload.
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.AfterFunc(100*time.Millisecond, func() {
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			})
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			log.Warn("config watch", "err", err)
+		case <-reload:
+			cfg, err := config.Load(path, false)
+			if err != nil {
+				log.Error("config reload refused; keeping the previous configuration", "err", err)
+				notify(log, "STATUS=config reload refused: "+oneLine(err.Error()))
+				continue
+			}
+			if errs := cfg.Check(); len(errs) > 0 {
+				log.Warn("config reloaded with catalog problems", "problems", errors.Join(errs...).Error())
+			}
+			srv.SetConfig(cfg)
+			log.Info("config reloaded", "config", path, "installers", len(cfg.Installer))
+			notify(log, "STATUS=config reloaded")
+		}
+	}
+}
+
+func oneLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// watchdog pings systemd's watchdog at half its interval when enabled, and
+// only after the daemon answered a ping on its own socket: a hung accept
+// loop stops the pings and systemd restarts the daemon.
+func watchdog(ctx context.Context, log *slog.Logger, socket string) {
+	iv, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || iv == 0 {
+		return
+	}
+	t := time.NewTicker(iv / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, iv/4)
+			resp, err := hookapi.Call(pctx, socket, hookapi.Request{Op: hookapi.OpPing})
+			cancel()
+			if err != nil || !resp.OK {
+				log.Warn("watchdog: own socket did not answer", "err", err)
+				continue
+			}
+			notify(log, daemon.SdNotifyWatchdog)
+		}
+	}
+}

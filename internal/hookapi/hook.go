@@ -1,0 +1,100 @@
+package hookapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/euca"
+	"github.com/kscloud/kscloud/internal/launch"
+)
+
+// Environment the hook reads (the NC's environment, or the operator's when
+// testing by hand).
+const (
+	EnvSocket  = "NCHOOKD_SOCKET"  // default config.DefaultSocket
+	EnvConfig  = "NCHOOKD_CONFIG"  // default config.DefaultPath, for the fallback
+	EnvTimeout = "NCHOOKD_TIMEOUT" // default 5s: how long to wait for the daemon
+)
+
+// RunHook is the Eucalyptus hook: args are EVENT EUCA_HOME [INSTANCE_DIR]
+// as the NC passes them. It returns the exit code: 0 on success, when there
+// is nothing to do and for every event nchookd does not handle; non-zero
+// only to refuse (a pre-boot refusal cancels the launch), with one line on
+// stderr naming the instance and the reason.
+//
+// The daemon does the work when it answers; when it cannot be reached the
+// hook does the same rewrite itself with the same code.
+func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) == 0 || !euca.Handled(args[0]) {
+		return 0 // pre-hyp-check and friends: return at once
+	}
+	event := args[0]
+	if len(args) < 3 || args[2] == "" {
+		fmt.Fprintf(stderr, "nchookd: %s: no instance directory given (usage: HOOK EVENT EUCA_HOME INSTANCE_DIR)\n", event)
+		return 2
+	}
+	euHome, dir := args[1], args[2]
+	socket := getenv(EnvSocket)
+	if socket == "" {
+		socket = config.DefaultSocket
+	}
+	timeout := 5 * time.Second
+	if v := getenv(EnvTimeout); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			timeout = d
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir})
+	if err == nil {
+		if resp.Refuse {
+			fmt.Fprintf(stderr, "nchookd: %s\n", resp.Error)
+			return 1
+		}
+		if !resp.OK && resp.Error != "" {
+			fmt.Fprintf(stderr, "nchookd: %s (booting as the NC wrote it: hook.on_error = boot)\n", resp.Error)
+		}
+		return 0
+	}
+	// No daemon: do it here.
+	cfgPath, explicit := getenv(EnvConfig), true
+	if cfgPath == "" {
+		cfgPath, explicit = config.DefaultPath, false
+	}
+	cfg, cerr := config.Load(cfgPath, explicit)
+	if cerr != nil {
+		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
+		return 1
+	}
+	return Local(cfg, event, dir, stderr)
+}
+
+// Local runs a handled event in this process (the hook's fallback, and the
+// daemon's own handler uses the same launch functions).
+func Local(cfg *config.Config, event, dir string, stderr io.Writer) int {
+	switch event {
+	case euca.EventPreBoot:
+		_, err := launch.PreBoot(cfg, dir)
+		if err == nil {
+			return 0
+		}
+		if cfg.Hook.OnError == config.OnErrorBoot && !errors.Is(err, launch.ErrOutsideRoot) {
+			fmt.Fprintf(stderr, "nchookd: %v (booting as the NC wrote it: hook.on_error = boot)\n", err)
+			return 0
+		}
+		fmt.Fprintf(stderr, "nchookd: %v\n", err)
+		return 1
+	case euca.EventPreClean:
+		if _, err := launch.PreClean(cfg, dir); err != nil {
+			// Never keep the NC from cleaning because of our leftovers.
+			fmt.Fprintf(stderr, "nchookd: %v\n", err)
+		}
+		return 0
+	}
+	return 0
+}

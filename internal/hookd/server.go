@@ -1,0 +1,231 @@
+// Package hookd is the core of the nchookd daemon: it answers the
+// Eucalyptus hook and the CLI over a unix socket, runs the pre-boot rewrite,
+// and keeps the record of every install it started. It knows nothing of
+// flags; cmd/nchookd wires it up.
+package hookd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/euca"
+	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/launch"
+)
+
+// Server answers requests on the hook socket.
+type Server struct {
+	log     *slog.Logger
+	cfg     atomic.Pointer[config.Config]
+	store   *Store
+	version string
+	started time.Time
+
+	// Busy, when set, reports instances that must not be cleaned now (the
+	// lifecycle follower switching them to their final domain).
+	Busy func(instance string) bool
+	// LibvirtState, when set, reports the libvirt connection for status.
+	LibvirtState func() string
+	// OnPreBoot, when set, is told of every rewrite (the lifecycle follower).
+	OnPreBoot func(o *launch.Outcome)
+
+	wg sync.WaitGroup
+}
+
+// New returns a server using cfg and the store.
+func New(log *slog.Logger, cfg *config.Config, store *Store, version string) *Server {
+	s := &Server{log: log, store: store, version: version, started: time.Now()}
+	s.cfg.Store(cfg)
+	return s
+}
+
+// Config returns the configuration in force.
+func (s *Server) Config() *config.Config { return s.cfg.Load() }
+
+// SetConfig replaces the configuration (a reload).
+func (s *Server) SetConfig(c *config.Config) { s.cfg.Store(c) }
+
+// Serve accepts connections on ln until ctx is done, then waits for the
+// requests in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	defer s.wg.Wait()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("hook socket: accept: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handleConn(ctx, conn)
+		}()
+	}
+}
+
+func (s *Server) handleConn(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	uid, err := peerUID(conn)
+	if err != nil {
+		s.log.Warn("hook socket: peer credentials", "err", err)
+		return
+	}
+	if !s.allowed(uid) {
+		s.log.Warn("hook socket: peer not allowed", "uid", uid)
+		hookapi.WriteResponse(conn, &hookapi.Response{Error: fmt.Sprintf("uid %d may not use nchookd", uid)})
+		return
+	}
+	req, err := hookapi.ReadRequest(bufio.NewReader(conn))
+	if err != nil {
+		hookapi.WriteResponse(conn, &hookapi.Response{Error: err.Error()})
+		return
+	}
+	resp := s.Handle(ctx, req)
+	if err := hookapi.WriteResponse(conn, resp); err != nil {
+		s.log.Warn("hook socket: write answer", "err", err)
+	}
+}
+
+func (s *Server) allowed(uid uint32) bool {
+	if uid == 0 || uid == uint32(os.Geteuid()) {
+		return true
+	}
+	for _, name := range s.Config().Hook.AllowedUsers {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		if id, err := strconv.ParseUint(u.Uid, 10, 32); err == nil && uint32(id) == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// Handle answers one request.
+func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Response {
+	cfg := s.Config()
+	switch req.Op {
+	case hookapi.OpPing:
+		return &hookapi.Response{OK: true}
+	case hookapi.OpStatus:
+		resp := &hookapi.Response{OK: true, Daemon: &hookapi.DaemonStatus{
+			Version: s.version, PID: os.Getpid(), Config: cfg.Path, StartedAt: s.started,
+		}}
+		if s.LibvirtState != nil {
+			resp.Daemon.Libvirt = s.LibvirtState()
+		}
+		if req.Instance != "" {
+			st, ok := s.store.Get(req.Instance)
+			if !ok {
+				return &hookapi.Response{Error: fmt.Sprintf("instance %q: not known to nchookd", req.Instance)}
+			}
+			resp.Instances = []hookapi.InstanceStatus{st}
+		} else {
+			resp.Instances = s.store.List()
+		}
+		return resp
+	case hookapi.OpHook:
+		return s.hook(req)
+	}
+	return &hookapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+func (s *Server) hook(req hookapi.Request) *hookapi.Response {
+	cfg := s.Config()
+	start := time.Now()
+	switch req.Event {
+	case euca.EventPreBoot:
+		o, err := launch.PreBoot(cfg, req.InstanceDir)
+		if err != nil {
+			refuse := cfg.Hook.OnError == config.OnErrorRefuse || errors.Is(err, launch.ErrOutsideRoot)
+			s.log.Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
+			return &hookapi.Response{Refuse: refuse, Error: err.Error()}
+		}
+		if o.Changed {
+			s.store.Started(o)
+			s.log.Info("pre-boot rewrite", "instance", o.Instance, "mode", o.Mode, "installer", o.Installer,
+				"vnc", o.VNC != nil, "inline_kickstart", o.Kickstart, "duration_s", time.Since(start).Seconds())
+			if s.OnPreBoot != nil {
+				s.OnPreBoot(o)
+			}
+		} else {
+			s.log.Debug("pre-boot: nothing to do", "instance", o.Instance)
+		}
+		return &hookapi.Response{OK: true, Outcome: o}
+	case euca.EventPreClean:
+		name := baseName(req.InstanceDir)
+		if s.Busy != nil && s.Busy(name) {
+			msg := fmt.Sprintf("instance %s: switching to its final domain; not cleaned now", name)
+			s.log.Warn("pre-clean refused", "instance", name)
+			return &hookapi.Response{Refuse: true, Error: msg}
+		}
+		o, err := launch.PreClean(cfg, req.InstanceDir)
+		if err != nil {
+			s.log.Warn("pre-clean", "dir", req.InstanceDir, "err", err)
+			return &hookapi.Response{Error: err.Error()}
+		}
+		s.store.Cleaned(o.Instance)
+		s.log.Info("pre-clean", "instance", o.Instance)
+		return &hookapi.Response{OK: true, Outcome: o}
+	}
+	return &hookapi.Response{OK: true}
+}
+
+func baseName(dir string) string {
+	for len(dir) > 1 && dir[len(dir)-1] == '/' {
+		dir = dir[:len(dir)-1]
+	}
+	for i := len(dir) - 1; i >= 0; i-- {
+		if dir[i] == '/' {
+			return dir[i+1:]
+		}
+	}
+	return dir
+}
+
+func peerUID(conn net.Conn) (uint32, error) {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return 0, fmt.Errorf("not a unix socket")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *syscall.Ucred
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, serr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, serr
+	}
+	return cred.Uid, nil
+}

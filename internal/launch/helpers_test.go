@@ -1,0 +1,5 @@
+package launch
+
+import "encoding/xml"
+
+func xmlUnmarshal(b []byte, v any) error { return xml.Unmarshal(b, v) }
