@@ -107,17 +107,20 @@ func (d *domain) scan(e *etree.Element) error {
 	return nil
 }
 
-// bytes serialises the document. Attribute quoting follows the input (libvirt
-// writes ', the Eucalyptus XSLT writes ") unless a value holds a tab, newline
-// or carriage return: those must be written as character references, which
-// etree does only in its canonical double-quoted mode. Text holding a carriage
-// return is written in canonical mode for the same reason (a literal CR would
-// read back as LF).
+// bytes serialises the document in the style of the writer that produced it.
+// A document quoting attributes with ' (libvirt's own) keeps libvirt's
+// escaping: &apos; and &quot; in text and attributes. Any other (libxml2, as
+// the Eucalyptus XSLT writes it) gets double quotes and escapes only what XML
+// requires. Two exceptions for correctness: an attribute value holding a tab,
+// newline or carriage return must be written as character references, which
+// etree does only in its canonical double-quoted mode; text holding a carriage
+// return likewise needs canonical text mode (a literal CR reads back as LF).
 func (d *domain) bytes() ([]byte, error) {
+	single := d.singleQuote && !d.attrCtl
 	d.doc.WriteSettings = etree.WriteSettings{
-		AttrSingleQuote:  d.singleQuote && !d.attrCtl,
-		CanonicalAttrVal: d.attrCtl,
-		CanonicalText:    d.textCR,
+		AttrSingleQuote:  single,
+		CanonicalAttrVal: !single,
+		CanonicalText:    !d.singleQuote || d.textCR,
 	}
 	return d.doc.WriteToBytes()
 }

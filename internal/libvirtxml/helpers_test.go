@@ -1,0 +1,187 @@
+package libvirtxml
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/beevik/etree"
+)
+
+// mustParse parses b with etree, independently of the package's checks.
+func mustParse(t testing.TB, b []byte) *etree.Document {
+	t.Helper()
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(b); err != nil {
+		t.Fatalf("output does not parse: %v\n%s", err, b)
+	}
+	if doc.Root() == nil {
+		t.Fatalf("output has no root element:\n%s", b)
+	}
+	return doc
+}
+
+// cmdlineOf returns the text of <os>/<cmdline> as a parser reads it.
+func cmdlineOf(t testing.TB, b []byte) (string, bool) {
+	t.Helper()
+	doc := mustParse(t, b)
+	cs := doc.FindElements("/domain/os/cmdline")
+	switch len(cs) {
+	case 0:
+		return "", false
+	case 1:
+		return cs[0].Text(), true
+	default:
+		t.Fatalf("%d <cmdline> elements", len(cs))
+		return "", false
+	}
+}
+
+// osText returns the text of <os>/<tag>, "" when absent.
+func osText(t testing.TB, b []byte, tag string) string {
+	t.Helper()
+	e := mustParse(t, b).FindElement("/domain/os/" + tag)
+	if e == nil {
+		return ""
+	}
+	return e.Text()
+}
+
+// canonical renders an element with its attributes (sorted), non-blank
+// character data, comments and child elements, independently of formatting.
+func canonical(e *etree.Element) string {
+	var b strings.Builder
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		b.WriteString("<" + e.FullTag())
+		attrs := make([]string, 0, len(e.Attr))
+		for _, a := range e.Attr {
+			attrs = append(attrs, a.FullKey()+"="+strconvQuote(a.Value))
+		}
+		slices.Sort(attrs)
+		for _, a := range attrs {
+			b.WriteString(" " + a)
+		}
+		b.WriteString(">")
+		for _, t := range e.Child {
+			switch t := t.(type) {
+			case *etree.Element:
+				walk(t)
+			case *etree.CharData:
+				if strings.TrimSpace(t.Data) != "" {
+					b.WriteString("text(" + strconvQuote(t.Data) + ")")
+				}
+			case *etree.Comment:
+				b.WriteString("comment(" + strconvQuote(t.Data) + ")")
+			default:
+				b.WriteString("other")
+			}
+		}
+		b.WriteString("</" + e.FullTag() + ">")
+	}
+	walk(e)
+	return b.String()
+}
+
+func strconvQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// deviceSet returns the canonical forms of all elements under <devices>,
+// sorted (a multiset).
+func deviceSet(t testing.TB, b []byte) []string {
+	t.Helper()
+	doc := mustParse(t, b)
+	var out []string
+	for _, devs := range doc.FindElements("/domain/devices") {
+		for _, dev := range devs.ChildElements() {
+			out = append(out, canonical(dev))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// assertOnlyOwnedChanged checks that out (a RewriteInstall or FinalDomain
+// result for in) differs from in only in the parts the rewrites own: both are
+// parsed, the owned parts are removed from both with the package's own
+// whitespace handling, and the serialisations must be byte-identical.
+func assertOnlyOwnedChanged(t testing.TB, in, out []byte) {
+	t.Helper()
+	m, ok, err := ReadMeta(out)
+	if err != nil || !ok {
+		t.Fatalf("output has no kscloud metadata: %v, %v", ok, err)
+	}
+	din, err := parseDomain(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dout, err := parseDomain(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inHadBoot := len(children(din.os, "boot")) > 0
+	a, b := maskOwned(t, din, m, inHadBoot), maskOwned(t, dout, m, inHadBoot)
+	if !bytes.Equal(a, b) {
+		t.Errorf("parts the rewrite does not own changed:\n%s", diff(a, b))
+	}
+}
+
+// maskOwned removes what RewriteInstall and FinalDomain own from d.
+func maskOwned(t testing.TB, d *domain, m Meta, keepBoot bool) []byte {
+	t.Helper()
+	owned := []string{"kernel", "initrd", "cmdline", "root", "dtb"}
+	if !keepBoot {
+		owned = append(owned, "boot")
+	}
+	for _, tag := range owned {
+		for _, e := range children(d.os, tag) {
+			remove(e)
+		}
+	}
+	for _, tag := range []string{"on_reboot", "on_poweroff"} {
+		for _, e := range children(d.root, tag) {
+			remove(e)
+		}
+	}
+	for _, md := range children(d.root, "metadata") {
+		for _, e := range md.ChildElements() {
+			if e.Tag == MetaElement && e.NamespaceURI() == MetaNamespace {
+				remove(e)
+			}
+		}
+		if len(md.Child) == 0 {
+			remove(md)
+		}
+	}
+	for _, devs := range children(d.root, "devices") {
+		if m.VNCAdded {
+			for _, g := range vncGraphics(devs) {
+				remove(g)
+			}
+		}
+		if m.SerialAdded {
+			for _, s := range children(devs, "serial") {
+				remove(s)
+			}
+		}
+	}
+	b, err := d.bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
