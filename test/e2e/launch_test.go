@@ -25,7 +25,7 @@ import (
 // directory holding the real hook binary, an nchookd config.
 type node struct {
 	root, hooks, cfg, socket, state string
-	env                              []string
+	env                             []string
 }
 
 func newNode(t *testing.T) *node {
