@@ -70,6 +70,22 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 	return nil
 }
 
+// KeepOriginal makes orig a second name for the current contents of path
+// (a hard link: no copy, nothing to fsync but the directory, which the next
+// Write of path does), unless orig already exists. When linking is not
+// possible it copies. It reports whether it created orig.
+func KeepOriginal(path, orig string) (bool, error) {
+	if _, err := os.Lstat(orig); err == nil {
+		return false, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if err := os.Link(path, orig); err == nil {
+		return true, nil
+	}
+	return CopyIfAbsent(path, orig)
+}
+
 // CopyIfAbsent copies src to dst atomically (via Write) unless dst already exists.
 // It reports whether it wrote dst.
 func CopyIfAbsent(src, dst string) (bool, error) {

@@ -84,3 +84,23 @@ func TestCopyIfAbsent(t *testing.T) {
 		t.Fatalf("original overwritten: %q", got)
 	}
 }
+
+func TestKeepOriginalSurvivesReplace(t *testing.T) {
+	dir := t.TempDir()
+	p, orig := filepath.Join(dir, "d.xml"), filepath.Join(dir, "d.xml.orig")
+	os.WriteFile(p, []byte("nc"), 0o644)
+	if made, err := KeepOriginal(p, orig); err != nil || !made {
+		t.Fatalf("%v %v", made, err)
+	}
+	if err := Write(p, []byte("rewritten"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if made, err := KeepOriginal(p, orig); err != nil || made {
+		t.Fatalf("second keep: %v %v", made, err)
+	}
+	got, _ := os.ReadFile(orig)
+	now, _ := os.ReadFile(p)
+	if string(got) != "nc" || string(now) != "rewritten" {
+		t.Fatalf("orig %q, file %q", got, now)
+	}
+}

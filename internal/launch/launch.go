@@ -300,7 +300,7 @@ func PreBoot(cfg *config.Config, dir string) (*Outcome, error) {
 			return nil, fmt.Errorf("instance %s: inline kickstart: %w", inst.Name, err)
 		}
 	}
-	if _, err := atomicfile.CopyIfAbsent(domFile, domFile+OrigSuffix); err != nil {
+	if _, err := atomicfile.KeepOriginal(domFile, domFile+OrigSuffix); err != nil {
 		return nil, fmt.Errorf("instance %s: keep original: %w", inst.Name, err)
 	}
 	if err := atomicfile.Write(domFile, p.DomainXML, 0o644); err != nil {
