@@ -13,39 +13,55 @@ import (
 var errOverBudget = errors.New("over budget")
 
 // gunzipBounded decompresses a gzip stream (possibly several concatenated
-// members) whose output may be at most budget bytes. It stops as soon as the
+// members, nothing else after them) whose output may be at most budget bytes. It stops as soon as the
 // output exceeds the budget, and its output buffer never grows beyond budget+1
 // bytes, so a compression bomb costs at most about twice the budget in
 // allocations and the time to inflate that much.
 func gunzipBounded(data []byte, budget int) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	// A bytes.Reader is an io.ByteReader, so the decompressor reads from it
+	// without buffering ahead and br.Len() tells where each member ends.
+	br := bytes.NewReader(data)
+	zr, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, gzipError(err)
 	}
 	limit := budget + 1 // one byte more than allowed, to detect overflow
 	buf := make([]byte, 0, min(limit, max(512, 4*len(data))))
 	for {
+		zr.Multistream(false)
+		for {
+			if len(buf) > budget {
+				return nil, errOverBudget
+			}
+			if len(buf) == cap(buf) {
+				grown := make([]byte, len(buf), min(limit, 2*cap(buf)))
+				copy(grown, buf)
+				buf = grown
+			}
+			n, err := zr.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, gzipError(err)
+			}
+		}
 		if len(buf) > budget {
 			return nil, errOverBudget
 		}
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(limit, 2*cap(buf)))
-			copy(grown, buf)
-			buf = grown
+		if br.Len() == 0 {
+			return buf, nil
 		}
-		n, err := zr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
+		// Another member may follow (concatenated gzip files); anything else
+		// is an error rather than silently ignored.
+		if !isGzip(data[len(data)-br.Len():]) {
+			return nil, errf(ErrGzip, "trailing data after the compressed data (%d bytes)", br.Len())
 		}
-		if err != nil {
+		if err := zr.Reset(br); err != nil {
 			return nil, gzipError(err)
 		}
 	}
-	if len(buf) > budget {
-		return nil, errOverBudget
-	}
-	return buf, nil
 }
 
 // gzipError turns an error from compress/gzip into an ErrGzip error. The

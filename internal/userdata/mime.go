@@ -146,7 +146,7 @@ func (h header) decodeBody(body []byte) ([]byte, error) {
 	case "quoted-printable":
 		out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(body)))
 		if err != nil {
-			return nil, errf(ErrMIME, "invalid quoted-printable data")
+			return nil, errf(ErrMIME, "invalid data")
 		}
 		return out, nil
 	default:

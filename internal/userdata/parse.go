@@ -188,7 +188,11 @@ func (p *parser) entity(h header, body []byte, where, path string, depth, zdepth
 	}
 	body, err = h.decodeBody(body)
 	if err != nil {
-		return &Error{Where: join(where, h.encoding()), Err: err}
+		step := "Content-Transfer-Encoding"
+		if enc := h.encoding(); enc == "base64" || enc == "quoted-printable" {
+			step = enc
+		}
+		return &Error{Where: join(where, step), Err: err}
 	}
 	switch {
 	case strings.HasPrefix(mt, "multipart/"):
@@ -227,7 +231,7 @@ func (p *parser) multipart(body []byte, boundary, where, path string, depth, zde
 		at = "MIME"
 	}
 	if depth > p.lim.MaxDepth {
-		return &Error{Where: at, Err: errf(ErrNesting, "multipart nested more than %d levels deep", p.lim.MaxDepth)}
+		return &Error{Where: at, Err: errf(ErrNesting, "multipart nesting exceeds the depth limit of %d", p.lim.MaxDepth)}
 	}
 	if boundary == "" {
 		return &Error{Where: at, Err: errf(ErrMIME, "multipart without a boundary parameter")}
@@ -268,7 +272,7 @@ func (p *parser) multipart(body []byte, boundary, where, path string, depth, zde
 // charges what it produced to the budget.
 func (p *parser) gunzip(data []byte, zdepth int) ([]byte, error) {
 	if zdepth >= p.lim.MaxDepth+1 {
-		return nil, errf(ErrNesting, "compressed data nested more than %d levels deep", p.lim.MaxDepth+1)
+		return nil, errf(ErrNesting, "compressed data nesting exceeds the limit of %d layers", p.lim.MaxDepth+1)
 	}
 	out, err := gunzipBounded(data, p.budget)
 	if err != nil {
