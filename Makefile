@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PREFIX ?= /usr
 DESTDIR ?=
 
-.PHONY: help build test e2e bench test-installer install clean fmt
+.PHONY: help demo build test e2e bench test-installer install clean fmt
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -14,6 +14,9 @@ help: ## show this help
 build: ## build bin/nchookd, bin/kscloud and the static Eucalyptus hook bin/nchookd-euca-hook
 	go build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-euca-hook ./hooks/eucalyptus
+
+demo: ## the main job on local libvirt (README's first command)
+	scripts/demo.sh
 
 test: ## everything CI runs: installs missing Debian packages, starts libvirtd as root, runs all tests
 	scripts/test.sh
