@@ -22,11 +22,29 @@ func mustParse(t testing.TB, b []byte) *etree.Document {
 	return doc
 }
 
+// strictFind returns the elements at an absolute path of element names in no
+// namespace. (etree's own paths match any prefix: <x:os> for "os".)
+func strictFind(doc *etree.Document, path string) []*etree.Element {
+	tags := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	root := doc.Root()
+	if root == nil || root.Space != "" || root.Tag != tags[0] {
+		return nil
+	}
+	cur := []*etree.Element{root}
+	for _, tag := range tags[1:] {
+		var next []*etree.Element
+		for _, e := range cur {
+			next = append(next, children(e, tag)...)
+		}
+		cur = next
+	}
+	return cur
+}
+
 // cmdlineOf returns the text of <os>/<cmdline> as a parser reads it.
 func cmdlineOf(t testing.TB, b []byte) (string, bool) {
 	t.Helper()
-	doc := mustParse(t, b)
-	cs := doc.FindElements("/domain/os/cmdline")
+	cs := strictFind(mustParse(t, b), "/domain/os/cmdline")
 	switch len(cs) {
 	case 0:
 		return "", false
@@ -41,11 +59,11 @@ func cmdlineOf(t testing.TB, b []byte) (string, bool) {
 // osText returns the text of <os>/<tag>, "" when absent.
 func osText(t testing.TB, b []byte, tag string) string {
 	t.Helper()
-	e := mustParse(t, b).FindElement("/domain/os/" + tag)
-	if e == nil {
+	es := strictFind(mustParse(t, b), "/domain/os/"+tag)
+	if len(es) == 0 {
 		return ""
 	}
-	return e.Text()
+	return es[0].Text()
 }
 
 // canonical renders an element with its attributes (sorted), non-blank
@@ -106,7 +124,7 @@ func deviceSet(t testing.TB, b []byte) []string {
 	t.Helper()
 	doc := mustParse(t, b)
 	var out []string
-	for _, devs := range doc.FindElements("/domain/devices") {
+	for _, devs := range strictFind(doc, "/domain/devices") {
 		for _, dev := range devs.ChildElements() {
 			out = append(out, canonical(dev))
 		}

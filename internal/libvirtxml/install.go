@@ -127,12 +127,12 @@ func (d *domain) rewriteInstall(in Install) error {
 	}
 
 	// Serial console.
-	port, err := consolePort(devices)
+	port, hasSerial, err := consolePort(devices)
 	if err != nil {
 		return err
 	}
 	switch {
-	case port >= 0:
+	case hasSerial:
 		m.SerialAdded = hasPrev && prev.SerialAdded
 	case in.SerialLog != "":
 		if devices, err = d.ensure(d.root, "devices", domainOrder); err != nil {
@@ -220,33 +220,34 @@ func vncGraphics(devices *etree.Element) []*etree.Element {
 
 // consolePort returns the target port of the serial device whose ttyS the
 // installer's console should be, or -1 when the domain has none (see the
-// package documentation). Ports are numbered as libvirt does: a serial
-// without a port gets one more than the highest port before it.
-func consolePort(devices *etree.Element) (int, error) {
+// package documentation), and whether the domain has any serial device.
+// Ports are numbered as libvirt does: a serial without a port gets one more
+// than the highest port before it.
+func consolePort(devices *etree.Element) (port int, hasSerial bool, err error) {
 	if devices == nil {
-		return -1, nil
+		return -1, false, nil
 	}
 	fileIdx, anyIdx := -1, -1
 	var ports []int
 	for _, s := range children(devices, "serial") {
 		target := first(s, "target")
-		port := -1
+		n := -1
 		if target != nil {
 			if v, ok := attr(target, "port"); ok {
-				p, err := strconv.Atoi(strings.TrimSpace(v))
-				if err != nil || p < 0 {
-					return -1, invalid("<serial> target port %q is not a port number", v)
+				p, perr := strconv.Atoi(strings.TrimSpace(v))
+				if perr != nil || p < 0 {
+					return -1, false, invalid("<serial> target port %q is not a port number", v)
 				}
-				port = p
+				n = p
 			}
 		}
-		if port < 0 {
-			port = 0
+		if n < 0 {
+			n = 0
 			for _, p := range ports {
-				port = max(port, p+1)
+				n = max(n, p+1)
 			}
 		}
-		ports = append(ports, port)
+		ports = append(ports, n)
 		if target != nil {
 			if tt := attrValue(target, "type"); tt != "" && tt != "isa-serial" {
 				continue
@@ -261,11 +262,11 @@ func consolePort(devices *etree.Element) (int, error) {
 	}
 	switch {
 	case fileIdx >= 0:
-		return ports[fileIdx], nil
+		return ports[fileIdx], true, nil
 	case anyIdx >= 0:
-		return ports[anyIdx], nil
+		return ports[anyIdx], true, nil
 	}
-	return -1, nil
+	return -1, len(ports) > 0, nil
 }
 
 // hasToken reports whether the space-separated line holds exactly tok.
