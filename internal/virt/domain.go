@@ -187,3 +187,29 @@ func stateName(s libvirt.DomainState) string {
 
 // IsNotFound reports whether err means the domain does not exist.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNoDomain) }
+
+// DiskWrites returns the bytes written so far to all of a running domain's
+// disks (the inactivity watchdog compares successive values).
+func (c *Conn) DiskWrites(ctx context.Context, name string) (uint64, error) {
+	var total uint64
+	err := c.withDomain(ctx, name, "block stats", func(d *libvirt.Domain) error {
+		cc, err := c.conn(ctx)
+		if err != nil {
+			return err
+		}
+		stats, err := cc.GetAllDomainStats([]*libvirt.Domain{d}, libvirt.DOMAIN_STATS_BLOCK, 0)
+		if err != nil {
+			return err
+		}
+		for _, st := range stats {
+			for _, b := range st.Block {
+				total += b.WrBytes
+			}
+			if st.Domain != nil {
+				st.Domain.Free()
+			}
+		}
+		return nil
+	})
+	return total, err
+}
