@@ -22,6 +22,7 @@ import (
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/hookd"
+	"github.com/kscloud/kscloud/internal/virt"
 )
 
 func cmdServe(args []string, stderr io.Writer) int {
@@ -80,6 +81,17 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	if !activated {
 		defer os.Remove(cfg.Hook.Socket)
 	}
+	if uri := cfg.Libvirt.URI; uri != "" {
+		connected := make(chan struct{})
+		go follow(ctx, log, srv, store, uri, connected)
+		select {
+		case <-connected:
+		case <-time.After(10 * time.Second):
+			log.Warn("libvirt not reachable yet; serving the hook, following installs once it is", "uri", uri)
+		}
+	} else {
+		log.Info("libvirt.uri is empty: rewriting launches only, not following installs")
+	}
 	go watchConfig(ctx, log, srv, cfgPath)
 	go watchdog(ctx, log, cfg.Hook.Socket)
 
@@ -91,6 +103,34 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	err = <-errc
 	notify(log, daemon.SdNotifyStopping, "STATUS=stopping")
 	return err
+}
+
+// follow connects to libvirt (retrying until it answers) and runs the
+// lifecycle follower; connected is closed once it is attached.
+func follow(ctx context.Context, log *slog.Logger, srv *hookd.Server, store *hookd.Store, uri string, connected chan<- struct{}) {
+	backoff := 500 * time.Millisecond
+	for {
+		c, err := virt.Open(ctx, uri, log)
+		if err == nil {
+			defer c.Close()
+			f := hookd.NewFollower(log, store, c, srv.Config)
+			srv.SetFollower(f)
+			close(connected)
+			if err := f.Run(ctx); err != nil {
+				log.Error("follower stopped", "err", err)
+			}
+			return
+		}
+		log.Warn("libvirt connect", "uri", uri, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 10*time.Second {
+			backoff *= 2
+		}
+	}
 }
 
 func notify(log *slog.Logger, lines ...string) {

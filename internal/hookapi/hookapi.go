@@ -58,7 +58,13 @@ type InstanceStatus struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// FinalGap is the time from the installer's stop to the final domain
 	// running (install in place).
-	FinalGapMS int64 `json:"final_gap_ms,omitempty"`
+	FinalGapMS int64    `json:"final_gap_ms,omitempty"`
+	LastLines  []string `json:"last_lines,omitempty"` // last console lines, on failure
+	UUID       string   `json:"uuid,omitempty"`
+	Persistent bool     `json:"persistent,omitempty"` // a persistent libvirt definition boots from disk after
+	// InstallerXML is the installer's inactive definition, captured when it
+	// started; the final domain is made from it. Not sent in status.
+	InstallerXML string `json:"installer_xml,omitempty"`
 }
 
 // DaemonStatus describes the daemon itself.

@@ -33,13 +33,9 @@ type Server struct {
 	version string
 	started time.Time
 
-	// Busy, when set, reports instances that must not be cleaned now (the
-	// lifecycle follower switching them to their final domain).
-	Busy func(instance string) bool
-	// LibvirtState, when set, reports the libvirt connection for status.
-	LibvirtState func() string
-	// OnPreBoot, when set, is told of every rewrite (the lifecycle follower).
-	OnPreBoot func(o *launch.Outcome)
+	// fol is the lifecycle follower, once libvirt is connected: it is told
+	// of every rewrite, and says which instances must not be cleaned now.
+	fol atomic.Pointer[Follower]
 
 	wg sync.WaitGroup
 }
@@ -50,6 +46,10 @@ func New(log *slog.Logger, cfg *config.Config, store *Store, version string) *Se
 	s.cfg.Store(cfg)
 	return s
 }
+
+// SetFollower attaches the lifecycle follower (it may come after Serve
+// started, when libvirt was not reachable at first).
+func (s *Server) SetFollower(f *Follower) { s.fol.Store(f) }
 
 // Config returns the configuration in force.
 func (s *Server) Config() *config.Config { return s.cfg.Load() }
@@ -136,8 +136,9 @@ func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Respo
 		resp := &hookapi.Response{OK: true, Daemon: &hookapi.DaemonStatus{
 			Version: s.version, PID: os.Getpid(), Config: cfg.Path, StartedAt: s.started,
 		}}
-		if s.LibvirtState != nil {
-			resp.Daemon.Libvirt = s.LibvirtState()
+		resp.Daemon.Libvirt = "not connected"
+		if f := s.fol.Load(); f != nil {
+			resp.Daemon.Libvirt = f.v.State()
 		}
 		if req.Instance != "" {
 			st, ok := s.store.Get(req.Instance)
@@ -147,6 +148,9 @@ func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Respo
 			resp.Instances = []hookapi.InstanceStatus{st}
 		} else {
 			resp.Instances = s.store.List()
+		}
+		for i := range resp.Instances {
+			resp.Instances[i].InstallerXML = ""
 		}
 		return resp
 	case hookapi.OpHook:
@@ -170,8 +174,8 @@ func (s *Server) hook(req hookapi.Request) *hookapi.Response {
 			s.store.Started(o)
 			s.log.Info("pre-boot rewrite", "instance", o.Instance, "mode", o.Mode, "installer", o.Installer,
 				"vnc", o.VNC != nil, "inline_kickstart", o.Kickstart, "duration_s", time.Since(start).Seconds())
-			if s.OnPreBoot != nil {
-				s.OnPreBoot(o)
+			if f := s.fol.Load(); f != nil {
+				f.PreBoot(o)
 			}
 		} else {
 			s.log.Debug("pre-boot: nothing to do", "instance", o.Instance)
@@ -179,7 +183,7 @@ func (s *Server) hook(req hookapi.Request) *hookapi.Response {
 		return &hookapi.Response{OK: true, Outcome: o}
 	case euca.EventPreClean:
 		name := baseName(req.InstanceDir)
-		if s.Busy != nil && s.Busy(name) {
+		if f := s.fol.Load(); f != nil && f.Busy(name) {
 			msg := fmt.Sprintf("instance %s: switching to its final domain; not cleaned now", name)
 			s.log.Warn("pre-clean refused", "instance", name)
 			return &hookapi.Response{Refuse: true, Error: msg}

@@ -1,0 +1,422 @@
+package hookd
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/atomicfile"
+	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/internal/progress"
+	"github.com/kscloud/kscloud/internal/virt"
+)
+
+// Virt is what the follower needs from libvirt (*virt.Conn).
+type Virt interface {
+	Events() <-chan virt.Event
+	CreateXML(ctx context.Context, xml string) error
+	Start(ctx context.Context, name string) error
+	Info(ctx context.Context, name string) (virt.DomainInfo, error)
+	XML(ctx context.Context, name string, secure bool) (string, error)
+	InactiveXML(ctx context.Context, name string) (string, error)
+	DiskWrites(ctx context.Context, name string) (uint64, error)
+	State() string
+}
+
+// Follower follows installs through libvirt's lifecycle events: an
+// install-in-place installer that ends comes back from its own disk under
+// the same name and UUID; a bake's power-off is recorded as finished; a
+// crash, a failure on the console or a silent installer is recorded with
+// its reason. It reconciles with libvirt's live domains on start and after
+// every reconnect, so a daemon or libvirtd restart loses no install.
+type Follower struct {
+	log   *slog.Logger
+	store *Store
+	v     Virt
+	cfg   func() *config.Config
+	now   func() time.Time
+
+	mu       sync.Mutex
+	busy     map[string]bool
+	watching map[string]*watch // installs whose console and disk we watch
+}
+
+type watch struct {
+	console    string
+	offset     int64
+	scan       *progress.Scanner
+	writes     uint64
+	lastActive time.Time
+	lastSeen   string
+}
+
+// NewFollower returns a follower; call Run.
+func NewFollower(log *slog.Logger, store *Store, v Virt, cfg func() *config.Config) *Follower {
+	return &Follower{log: log, store: store, v: v, cfg: cfg, now: time.Now,
+		busy: map[string]bool{}, watching: map[string]*watch{}}
+}
+
+// Busy reports whether an instance is being switched to its final domain
+// (euca-nc-pre-clean must not remove its files now).
+func (f *Follower) Busy(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.busy[name]
+}
+
+// PreBoot is told of every rewrite by the hook server.
+func (f *Follower) PreBoot(o *launch.Outcome) {
+	f.mu.Lock()
+	delete(f.watching, o.Instance)
+	f.mu.Unlock()
+}
+
+// Run handles events until ctx is done. It reconciles first.
+func (f *Follower) Run(ctx context.Context) error {
+	f.Reconcile(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-f.v.Events():
+			f.handle(ctx, ev)
+		case <-tick.C:
+			f.poll(ctx)
+		}
+	}
+}
+
+func (f *Follower) handle(ctx context.Context, ev virt.Event) {
+	switch ev.Kind {
+	case virt.Reconnected:
+		f.Reconcile(ctx)
+		return
+	case virt.Started:
+		f.started(ctx, ev.Domain)
+	case virt.Stopped:
+		f.stopped(ctx, ev)
+	case virt.Crashed:
+		f.log.Warn("guest crashed", "domain", ev.Domain, "reason", ev.Reason)
+	}
+}
+
+// started captures the installer's definition (for the final domain), the
+// VNC port libvirt assigned, and starts watching the console. Domains that
+// nchookd did not rewrite but that carry kscloud install metadata (kscloud
+// on plain libvirt, or a launch rewritten by the hook's fallback while the
+// daemon was down) are adopted.
+func (f *Follower) started(ctx context.Context, name string) {
+	st, known := f.store.Get(name)
+	if known && st.Phase != PhaseInstalling {
+		if st.Phase == PhaseFinal || st.Phase == PhaseFinishing {
+			return // our own final domain starting
+		}
+	}
+	live, err := f.v.XML(ctx, name, true)
+	if err != nil {
+		f.log.Warn("started: read live XML", "domain", name, "err", err)
+		return
+	}
+	meta, ok, err := libvirtxml.ReadMeta([]byte(live))
+	if err != nil || !ok || meta.Phase != "install" {
+		return // not an installer of ours
+	}
+	inactive, err := f.v.InactiveXML(ctx, name)
+	if err != nil {
+		f.log.Warn("started: read inactive XML", "domain", name, "err", err)
+		return
+	}
+	info, _ := f.v.Info(ctx, name)
+	console := serialLog([]byte(live))
+	if !known {
+		o := &launch.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console}
+		if err := f.store.Started(o); err != nil {
+			f.log.Error("adopt install", "domain", name, "err", err)
+			return
+		}
+		f.log.Info("following install", "domain", name, "mode", meta.Mode, "source", "libvirt metadata")
+	}
+	err = f.store.Update(name, func(s *hookapi.InstanceStatus) {
+		s.Phase = PhaseInstalling
+		s.InstallerXML = inactive
+		s.UUID = info.UUID
+		s.Persistent = info.Persistent
+		if s.ConsoleLog == "" {
+			s.ConsoleLog = console
+		}
+		if listen, port, _, ok, err := libvirtxml.VNCGraphics([]byte(live)); err == nil && ok && s.VNC != nil {
+			s.VNC.Port = port
+			if listen != "" {
+				s.VNC.Listen = listen
+			}
+		}
+	})
+	if err != nil {
+		f.log.Error("record install start", "domain", name, "err", err)
+		return
+	}
+	f.watch(name, console)
+}
+
+func (f *Follower) watch(name, console string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.watching[name]; ok {
+		return
+	}
+	f.watching[name] = &watch{console: console, scan: progress.NewScanner(20), lastActive: f.now()}
+}
+
+func (f *Follower) unwatch(name string) *watch {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.watching[name]
+	delete(f.watching, name)
+	return w
+}
+
+// stopped decides how an install ended.
+func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
+	st, ok := f.store.Get(ev.Domain)
+	if !ok {
+		return
+	}
+	switch st.Phase {
+	case PhaseInstalling:
+	case PhaseFinal:
+		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
+		return
+	default:
+		return
+	}
+	f.pollOne(ctx, ev.Domain) // read the console to its end
+	w := f.unwatch(ev.Domain)
+	var pst progress.State
+	if w != nil {
+		pst = w.scan.State()
+	}
+	fail := func(reason string) {
+		f.log.Error("install failed", "instance", ev.Domain, "reason", reason)
+		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) {
+			s.Phase, s.Reason = PhaseFailed, reason
+			s.LastLines = pst.Last
+		})
+	}
+	switch {
+	case ev.Reason != "shutdown":
+		fail("installer stopped: " + ev.Reason)
+		return
+	case pst.Failure != "":
+		fail("installer reported: " + pst.Failure)
+		return
+	}
+	if st.Mode != "in-place" {
+		f.log.Info("install finished", "instance", ev.Domain, "mode", st.Mode)
+		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) {
+			s.Phase, s.Reason = PhaseFinished, "installer powered off"
+			s.Progress = pst.Line()
+		})
+		return
+	}
+	f.finish(ctx, ev.Domain, ev.Time)
+}
+
+// finish boots the installed system from its disk under the installer's
+// name and UUID. stopAt is when the installer stopped (for the gap).
+func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
+	f.mu.Lock()
+	f.busy[name] = true
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.busy, name)
+		f.mu.Unlock()
+	}()
+	f.store.Update(name, func(s *hookapi.InstanceStatus) { s.Phase = PhaseFinishing })
+	st, _ := f.store.Get(name)
+	var err error
+	if st.Persistent {
+		// virt-install's pattern: the persistent definition boots from disk.
+		err = f.v.Start(ctx, name)
+	} else {
+		err = f.createFinal(ctx, st)
+	}
+	if err != nil {
+		reason := "boot installed system: " + err.Error()
+		f.log.Error("install in place: final domain", "instance", name, "err", err)
+		f.store.Update(name, func(s *hookapi.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
+		return
+	}
+	gap := f.now().Sub(stopAt)
+	f.log.Info("install in place: installed system booting from disk", "instance", name, "gap_s", gap.Seconds())
+	f.store.Update(name, func(s *hookapi.InstanceStatus) {
+		s.Phase, s.Reason = PhaseFinal, "installer finished; booted from disk"
+		s.FinalGapMS = gap.Milliseconds()
+		s.VNC = nil
+	})
+}
+
+func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) error {
+	src := []byte(st.InstallerXML)
+	if len(src) == 0 && st.DomainFile != "" {
+		b, err := atomicfile.ReadRegular(st.DomainFile, 4<<20)
+		if err != nil {
+			return err
+		}
+		src = b
+	}
+	if len(src) == 0 {
+		return errors.New("no installer definition recorded")
+	}
+	final, err := libvirtxml.FinalDomain(src)
+	if err != nil {
+		return err
+	}
+	if st.DomainFile != "" {
+		// What the NC reads on a later reboot of the instance is the live
+		// XML; the file is kept in step for people and for reconcile.
+		if err := atomicfile.Write(st.DomainFile, final, 0o644); err != nil {
+			f.log.Warn("write final domain XML", "instance", st.Instance, "err", err)
+		}
+	}
+	return f.v.CreateXML(ctx, string(final))
+}
+
+// poll reads new console output and checks the inactivity watchdog.
+func (f *Follower) poll(ctx context.Context) {
+	f.mu.Lock()
+	names := make([]string, 0, len(f.watching))
+	for n := range f.watching {
+		names = append(names, n)
+	}
+	f.mu.Unlock()
+	for _, n := range names {
+		f.pollOne(ctx, n)
+	}
+}
+
+func (f *Follower) pollOne(ctx context.Context, name string) {
+	f.mu.Lock()
+	w := f.watching[name]
+	f.mu.Unlock()
+	if w == nil {
+		return
+	}
+	now := f.now()
+	if w.console != "" {
+		if n, err := readFrom(w.console, w.offset, w.scan); err == nil && n > 0 {
+			w.offset += n
+			w.lastActive = now
+		}
+	}
+	if wr, err := f.v.DiskWrites(ctx, name); err == nil && wr != w.writes {
+		w.writes = wr
+		w.lastActive = now
+	}
+	pst := w.scan.State()
+	line := pst.Line()
+	if line != w.lastSeen {
+		w.lastSeen = line
+		f.store.Update(name, func(s *hookapi.InstanceStatus) { s.Progress = line })
+	}
+	limit := f.cfg().State.InactivityTimeout.Duration
+	st, _ := f.store.Get(name)
+	if limit > 0 && now.Sub(w.lastActive) > limit && st.Phase == PhaseInstalling {
+		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, lastLine(pst))
+		f.log.Error("install stuck", "instance", name, "reason", reason)
+		f.store.Update(name, func(s *hookapi.InstanceStatus) {
+			s.Phase, s.Reason, s.LastLines = PhaseFailed, reason, pst.Last
+		})
+	}
+}
+
+func lastLine(p progress.State) string {
+	if len(p.Last) == 0 {
+		return "no output at all"
+	}
+	return fmt.Sprintf("%q", p.Last[len(p.Last)-1])
+}
+
+// readFrom feeds the console file from off to its end into w.
+func readFrom(path string, off int64, w io.Writer) (int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	if _, err := fh.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return io.Copy(w, io.LimitReader(fh, 16<<20))
+}
+
+// Reconcile brings every recorded install in line with libvirt's domains:
+// called on start and after each reconnect to libvirtd.
+func (f *Follower) Reconcile(ctx context.Context) {
+	for _, st := range f.store.List() {
+		switch st.Phase {
+		case PhaseInstalling, PhaseFinishing:
+		default:
+			continue
+		}
+		info, err := f.v.Info(ctx, st.Instance)
+		switch {
+		case err == nil && info.Active:
+			live, xerr := f.v.XML(ctx, st.Instance, false)
+			meta, ok, _ := libvirtxml.ReadMeta([]byte(live))
+			if xerr == nil && ok && meta.Phase == "final" || xerr == nil && !ok && st.Phase == PhaseFinishing {
+				f.store.Update(st.Instance, func(s *hookapi.InstanceStatus) {
+					s.Phase, s.Reason = PhaseFinal, "found running from disk after restart"
+				})
+				continue
+			}
+			if st.Phase == PhaseInstalling {
+				f.started(ctx, st.Instance) // resume watching
+			}
+		case err == nil || virt.IsNotFound(err):
+			// The installer ended while nobody was watching.
+			if st.Phase == PhaseInstalling {
+				f.watch(st.Instance, st.ConsoleLog)
+				f.log.Info("reconcile: installer ended while not followed", "instance", st.Instance)
+			}
+			f.stopped(ctx, virt.Event{Domain: st.Instance, Kind: virt.Stopped, Reason: "shutdown", Time: f.now()})
+			if st.Phase == PhaseFinishing {
+				f.finish(ctx, st.Instance, f.now())
+			}
+		default:
+			f.log.Warn("reconcile", "instance", st.Instance, "err", err)
+		}
+	}
+}
+
+// serialLog returns the path of the first file-type serial device.
+func serialLog(domainXML []byte) string {
+	var d struct {
+		Serials []struct {
+			Type   string `xml:"type,attr"`
+			Source struct {
+				Path string `xml:"path,attr"`
+			} `xml:"source"`
+		} `xml:"devices>serial"`
+	}
+	if xml.Unmarshal(domainXML, &d) != nil {
+		return ""
+	}
+	for _, s := range d.Serials {
+		if s.Type == "file" && s.Source.Path != "" {
+			return s.Source.Path
+		}
+	}
+	return ""
+}
