@@ -16,7 +16,7 @@ import (
 type header struct {
 	contentType    string
 	hasContentType bool
-	cte            string // Content-Transfer-Encoding, lowercased and trimmed
+	cte            string // Content-Transfer-Encoding as written; see encoding
 	hasCTE         bool
 	mimeVersion    bool
 }
@@ -69,8 +69,10 @@ func isFieldChar(c byte) bool {
 // Content-Transfer-Encoding fields.
 func parseHeader(data []byte) (header, []byte, error) {
 	var h header
-	var cur *string // value being unfolded, nil for fields Parse ignores
+	var ct, cte strings.Builder // unfolded values; Builders keep long folds linear
+	var cur *strings.Builder    // value being unfolded, nil for fields Parse ignores
 	inField := false
+	body := []byte(nil)
 	for n := 1; len(data) > 0; n++ {
 		line, rest := data, []byte(nil)
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -78,7 +80,8 @@ func parseHeader(data []byte) (header, []byte, error) {
 		}
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if len(line) == 0 {
-			return h, rest, nil
+			body = rest
+			break
 		}
 		data = rest
 		if line[0] == ' ' || line[0] == '\t' {
@@ -86,7 +89,8 @@ func parseHeader(data []byte) (header, []byte, error) {
 				return header{}, nil, errf(ErrMIME, "header line %d is a continuation without a field", n)
 			}
 			if cur != nil {
-				*cur += " " + string(bytes.TrimSpace(line))
+				cur.WriteByte(' ')
+				cur.Write(bytes.TrimSpace(line))
 			}
 			continue
 		}
@@ -95,26 +99,30 @@ func parseHeader(data []byte) (header, []byte, error) {
 			return header{}, nil, errf(ErrMIME, "header line %d is not a header field: %s", n, quote(line))
 		}
 		inField = true
-		value := string(bytes.TrimSpace(line[len(name)+1:]))
+		value := bytes.TrimSpace(line[len(name)+1:])
 		cur = nil
 		switch {
 		case strings.EqualFold(name, "Content-Type"):
 			if h.hasContentType {
 				return header{}, nil, errf(ErrMIME, "header line %d: repeated Content-Type", n)
 			}
-			h.contentType, h.hasContentType = value, true
-			cur = &h.contentType
+			h.hasContentType = true
+			cur = &ct
 		case strings.EqualFold(name, "Content-Transfer-Encoding"):
 			if h.hasCTE {
 				return header{}, nil, errf(ErrMIME, "header line %d: repeated Content-Transfer-Encoding", n)
 			}
-			h.cte, h.hasCTE = value, true
-			cur = &h.cte
+			h.hasCTE = true
+			cur = &cte
 		case strings.EqualFold(name, "MIME-Version"):
 			h.mimeVersion = true
 		}
+		if cur != nil {
+			cur.Write(value)
+		}
 	}
-	return h, nil, nil
+	h.contentType, h.cte = ct.String(), cte.String()
+	return h, body, nil
 }
 
 // mediaType returns the lowercased media type and its parameters; text/plain
