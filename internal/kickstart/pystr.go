@@ -71,7 +71,6 @@ func pySplitLinesKeepEnds(s string) []string {
 	return out
 }
 
-
 // pyNormPath is posixpath.normpath.
 func pyNormPath(p string) string {
 	if p == "" {
