@@ -98,6 +98,7 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 func (f *Follower) handle(ctx context.Context, ev virt.Event) {
+	f.log.Debug("libvirt event", "domain", ev.Domain, "kind", ev.Kind, "reason", ev.Reason)
 	switch ev.Kind {
 	case virt.Reconnected:
 		f.Reconcile(ctx)

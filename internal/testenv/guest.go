@@ -13,7 +13,7 @@ import (
 
 // miniInit is the /init of the tiny guest: it prints its kernel command
 // line on every console, then does what kscloud.test= says: poweroff
-// (default), reboot, or hang.
+// (default), reboot, slowreboot (after 6 s), or hang.
 const miniInit = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc
 /bin/busybox mount -t proc proc /proc
@@ -21,6 +21,7 @@ cmdline=$(/bin/busybox cat /proc/cmdline)
 echo "KSCLOUD-CMDLINE: $cmdline"
 case " $cmdline " in
 *" kscloud.test=reboot "*) echo "KSCLOUD-ACTION: reboot"; /bin/busybox reboot -f ;;
+*" kscloud.test=slowreboot "*) echo "KSCLOUD-ACTION: slowreboot"; /bin/busybox sleep 6; /bin/busybox reboot -f ;;
 *" kscloud.test=hang "*) echo "KSCLOUD-ACTION: hang"; while :; do /bin/busybox sleep 3600; done ;;
 *) echo "KSCLOUD-ACTION: poweroff"; /bin/busybox poweroff -f ;;
 esac

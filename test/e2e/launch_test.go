@@ -28,7 +28,7 @@ type node struct {
 	env                             []string
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	base := t.TempDir()
 	n := &node{
@@ -48,13 +48,20 @@ func newNode(t *testing.T) *node {
 	if err := os.WriteFile(filepath.Join(n.hooks, "nchookd"), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	uri := os.Getenv(testenv.EnvLibvirt)
+	if uri == "" {
+		uri = "qemu:///system"
+	}
 	conf := fmt.Sprintf(`[hook]
 socket = %q
 instances_root = [%q]
 socket_group = ""
 [state]
 dir = %q
-`, n.socket, n.root, n.state)
+inactivity_timeout = "5m"
+[libvirt]
+uri = %q
+`, n.socket, n.root, n.state, uri)
 	if err := os.WriteFile(n.cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +69,22 @@ dir = %q
 	return n
 }
 
+// setInactivity changes the watchdog's limit in the node's config.
+func (n *node) setInactivity(t testing.TB, d string) {
+	t.Helper()
+	b, err := os.ReadFile(n.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), `inactivity_timeout = "5m"`, fmt.Sprintf("inactivity_timeout = %q", d), 1))
+	if err := os.WriteFile(n.cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // serve starts nchookd serve for the node and waits for READY on a real
 // sd_notify socket.
-func (n *node) serve(t *testing.T) *exec.Cmd {
+func (n *node) serve(t testing.TB) *exec.Cmd {
 	t.Helper()
 	notifyDir := t.TempDir()
 	notifySock := filepath.Join(notifyDir, "notify")

@@ -1,0 +1,300 @@
+package hookd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/internal/virt"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeVirt is a minimal in-memory libvirt for the follower's logic; the
+// behaviour on a real libvirtd is proven in test/e2e.
+type fakeVirt struct {
+	mu      sync.Mutex
+	ev      chan virt.Event
+	doms    map[string]fakeDom
+	created []string
+	started []string
+}
+
+type fakeDom struct {
+	xml        string
+	active     bool
+	persistent bool
+	uuid       string
+}
+
+func newFakeVirt() *fakeVirt {
+	return &fakeVirt{ev: make(chan virt.Event, 16), doms: map[string]fakeDom{}}
+}
+
+func (f *fakeVirt) Events() <-chan virt.Event { return f.ev }
+func (f *fakeVirt) State() string             { return "connected" }
+func (f *fakeVirt) CreateXML(ctx context.Context, x string) error {
+	name, err := libvirtxml.DomainName([]byte(x))
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created = append(f.created, x)
+	d := f.doms[name]
+	d.xml, d.active = x, true
+	f.doms[name] = d
+	return nil
+}
+func (f *fakeVirt) Start(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, name)
+	d := f.doms[name]
+	d.active = true
+	f.doms[name] = d
+	return nil
+}
+func (f *fakeVirt) Info(ctx context.Context, name string) (virt.DomainInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.doms[name]
+	if !ok {
+		return virt.DomainInfo{}, fmt.Errorf("domain %q: %w", name, virt.ErrNoDomain)
+	}
+	return virt.DomainInfo{Name: name, UUID: d.uuid, Active: d.active, Persistent: d.persistent}, nil
+}
+func (f *fakeVirt) XML(ctx context.Context, name string, secure bool) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.doms[name]
+	if !ok {
+		return "", fmt.Errorf("domain %q: %w", name, virt.ErrNoDomain)
+	}
+	return d.xml, nil
+}
+func (f *fakeVirt) InactiveXML(ctx context.Context, name string) (string, error) {
+	return f.XML(ctx, name, true)
+}
+func (f *fakeVirt) DiskWrites(ctx context.Context, name string) (uint64, error) { return 0, nil }
+func (f *fakeVirt) stop(name string) {
+	f.mu.Lock()
+	d := f.doms[name]
+	d.active = false
+	if !d.persistent {
+		delete(f.doms, name)
+	} else {
+		f.doms[name] = d
+	}
+	f.mu.Unlock()
+}
+
+const baseDomain = `<domain type="qemu">
+  <name>i-1</name>
+  <uuid>11111111-2222-3333-4444-555555555555</uuid>
+  <memory>262144</memory>
+  <os>
+    <type>hvm</type>
+    <kernel>/k</kernel>
+    <initrd>/i</initrd>
+    <cmdline>root=/dev/sda1 console=ttyS0</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <devices>
+    <disk type="file" device="disk"><source file="/d.img"/><target dev="sda" bus="scsi"/></disk>
+    <serial type="file"><source path="CONSOLE"/><target port="1"/></serial>
+  </devices>
+</domain>
+`
+
+func installer(t *testing.T, mode, console string) string {
+	out, err := libvirtxml.RewriteInstall([]byte(strings.Replace(baseDomain, "CONSOLE", console, 1)),
+		libvirtxml.Install{Cmdline: "ks=http://x/ks.cfg", Mode: mode, VNC: &libvirtxml.VNC{Listen: "127.0.0.1", Password: "abcdefgh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func newFollower(t *testing.T, v *fakeVirt, dir string) (*Follower, *Store) {
+	store, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	return NewFollower(quiet, store, v, func() *config.Config { return cfg }), store
+}
+
+func TestFollowerInPlace(t *testing.T) {
+	state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
+	os.WriteFile(con, []byte("Starting installer, one moment...\nInstalling bash (3/9)\n"), 0o644)
+	v := newFakeVirt()
+	f, store := newFollower(t, v, state)
+	ctx := context.Background()
+	v.CreateXML(ctx, installer(t, "in-place", con))
+	store.Started(&launch.Outcome{Instance: "i-1", Mode: "in-place", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+	f.poll(ctx)
+	st, _ := store.Get("i-1")
+	if st.Phase != PhaseInstalling || st.Progress != "installing packages 3/9 (bash)" || st.InstallerXML == "" {
+		t.Fatalf("after start: %+v", st)
+	}
+	v.stop("i-1")
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "shutdown", Time: time.Now()})
+	st, _ = store.Get("i-1")
+	if st.Phase != PhaseFinal || st.VNC != nil {
+		t.Fatalf("after stop: %+v", st)
+	}
+	if len(v.created) != 2 {
+		t.Fatalf("created %d domains", len(v.created))
+	}
+	final := v.created[1]
+	for _, bad := range []string{"<kernel>", "<cmdline>", `type="vnc"`} {
+		if strings.Contains(final, bad) {
+			t.Fatalf("final domain has %s:\n%s", bad, final)
+		}
+	}
+	if !strings.Contains(final, "11111111-2222-3333-4444-555555555555") || !strings.Contains(final, "<on_reboot>restart</on_reboot>") {
+		t.Fatalf("final domain lost its UUID or on_reboot:\n%s", final)
+	}
+	// The record survives a restart of the daemon.
+	store2, err := OpenStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2, ok := store2.Get("i-1"); !ok || st2.Phase != PhaseFinal {
+		t.Fatalf("reloaded: %+v", st2)
+	}
+}
+
+func TestFollowerFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name, console, reason, want string
+	}{
+		{"crash", "Installing a (1/2)\n", "crashed", "installer stopped: crashed"},
+		{"traceback", "Traceback (most recent call last):\n  File x\n", "shutdown", "installer reported: Traceback"},
+		{"ks 404", "kickstart file not found: http://x/ks.cfg\n", "shutdown", "kickstart file not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			con := filepath.Join(t.TempDir(), "console.log")
+			os.WriteFile(con, []byte(tc.console), 0o644)
+			v := newFakeVirt()
+			f, store := newFollower(t, v, t.TempDir())
+			ctx := context.Background()
+			v.CreateXML(ctx, installer(t, "in-place", con))
+			store.Started(&launch.Outcome{Instance: "i-1", Mode: "in-place"})
+			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+			v.stop("i-1")
+			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: tc.reason, Time: time.Now()})
+			st, _ := store.Get("i-1")
+			if st.Phase != PhaseFailed || !strings.Contains(st.Reason, tc.want) {
+				t.Fatalf("%+v", st)
+			}
+			if len(v.created) != 1 {
+				t.Fatal("a failed install was booted from disk")
+			}
+		})
+	}
+}
+
+func TestFollowerBakeAndAdopt(t *testing.T) {
+	con := filepath.Join(t.TempDir(), "console.log")
+	os.WriteFile(con, nil, 0o644)
+	v := newFakeVirt()
+	f, store := newFollower(t, v, t.TempDir())
+	ctx := context.Background()
+	// A kscloud installer on plain libvirt: nchookd did not rewrite it but
+	// adopts it from its metadata; its persistent definition boots after.
+	v.CreateXML(ctx, installer(t, "bake", con))
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+	st, ok := store.Get("i-1")
+	if !ok || st.Phase != PhaseInstalling || st.Mode != "bake" || st.ConsoleLog != con {
+		t.Fatalf("not adopted: %+v", st)
+	}
+	v.stop("i-1")
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "shutdown", Time: time.Now()})
+	if st, _ := store.Get("i-1"); st.Phase != PhaseFinished {
+		t.Fatalf("bake: %+v", st)
+	}
+}
+
+func TestFollowerReconcileAfterCrash(t *testing.T) {
+	// The daemon died after the installer started; the installer ended
+	// while it was down. On start the follower finishes the switch.
+	con := filepath.Join(t.TempDir(), "console.log")
+	os.WriteFile(con, []byte("Installation complete\n"), 0o644)
+	state := t.TempDir()
+	v := newFakeVirt()
+	f, store := newFollower(t, v, state)
+	ctx := context.Background()
+	v.CreateXML(ctx, installer(t, "in-place", con))
+	store.Started(&launch.Outcome{Instance: "i-1", Mode: "in-place"})
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+	v.stop("i-1")
+	f2, store2 := newFollower(t, v, state)
+	f2.Reconcile(ctx)
+	if st, _ := store2.Get("i-1"); st.Phase != PhaseFinal {
+		t.Fatalf("%+v", st)
+	}
+	if info, err := v.Info(ctx, "i-1"); err != nil || !info.Active {
+		t.Fatalf("final domain not running: %v", err)
+	}
+}
+
+func TestServerSocket(t *testing.T) {
+	store, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	srv := New(quiet, cfg, store, "test")
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	store.Started(&launch.Outcome{Instance: "i-9", Mode: "bake"})
+	store.Update("i-9", func(s *hookapi.InstanceStatus) { s.InstallerXML = "<domain/>" })
+	resp, err := hookapi.Call(ctx, sock, hookapi.Request{Op: hookapi.OpStatus})
+	if err != nil || !resp.OK || len(resp.Instances) != 1 || resp.Instances[0].InstallerXML != "" || resp.Daemon.Version != "test" {
+		t.Fatalf("status: %+v %v", resp, err)
+	}
+	resp, _ = hookapi.Call(ctx, sock, hookapi.Request{Op: hookapi.OpStatus, Instance: "i-nope"})
+	if resp.OK || !strings.Contains(resp.Error, "i-nope") {
+		t.Fatalf("unknown instance: %+v", resp)
+	}
+	// A pre-boot outside the instances root is refused whatever on_error says.
+	resp, _ = hookapi.Call(ctx, sock, hookapi.Request{Op: hookapi.OpHook, Event: "euca-nc-pre-boot", InstanceDir: t.TempDir()})
+	if !resp.Refuse {
+		t.Fatalf("outside root: %+v", resp)
+	}
+	// Garbage gets an error answer, not a hang.
+	c, _ := net.Dial("unix", sock)
+	c.Write([]byte("{not json\n"))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if !strings.Contains(line, "bad request") {
+		t.Fatalf("garbage answer %q", line)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
