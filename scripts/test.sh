@@ -13,4 +13,16 @@ else
 	echo "test: not root: tests that need libvirtd will skip and say so" >&2
 fi
 go vet ./...
-go test -count=1 -timeout 60m ${GOTESTFLAGS:-} ./...
+# One package at a time: the end-to-end tests run QEMU guests under
+# software emulation on 2 cores, and timing-sensitive checks (watchdog,
+# stop → final gap) must not compete with other packages' tests.
+go test -p 1 -count=1 -timeout 60m ${GOTESTFLAGS:-} ./...
+if [ -z "${GOTESTFLAGS:-}" ]; then
+	# Brief fuzzing of every fuzz target (new crashers fail the run).
+	for pkg in $(go list ./internal/...); do
+		for fz in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+			echo "fuzz: $pkg $fz" >&2
+			go test -run '^$' -fuzz "^${fz}\$" -fuzztime "${FUZZTIME:-10s}" "$pkg"
+		done
+	done
+fi
