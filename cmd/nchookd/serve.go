@@ -93,7 +93,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 		log.Info("libvirt.uri is empty: rewriting launches only, not following installs")
 	}
 	go watchConfig(ctx, log, srv, cfgPath)
-	go watchdog(ctx, log, cfg.Hook.Socket)
+	go watchdog(ctx, log, ln.Addr().String())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, ln) }()
