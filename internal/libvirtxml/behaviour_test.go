@@ -685,3 +685,24 @@ func TestEtreeSelectsIgnoreNamespaces(t *testing.T) {
 		t.Errorf("the foreign <x:os> was rewritten or the real one was not:\n%s", out)
 	}
 }
+
+func TestFirstQuote(t *testing.T) {
+	tests := []struct {
+		in   string
+		want byte
+	}{
+		{`<domain type='kvm'>`, '\''},
+		{`<domain type="kvm">`, '"'},
+		{`<domain type = 'kvm'>`, '\''},
+		{"<?xml version=\"1.0\"?>\n<!-- a='b' --><domain type='kvm'>", '\''},
+		{`<domain><name>a='b'</name><os type="x"/>`, '"'},
+		{`<domain><![CDATA[ <x a='1'> ]]><os type="x"/>`, '"'},
+		{`<domain></domain>`, '"'},
+		{`<domain><os/><x:y z='1'/>`, '\''},
+	}
+	for _, tt := range tests {
+		if got := firstQuote([]byte(tt.in)); got != tt.want {
+			t.Errorf("firstQuote(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -45,11 +45,15 @@ func (d *domain) finalDomain() error {
 		return err
 	}
 
-	for _, tag := range []string{"kernel", "initrd", "cmdline", "root", "dtb"} {
-		for _, e := range children(d.os, tag) {
-			remove(e)
+	removeAll(d.os, func(e *etree.Element) bool {
+		switch {
+		case e.Space != "":
+			return false
+		case e.Tag == "kernel", e.Tag == "initrd", e.Tag == "cmdline", e.Tag == "root", e.Tag == "dtb":
+			return true
 		}
-	}
+		return false
+	})
 	if len(children(d.os, "boot")) == 0 && !hasBootOrder(devices) {
 		b := etree.NewElement("boot")
 		b.CreateAttr("dev", "hd")
@@ -58,9 +62,7 @@ func (d *domain) finalDomain() error {
 
 	for _, v := range []struct{ tag, orig string }{{"on_poweroff", m.OrigOnPoweroff}, {"on_reboot", m.OrigOnReboot}} {
 		if v.orig == "" {
-			for _, e := range children(d.root, v.tag) {
-				remove(e)
-			}
+			removeChildren(d.root, v.tag)
 			continue
 		}
 		e, err := d.ensure(d.root, v.tag, domainOrder)
@@ -71,9 +73,7 @@ func (d *domain) finalDomain() error {
 	}
 
 	if m.VNCAdded && devices != nil {
-		for _, g := range vncGraphics(devices) {
-			remove(g)
-		}
+		removeAll(devices, isVNC)
 	}
 	m.VNCAdded = false
 	m.Phase = PhaseFinal

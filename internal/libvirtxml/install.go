@@ -107,22 +107,16 @@ func (d *domain) rewriteInstall(in Install) error {
 		name := text(first(d.root, "name"))
 		return fmt.Errorf("%w: domain %q boots from its disk and no installer kernel was given", ErrNoKernel, name)
 	}
-	for _, r := range children(d.os, "root") {
-		remove(r)
-	}
+	removeChildren(d.os, "root")
 
 	// Devices nchookd added on an earlier pass: a VNC console no longer asked
 	// for and a serial log no longer given are removed, the others stay.
 	if hasPrev && devices != nil {
 		if prev.VNCAdded && in.VNC == nil {
-			for _, g := range vncGraphics(devices) {
-				remove(g)
-			}
+			removeAll(devices, isVNC)
 		}
 		if prev.SerialAdded && in.SerialLog == "" {
-			for _, s := range children(devices, "serial") {
-				remove(s)
-			}
+			removeChildren(devices, "serial")
 		}
 	}
 
@@ -210,12 +204,17 @@ func first(e *etree.Element, tag string) *etree.Element {
 // vncGraphics returns the <graphics type="vnc"> devices.
 func vncGraphics(devices *etree.Element) []*etree.Element {
 	var out []*etree.Element
-	for _, g := range children(devices, "graphics") {
-		if attrValue(g, "type") == "vnc" {
+	for _, g := range devices.ChildElements() {
+		if isVNC(g) {
 			out = append(out, g)
 		}
 	}
 	return out
+}
+
+// isVNC reports whether e is a <graphics type="vnc"> device.
+func isVNC(e *etree.Element) bool {
+	return e.Space == "" && e.Tag == "graphics" && attrValue(e, "type") == "vnc"
 }
 
 // consolePort returns the target port of the serial device whose ttyS the
@@ -227,7 +226,7 @@ func consolePort(devices *etree.Element) (port int, hasSerial bool, err error) {
 	if devices == nil {
 		return -1, false, nil
 	}
-	fileIdx, anyIdx := -1, -1
+	fileIdx, anyIdx, next := -1, -1, 0 // next: one more than the highest port so far
 	var ports []int
 	for _, s := range children(devices, "serial") {
 		target := first(s, "target")
@@ -242,11 +241,9 @@ func consolePort(devices *etree.Element) (port int, hasSerial bool, err error) {
 			}
 		}
 		if n < 0 {
-			n = 0
-			for _, p := range ports {
-				n = max(n, p+1)
-			}
+			n = next
 		}
+		next = max(next, n+1)
 		ports = append(ports, n)
 		if target != nil {
 			if tt := attrValue(target, "type"); tt != "" && tt != "isa-serial" {

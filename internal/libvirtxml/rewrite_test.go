@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const sample342 = "testdata/eucalyptus-3.4.2.xml"
@@ -311,5 +312,44 @@ func TestNoKernel(t *testing.T) {
 	empty := bytes.Replace(b, []byte("<type arch='x86_64' machine='pc'>hvm</type>"), []byte("<type arch='x86_64' machine='pc'>hvm</type><kernel> </kernel>"), 1)
 	if _, err := RewriteInstall(empty, ekiInstall("ks=x")); !errors.Is(err, ErrNoKernel) {
 		t.Errorf("empty <kernel>: err = %v, want ErrNoKernel", err)
+	}
+}
+
+// TestLargeInputs guards against quadratic work: tens of thousands of
+// elements or attributes where the rewrite removes, scans or numbers them.
+// Linear code takes milliseconds here, the quadratic versions took seconds.
+func TestLargeInputs(t *testing.T) {
+	many := func(prefix, item, suffix string, n int) []byte {
+		return []byte(prefix + strings.Repeat(item, n) + suffix)
+	}
+	var attrs strings.Builder
+	for i := range 20000 {
+		attrs.WriteString(" a" + strconv.Itoa(i) + "='x'")
+	}
+	tests := []struct {
+		name string
+		xml  []byte
+	}{
+		{"50000 <root> to remove", many("<domain><name>a</name><os><kernel>/k</kernel>", "\n    <root>/dev/sda1</root>", "</os></domain>", 50000)},
+		{"20000 attributes to check for duplicates", []byte("<domain" + attrs.String() + "><name>a</name><os><kernel>/k</kernel></os></domain>")},
+		{"50000 portless serials to number", many("<domain><name>a</name><os><kernel>/k</kernel></os><devices>", "<serial/>", "</devices></domain>", 50000)},
+		{"50000 devices to insert among", many("<domain><name>a</name><os><kernel>/k</kernel></os><devices>", "\n    <hub type='usb'/>", "</devices></domain>", 50000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ekiInstall("ks=x")
+			in.VNC = &VNC{Listen: "127.0.0.1", Password: "pw"}
+			start := time.Now()
+			out, err := RewriteInstall(tt.xml, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := FinalDomain(out); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
 	}
 }

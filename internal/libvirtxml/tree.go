@@ -15,7 +15,7 @@ type domain struct {
 	os   *etree.Element // the one <os>
 	unit string         // one level of indentation, "" when the document is not indented
 
-	singleQuote bool // the input quotes attributes with '
+	singleQuote bool // the input quotes its first attribute with '
 	attrCtl     bool // some attribute value holds a tab, newline or carriage return
 	textCR      bool // some character data holds a carriage return
 }
@@ -38,7 +38,7 @@ func parseDomain(b []byte) (*domain, error) {
 	if err := doc.ReadFromBytes(b); err != nil {
 		return nil, invalid("not well-formed: %v", err)
 	}
-	d := &domain{doc: doc, singleQuote: rootQuote(b) == '\''}
+	d := &domain{doc: doc, singleQuote: firstQuote(b) == '\''}
 
 	var roots int
 	for _, t := range doc.Child {
@@ -80,11 +80,23 @@ func parseDomain(b []byte) (*domain, error) {
 
 // scan rejects what no domain XML has and notes what the writer must escape.
 func (d *domain) scan(e *etree.Element) error {
+	type name struct{ space, key string }
+	var seen map[name]bool // only for elements with many attributes
 	for i, a := range e.Attr {
-		for _, b := range e.Attr[:i] {
-			if a.Space == b.Space && a.Key == b.Key {
-				return invalid("element <%s> has attribute %q twice", e.FullTag(), a.FullKey())
+		key := name{a.Space, a.Key}
+		dup := false
+		if len(e.Attr) > 8 {
+			if seen == nil {
+				seen = make(map[name]bool, len(e.Attr))
 			}
+			dup, seen[key] = seen[key], true
+		} else {
+			for _, b := range e.Attr[:i] {
+				dup = dup || a.Space == b.Space && a.Key == b.Key
+			}
+		}
+		if dup {
+			return invalid("element <%s> has attribute %q twice", e.FullTag(), a.FullKey())
 		}
 		if strings.ContainsAny(a.Value, "\t\n\r") {
 			d.attrCtl = true
@@ -111,62 +123,64 @@ func (d *domain) scan(e *etree.Element) error {
 // A document quoting attributes with ' (libvirt's own) keeps libvirt's
 // escaping: &apos; and &quot; in text and attributes. Any other (libxml2, as
 // the Eucalyptus XSLT writes it) gets double quotes and escapes only what XML
-// requires. Two exceptions for correctness: an attribute value holding a tab,
-// newline or carriage return must be written as character references, which
-// etree does only in its canonical double-quoted mode; text holding a carriage
-// return likewise needs canonical text mode (a literal CR reads back as LF).
+// requires. An attribute value holding a tab, newline or carriage return must
+// be written as a character reference, which etree does only in its canonical
+// double-quoted mode: such a document is written in the second style. Text
+// holding a carriage return needs canonical text mode too (a literal CR reads
+// back as LF). The style depends only on what the output itself shows, so
+// rewriting the output again writes it the same way.
 func (d *domain) bytes() ([]byte, error) {
 	single := d.singleQuote && !d.attrCtl
 	d.doc.WriteSettings = etree.WriteSettings{
 		AttrSingleQuote:  single,
 		CanonicalAttrVal: !single,
-		CanonicalText:    !d.singleQuote || d.textCR,
+		CanonicalText:    !single || d.textCR,
 	}
 	return d.doc.WriteToBytes()
 }
 
-// rootQuote returns the quote character of the first attribute of the root
-// element in the raw document, '"' when it cannot tell.
-func rootQuote(b []byte) byte {
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-	i := 0
-	for i < len(b) {
-		switch rest := b[i:]; {
-		case rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r':
-			i++
-		case bytes.HasPrefix(rest, []byte("<?")):
-			j := bytes.Index(rest, []byte("?>"))
-			if j < 0 {
-				return '"'
-			}
-			i += j + 2
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			j := bytes.Index(rest[4:], []byte("-->"))
-			if j < 0 {
-				return '"'
-			}
-			i += 4 + j + 3
-		case rest[0] == '<':
-			// The root start tag: the first '=' is followed by the quote.
-			// With no attribute there, the first attribute of the document
-			// tells.
-			for k := 1; k < len(rest); k++ {
-				if rest[k] != '=' {
-					continue
-				}
-				for k++; k < len(rest) && (rest[k] == ' ' || rest[k] == '\t' || rest[k] == '\n' || rest[k] == '\r'); k++ {
-				}
-				if k < len(rest) && rest[k] == '\'' {
-					return '\''
-				}
-				return '"'
-			}
+// firstQuote returns the quote character of the first attribute in the raw
+// document, '"' when there is none. Comments, processing instructions, CDATA
+// sections, declarations and end tags are skipped; in a start tag the first
+// '=' ends the first attribute's name.
+func firstQuote(b []byte) byte {
+	skip := func(b []byte, end string) []byte {
+		if i := bytes.Index(b, []byte(end)); i >= 0 {
+			return b[i+len(end):]
+		}
+		return nil
+	}
+	for {
+		i := bytes.IndexByte(b, '<')
+		if i < 0 {
 			return '"'
+		}
+		b = b[i:]
+		switch {
+		case bytes.HasPrefix(b, []byte("<!--")):
+			b = skip(b[4:], "-->")
+		case bytes.HasPrefix(b, []byte("<![CDATA[")):
+			b = skip(b[9:], "]]>")
+		case bytes.HasPrefix(b, []byte("<?")):
+			b = skip(b[2:], "?>")
+		case bytes.HasPrefix(b, []byte("<!")), bytes.HasPrefix(b, []byte("</")):
+			b = skip(b[2:], ">")
 		default:
+			j := bytes.IndexAny(b, "=>")
+			if j < 0 {
+				return '"'
+			}
+			if b[j] == '>' {
+				b = b[j+1:]
+				continue
+			}
+			rest := bytes.TrimLeft(b[j+1:], " \t\r\n")
+			if len(rest) > 0 && rest[0] == '\'' {
+				return '\''
+			}
 			return '"'
 		}
 	}
-	return '"'
 }
 
 // isBlank reports whether t is character data made of spaces, tabs and
@@ -212,12 +226,26 @@ func single(e *etree.Element, tag string) (*etree.Element, error) {
 	}
 }
 
-// text returns the character data of e with surrounding whitespace removed.
+// text returns the string value of e (all character data inside it, as
+// libvirt's XPath string() reads it) with surrounding whitespace removed.
 func text(e *etree.Element) string {
 	if e == nil {
 		return ""
 	}
-	return strings.TrimSpace(e.Text())
+	var b strings.Builder
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		for _, t := range e.Child {
+			switch t := t.(type) {
+			case *etree.CharData:
+				b.WriteString(t.Data)
+			case *etree.Element:
+				walk(t)
+			}
+		}
+	}
+	walk(e)
+	return strings.TrimSpace(b.String())
 }
 
 // setText replaces everything inside e with the character data s.
@@ -364,22 +392,43 @@ func (d *domain) insertOrdered(p *etree.Element, c *etree.Element, order []strin
 // remove removes e and the indentation before it from its parent. A parent
 // left with indentation only is emptied.
 func remove(e *etree.Element) {
-	p, i := e.Parent(), e.Index()
-	if p == nil {
+	if p := e.Parent(); p != nil {
+		removeAll(p, func(c *etree.Element) bool { return c == e })
+	}
+}
+
+// removeChildren removes p's child elements named tag in no namespace.
+func removeChildren(p *etree.Element, tag string) {
+	removeAll(p, func(c *etree.Element) bool { return c.Space == "" && c.Tag == tag })
+}
+
+// removeAll removes, in one pass, the child elements of p for which drop
+// returns true, each with the indentation before it. A parent left with
+// indentation only is emptied.
+func removeAll(p *etree.Element, drop func(*etree.Element) bool) {
+	kept := make([]etree.Token, 0, len(p.Child))
+	removed, content := false, false
+	for _, t := range p.Child {
+		if e, ok := t.(*etree.Element); ok && drop(e) {
+			if n := len(kept); n > 0 && isBlank(kept[n-1]) {
+				kept = kept[:n-1]
+			}
+			removed = true
+			continue
+		}
+		kept = append(kept, t)
+	}
+	if !removed {
 		return
 	}
-	p.RemoveChildAt(i)
-	if i > 0 && isBlank(p.Child[i-1]) {
-		p.RemoveChildAt(i - 1)
+	for _, t := range kept {
+		content = content || !isBlank(t)
 	}
-	for _, t := range p.Child {
-		if !isBlank(t) {
-			return
-		}
+	if !content {
+		kept = kept[:0]
 	}
-	for len(p.Child) > 0 {
-		p.RemoveChildAt(len(p.Child) - 1)
-	}
+	p.Child = kept
+	p.ReindexChildren()
 }
 
 // ensure returns p's only child element named tag, creating it at libvirt's
