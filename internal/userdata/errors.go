@@ -36,7 +36,7 @@ var (
 )
 
 // Error is the one error type returned by this package. Its message is a single
-// lowercase line, "user-data: <Where>: <Err>", for example
+// line starting in lower case, "user-data: <Where>: <Err>", for example
 //
 //	user-data: MIME part 3: gzip: expanded size exceeds 1048576 bytes
 //

@@ -9,8 +9,14 @@ import (
 	"unicode/utf8"
 )
 
-// MaxUserData is the largest user-data Render produces, in bytes: the EC2 and
-// Eucalyptus limit on user-data (the Eucalyptus NC buffer is 16384 bytes).
+// MaxUserData is the largest user-data Render produces, in bytes: the EC2 limit
+// on user-data before base64 encoding.
+//
+// Eucalyptus 3.x/4.x keep the user-data in a 16384-byte NC buffer
+// (ncInstance.userData) that holds the base64 text, so there raw user-data over
+// about 12 KiB may arrive truncated. Only Render's larger outputs (a MIME
+// multipart or gzip) can be that big, and Parse reports a truncated multipart or
+// gzip stream as an error rather than reading part of it.
 const MaxUserData = 16384
 
 // compressThreshold is the size above which "auto" compression is tried.

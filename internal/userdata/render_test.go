@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -417,4 +418,42 @@ func randomRenderInput(rng *rand.Rand) RenderInput {
 	}
 	in.Compress = []string{"", "auto", "always", "never"}[rng.IntN(4)]
 	return in
+}
+
+// TestParseTruncatedRender cuts rendered MIME and gzip user-data short, as a
+// too-small user-data buffer would, and checks that Parse never returns other
+// directives for a truncated copy: it fails, finds no directives (a prefix that
+// does not yet look like MIME), or (when only the final line break is lost)
+// returns the full result.
+func TestParseTruncatedRender(t *testing.T) {
+	ks := []byte(strings.Repeat("part /home --fstype=xfs --size=1024 --grow\n", 300)) // 12900 bytes
+	for _, compress := range []string{"never", "always"} {
+		t.Run(compress, func(t *testing.T) {
+			out, err := Render(RenderInput{BootParams: seedParams, Kickstart: ks, CloudConfig: []byte(cloudConfig), Compress: compress})
+			checkErr(t, err, nil)
+			full, err := Parse(out, DefaultLimits())
+			checkErr(t, err, nil)
+			failed := 0
+			for cut := 0; cut < len(out); cut++ {
+				if cut%7 != 0 && cut < len(out)-64 {
+					continue
+				}
+				got, err := Parse(out[:cut], DefaultLimits())
+				if err != nil {
+					failed++
+					continue
+				}
+				// A prefix too short to look like MIME is text without
+				// directives, which nchookd leaves alone; anything with
+				// directives must be the whole thing.
+				empty := &Request{Mode: ModeBake}
+				if !reflect.DeepEqual(got, full) && !reflect.DeepEqual(got, empty) {
+					t.Fatalf("cut at %d of %d: got %+v, want an error, no directives, or the full result", cut, len(out), got)
+				}
+			}
+			if failed == 0 {
+				t.Error("no truncation was detected")
+			}
+		})
+	}
 }
