@@ -302,8 +302,10 @@ func (p *parser) kickstart(body []byte, where string) error {
 	return nil
 }
 
-// text reads directives from every line of data.
+// text reads directives from every line of data. A UTF-8 byte order mark, as
+// some editors write, does not hide a directive on the first line.
 func (p *parser) text(data []byte, where string) error {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	for n := 1; len(data) > 0; n++ {
 		line := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {

@@ -59,6 +59,8 @@ func parseCases() []parseCase {
 		{name: "trailing blanks trimmed", in: "bootparams=a b \t \r\n", want: bp("a b")},
 		{name: "leading blank kept", in: "bootparams= a b\n", want: bp(" a b")},
 		{name: "among other lines", in: "hello\nworld\n" + seed + "bye\n", want: bp(seedParams)},
+		{name: "byte order mark", in: "\ufeff" + seed, want: bp(seedParams)},
+		{name: "byte order mark in a part", in: multipart("b", part{"Content-Type: text/plain", "\ufeff" + seed}), want: bp(seedParams)},
 		{name: "no directives", in: "#!/bin/sh\necho hello\n", want: &Request{Mode: ModeBake}},
 		{name: "all directives CRLF", in: crlf("bootparams=a\nkscloud.mode=in-place\nkscloud.installer=fedora-40_x86.64\nkscloud.vnc=YES\n"),
 			want: &Request{BootParams: "a", HasBootParams: true, Mode: ModeInPlace, ModeSet: true, Installer: "fedora-40_x86.64", VNC: true}},
