@@ -213,3 +213,28 @@ func (c *Conn) DiskWrites(ctx context.Context, name string) (uint64, error) {
 	})
 	return total, err
 }
+
+// AttachDevice hot-plugs a device (a <disk>…</disk> element) into a running
+// domain; on a persistent domain the definition is changed too.
+func (c *Conn) AttachDevice(ctx context.Context, name, deviceXML string) error {
+	return c.withDomain(ctx, name, "attach device", func(d *libvirt.Domain) error {
+		flags := libvirt.DOMAIN_DEVICE_MODIFY_LIVE
+		if p, _ := d.IsPersistent(); p {
+			flags |= libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
+		}
+		return d.AttachDeviceFlags(deviceXML, flags)
+	})
+}
+
+// DetachDevice hot-unplugs a device (the same element given to
+// AttachDevice, or one matching its target). The guest may take a moment
+// to release it: libvirt returns once the request is sent.
+func (c *Conn) DetachDevice(ctx context.Context, name, deviceXML string) error {
+	return c.withDomain(ctx, name, "detach device", func(d *libvirt.Domain) error {
+		flags := libvirt.DOMAIN_DEVICE_MODIFY_LIVE
+		if p, _ := d.IsPersistent(); p {
+			flags |= libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
+		}
+		return d.DetachDeviceFlags(deviceXML, flags)
+	})
+}
