@@ -1,0 +1,283 @@
+package install
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/atomicfile"
+)
+
+// Build statuses.
+const (
+	StatusRunning     = "running"
+	StatusDone        = "done"
+	StatusFailed      = "failed"
+	StatusInterrupted = "interrupted"
+	StatusCleaned     = "cleaned"
+)
+
+// Resource kinds.
+const (
+	KindInstance = "instance"
+	KindVolume   = "volume"
+	KindSnapshot = "snapshot"
+	KindImage    = "image"
+)
+
+// Resource is a cloud resource a build created.
+type Resource struct {
+	Kind    string    `json:"kind"`
+	ID      string    `json:"id"`
+	Role    string    `json:"role"`           // installer, target, root, snapshot, image
+	Step    string    `json:"step"`           // the step that created it
+	Keep    bool      `json:"keep,omitempty"` // part of the result: not removed on success
+	Deleted bool      `json:"deleted,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// Build is the persisted state of one workflow run.
+type Build struct {
+	ID        string            `json:"id"`
+	Kind      string            `json:"kind"` // bake | run
+	Provider  string            `json:"provider"`
+	Status    string            `json:"status"`
+	Error     string            `json:"error,omitempty"`
+	Created   time.Time         `json:"created"`
+	Updated   time.Time         `json:"updated"`
+	Spec      Spec              `json:"spec"`
+	Steps     map[string]string `json:"steps"` // step → running|done|failed
+	Resources []Resource        `json:"resources"`
+	// Values are step outputs later steps read (e.g. "console.offset").
+	Values map[string]string `json:"values,omitempty"`
+	Result *Result           `json:"result,omitempty"`
+
+	mu   sync.Mutex
+	save func(*Build) error // set by Engine.Run
+}
+
+// Save persists the build now (steps call it right after recording a
+// resource, before waiting on it).
+func (b *Build) Save() error {
+	if b.save == nil {
+		return nil
+	}
+	return b.save(b)
+}
+
+// Result is what a finished build produced.
+type Result struct {
+	ImageID        string      `json:"image_id,omitempty"`
+	ImageName      string      `json:"image_name,omitempty"`
+	ImagePath      string      `json:"image_path,omitempty"`
+	InstanceID     string      `json:"instance_id,omitempty"`
+	Addresses      []string    `json:"addresses,omitempty"`
+	VNC            string      `json:"vnc,omitempty"`
+	Marker         string      `json:"marker,omitempty"` // the installed system's kscloud-installed line
+	Provenance     *Provenance `json:"provenance,omitempty"`
+	InstallSeconds float64     `json:"install_seconds,omitempty"`
+}
+
+// NewBuild returns a build with a fresh id.
+func NewBuild(kind, provider string, spec Spec) *Build {
+	var b [6]byte
+	rand.Read(b[:])
+	now := time.Now().UTC()
+	return &Build{ID: "ks-" + now.Format("20060102") + "-" + hex.EncodeToString(b[:]), Kind: kind, Provider: provider,
+		Status: StatusRunning, Created: now, Spec: spec, Steps: map[string]string{}, Values: map[string]string{}}
+}
+
+// Record adds a resource the moment it exists; the caller saves (Engine
+// saves after every step, Recorder saves at once).
+func (b *Build) Record(r Resource) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.Resources {
+		if b.Resources[i].Kind == r.Kind && b.Resources[i].ID == r.ID {
+			return
+		}
+	}
+	if r.Created.IsZero() {
+		r.Created = time.Now().UTC()
+	}
+	b.Resources = append(b.Resources, r)
+}
+
+// Resource returns the live (not deleted) resource with role, if any.
+func (b *Build) Resource(role string) (Resource, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := len(b.Resources) - 1; i >= 0; i-- {
+		if r := b.Resources[i]; r.Role == role && !r.Deleted {
+			return r, true
+		}
+	}
+	return Resource{}, false
+}
+
+// MarkDeleted records that a resource is gone.
+func (b *Build) MarkDeleted(kind, id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.Resources {
+		if b.Resources[i].Kind == kind && b.Resources[i].ID == id {
+			b.Resources[i].Deleted = true
+		}
+	}
+}
+
+// SetKeep marks a resource as part of the result.
+func (b *Build) SetKeep(kind, id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.Resources {
+		if b.Resources[i].Kind == kind && b.Resources[i].ID == id {
+			b.Resources[i].Keep = true
+		}
+	}
+}
+
+// StepDone reports whether a step finished in an earlier run.
+func (b *Build) StepDone(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Steps[name] == "done"
+}
+
+func (b *Build) setStep(name, state string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Steps[name] = state
+}
+
+// Value returns a step output.
+func (b *Build) Value(k string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Values[k]
+}
+
+// SetValue sets a step output.
+func (b *Build) SetValue(k, v string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Values[k] = v
+}
+
+// ResourceSummary lists the resources not deleted, for people.
+func (b *Build) ResourceSummary() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var parts []string
+	for _, r := range b.Resources {
+		if !r.Deleted {
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Role))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Store keeps build state files in a directory.
+type Store struct {
+	Dir string
+	mu  sync.Mutex
+}
+
+// DefaultStateDir is /var/lib/kscloud for root, else
+// $XDG_STATE_HOME/kscloud (~/.local/state/kscloud).
+func DefaultStateDir() string {
+	if v := os.Getenv("KSCLOUD_STATE_DIR"); v != "" {
+		return v
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/kscloud"
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "kscloud")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "kscloud")
+}
+
+// OpenStore opens (creating) the builds directory under stateDir.
+func OpenStore(stateDir string) (*Store, error) {
+	d := filepath.Join(stateDir, "builds")
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", d, err)
+	}
+	return &Store{Dir: d}, nil
+}
+
+// Save writes the build's state file atomically.
+func (s *Store) Save(b *Build) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b.mu.Lock()
+	b.Updated = time.Now().UTC()
+	data, err := json.MarshalIndent(b, "", "  ")
+	b.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(s.Dir, b.ID+".json"), append(data, '\n'), 0o600)
+}
+
+// ErrNoBuild means no state file has that id.
+var ErrNoBuild = errors.New("no such build")
+
+// Load reads a build's state file.
+func (s *Store) Load(id string) (*Build, error) {
+	if id == "" || strings.ContainsAny(id, "/\\") || strings.HasPrefix(id, ".") {
+		return nil, fmt.Errorf("build %q: bad id", id)
+	}
+	data, err := os.ReadFile(filepath.Join(s.Dir, id+".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("build %q: %w (in %s)", id, ErrNoBuild, s.Dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var b Build
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("build %q: state file: %w", id, err)
+	}
+	if b.Steps == nil {
+		b.Steps = map[string]string{}
+	}
+	if b.Values == nil {
+		b.Values = map[string]string{}
+	}
+	return &b, nil
+}
+
+// List returns every build, newest first.
+func (s *Store) List() ([]*Build, error) {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Build
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := s.Load(strings.TrimSuffix(e.Name(), ".json"))
+		if err == nil {
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}

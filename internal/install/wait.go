@@ -1,0 +1,117 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+)
+
+// InstanceWaiter is implemented by providers that learn instance state
+// changes from events (local libvirt) instead of polling.
+type InstanceWaiter interface {
+	WaitInstanceState(ctx context.Context, id string, want ...string) (cloud.Instance, error)
+}
+
+// Backoff polls with exponential backoff and jitter: 1 s doubling to 15 s.
+type Backoff struct {
+	Start, Max time.Duration
+	next       time.Duration
+}
+
+// Next returns the next wait.
+func (b *Backoff) Next() time.Duration {
+	if b.Start == 0 {
+		b.Start = time.Second
+	}
+	if b.Max == 0 {
+		b.Max = 15 * time.Second
+	}
+	if b.next == 0 {
+		b.next = b.Start
+	}
+	d := b.next
+	b.next *= 2
+	if b.next > b.Max {
+		b.next = b.Max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// poll calls check until it reports done, an error, or the timeout; what
+// names the awaited thing in a timeout error.
+func poll[T any](ctx context.Context, timeout time.Duration, what string, check func() (T, bool, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var bo Backoff
+	var last T
+	for {
+		v, done, err := check()
+		if err != nil {
+			return v, err
+		}
+		last = v
+		if done {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("waiting for %s: %w", what, context.Cause(ctx))
+		case <-time.After(bo.Next()):
+		}
+	}
+}
+
+// WaitInstance waits until the instance reaches one of want.
+func WaitInstance(ctx context.Context, p cloud.Provider, id string, timeout time.Duration, want ...string) (cloud.Instance, error) {
+	if w, ok := p.(InstanceWaiter); ok {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		inst, err := w.WaitInstanceState(ctx, id, want...)
+		if err != nil && ctx.Err() != nil {
+			return inst, fmt.Errorf("waiting for instance %s to be %v: %w", id, want, ctx.Err())
+		}
+		return inst, err
+	}
+	return poll(ctx, timeout, fmt.Sprintf("instance %s to be %v", id, want), func() (cloud.Instance, bool, error) {
+		inst, err := p.Instance(ctx, id)
+		if err != nil {
+			return inst, false, err
+		}
+		return inst, slices.Contains(want, inst.State), nil
+	})
+}
+
+// WaitVolume waits until the volume reaches one of want.
+func WaitVolume(ctx context.Context, p cloud.Provider, id string, timeout time.Duration, want ...string) (cloud.Volume, error) {
+	return poll(ctx, timeout, fmt.Sprintf("volume %s to be %v", id, want), func() (cloud.Volume, bool, error) {
+		v, err := p.Volume(ctx, id)
+		if err != nil {
+			return v, false, err
+		}
+		if v.State == cloud.VolumeError {
+			return v, false, fmt.Errorf("volume %s: state error", id)
+		}
+		return v, slices.Contains(want, v.State), nil
+	})
+}
+
+// WaitSnapshot waits for a snapshot to complete, reporting progress.
+func WaitSnapshot(ctx context.Context, p cloud.Provider, id string, timeout time.Duration, progress func(int)) (cloud.Snapshot, error) {
+	return poll(ctx, timeout, fmt.Sprintf("snapshot %s to complete", id), func() (cloud.Snapshot, bool, error) {
+		s, err := p.Snapshot(ctx, id)
+		if err != nil {
+			return s, false, err
+		}
+		if progress != nil {
+			progress(s.Progress)
+		}
+		if s.State == cloud.SnapshotError {
+			return s, false, fmt.Errorf("snapshot %s: state error", id)
+		}
+		return s, s.State == cloud.SnapshotCompleted, nil
+	})
+}
