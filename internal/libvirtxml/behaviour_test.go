@@ -108,6 +108,16 @@ func TestRewriteBehaviour(t *testing.T) {
 			},
 		},
 		{
+			name: "a byte order mark is accepted and kept",
+			xml:  append([]byte("\ufeff"), dom("", "", fileSerial1)...),
+			in:   ekiInstall("ks=x"),
+			check: func(t *testing.T, in, out []byte) {
+				if !bytes.HasPrefix(out, []byte("\ufeff<domain type=\"kvm\">")) {
+					t.Errorf("output starts %q", out[:min(len(out), 20)])
+				}
+			},
+		},
+		{
 			name: "foreign metadata child kept, kscloud element appended after it",
 			xml:  dom("", "", fileSerial1),
 			in:   ekiInstall("ks=x"),

@@ -41,13 +41,17 @@ func parseDomain(b []byte) (*domain, error) {
 	d := &domain{doc: doc, singleQuote: firstQuote(b) == '\''}
 
 	var roots int
-	for _, t := range doc.Child {
+	for i, t := range doc.Child {
 		switch t := t.(type) {
 		case *etree.Element:
 			roots++
 			d.root = t
 		case *etree.CharData:
-			if !isBlank(t) {
+			data := t.Data
+			if i == 0 && !t.IsCData() {
+				data = strings.TrimPrefix(data, "\ufeff") // a byte order mark, kept
+			}
+			if strings.Trim(data, " \t\r\n") != "" || t.IsCData() {
 				return nil, invalid("text outside the root element")
 			}
 		case *etree.Directive:
