@@ -187,7 +187,7 @@ func maskOwned(t testing.TB, d *domain, m Meta, keepBoot bool) []byte {
 	removeChildren(d.root, "on_poweroff")
 	for _, md := range children(d.root, "metadata") {
 		removeAll(md, func(e *etree.Element) bool { return e.Tag == MetaElement && e.NamespaceURI() == MetaNamespace })
-		if len(md.Child) == 0 {
+		if onlyBlank(md) { // possibly created for the kscloud element
 			remove(md)
 		}
 	}
@@ -198,7 +198,7 @@ func maskOwned(t testing.TB, d *domain, m Meta, keepBoot bool) []byte {
 		if m.SerialAdded {
 			removeChildren(devs, "serial")
 		}
-		if len(devs.Child) == 0 { // possibly created for what was added
+		if onlyBlank(devs) { // possibly created for what was added
 			remove(devs)
 		}
 	}
@@ -207,4 +207,14 @@ func maskOwned(t testing.TB, d *domain, m Meta, keepBoot bool) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// onlyBlank reports whether e has nothing but indentation inside.
+func onlyBlank(e *etree.Element) bool {
+	for _, t := range e.Child {
+		if !isBlank(t) {
+			return false
+		}
+	}
+	return true
 }

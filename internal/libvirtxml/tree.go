@@ -278,8 +278,7 @@ func leadingIndent(e *etree.Element) string {
 }
 
 // childIndent returns the indentation of e's child elements: that of the first
-// child element starting a line, or e's own plus one level, or "" when the
-// document is not indented.
+// child element starting a line, or "" when none does.
 func childIndent(e *etree.Element) string {
 	for _, t := range e.Child {
 		if c, ok := t.(*etree.Element); ok {
@@ -291,7 +290,9 @@ func childIndent(e *etree.Element) string {
 	return ""
 }
 
-// indentFor returns the indentation for a new child of e.
+// indentFor returns the indentation for a new child of e: that of its
+// siblings, else e's own plus one level, else "" (a document that is not
+// indented, or an e that does not start a line).
 func (d *domain) indentFor(e *etree.Element) string {
 	if ind := childIndent(e); ind != "" {
 		return ind
@@ -320,9 +321,15 @@ func (d *domain) ownIndent(e *etree.Element) string {
 
 // insertAt inserts c into p at token index pos, preceded by the indentation
 // of p's children. A p without children also gets the indentation of its end
-// tag.
+// tag. After text (mixed content) no indentation is inserted: it would merge
+// with that text when the document is read again.
 func (d *domain) insertAt(p *etree.Element, pos int, c *etree.Element) {
 	ind := d.indentFor(p)
+	if pos > 0 && pos <= len(p.Child) {
+		if cd, ok := p.Child[pos-1].(*etree.CharData); ok && !cd.IsCData() && !isBlank(cd) {
+			ind = ""
+		}
+	}
 	empty := len(p.Child) == 0
 	p.InsertChildAt(pos, c)
 	if ind == "" {
