@@ -20,6 +20,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"lint":    {"check kickstart files before anything boots", cmdLint},
+		"run":     {"install a machine in place from a kickstart, or boot a baked image", cmdRun},
+		"bake":    {"install a kickstart onto a fresh volume and register it as an image", cmdBake},
 		"version": {"print the version", cmdVersion},
 	}
 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
+	"github.com/kscloud/kscloud/internal/install"
+)
+
+// global holds the flags every command shares.
+type global struct {
+	provider string
+	connect  string
+	output   string
+	stateDir string
+	verbose  bool
+	// ec2
+	endpoint, region, eucarc, signature string
+}
+
+func (g *global) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.provider, "provider", "libvirt", "cloud `provider`: libvirt (this host) or ec2 (Eucalyptus or any EC2 API)")
+	def := os.Getenv("LIBVIRT_DEFAULT_URI")
+	if def == "" {
+		def = "qemu:///system"
+	}
+	fs.StringVar(&g.connect, "connect", def, "libvirt `URI` (default $LIBVIRT_DEFAULT_URI or qemu:///system)")
+	fs.StringVar(&g.output, "output", "text", "result `format` on stdout: text or json")
+	fs.StringVar(&g.stateDir, "state-dir", install.DefaultStateDir(), "where build state files, images and caches live")
+	fs.BoolVar(&g.verbose, "v", false, "log each step on stderr")
+	fs.StringVar(&g.endpoint, "endpoint", "", "EC2 API `URL` with its path, e.g. http://clc:8773/services/compute (default $EC2_URL)")
+	fs.StringVar(&g.region, "region", "", "EC2 `region` (default from the AWS configuration; any name on Eucalyptus)")
+	fs.StringVar(&g.eucarc, "eucarc", os.Getenv("EUCARC"), "euca2ools eucarc `file` with EC2_URL and the keys")
+	fs.StringVar(&g.signature, "signature", "v4", "EC2 request signature: v4, or v2 for Eucalyptus 3.x")
+}
+
+func (g *global) check() error {
+	if g.output != "text" && g.output != "json" {
+		return fmt.Errorf("--output %q: want text or json", g.output)
+	}
+	switch g.provider {
+	case "libvirt", "ec2":
+	default:
+		return fmt.Errorf("--provider %q: want libvirt or ec2", g.provider)
+	}
+	return nil
+}
+
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("kscloud "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: kscloud %s %s\n\nflags:\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (g *global) logger(stderr io.Writer) *slog.Logger {
+	if !g.verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// openProvider opens the selected provider.
+func (g *global) openProvider(ctx context.Context, stderr io.Writer) (cloud.Provider, func(), error) {
+	switch g.provider {
+	case "libvirt":
+		p, err := cloudlibvirt.Open(ctx, cloudlibvirt.Options{URI: g.connect, StateDir: g.stateDir, Log: g.logger(stderr)})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, func() { p.Close() }, nil
+	case "ec2":
+		return openEC2(ctx, g, stderr)
+	}
+	return nil, nil, fmt.Errorf("unknown provider %q", g.provider)
+}
+
+// status prints live progress for people on stderr: one line rewritten in
+// place on a terminal, one line per change otherwise.
+type status struct {
+	w     io.Writer
+	tty   bool
+	last  string
+	start time.Time
+}
+
+func newStatus(w io.Writer) *status {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &status{w: w, tty: tty, start: time.Now()}
+}
+
+func (s *status) line(l string) {
+	if l == s.last {
+		return
+	}
+	s.last = l
+	el := time.Since(s.start).Round(time.Second)
+	if s.tty {
+		fmt.Fprintf(s.w, "\r\033[K[%s] %s", el, l)
+		return
+	}
+	fmt.Fprintf(s.w, "[%s] %s\n", el, l)
+}
+
+func (s *status) done() {
+	if s.tty && s.last != "" {
+		fmt.Fprintln(s.w)
+	}
+}
+
+// signalContext is cancelled by SIGINT/SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// fail prints one line for an error and returns the exit code; an install
+// failure also shows the last console lines.
+func fail(stderr io.Writer, cmd string, err error) int {
+	var ie *install.InstallError
+	if errors.As(err, &ie) && len(ie.Last) > 0 {
+		fmt.Fprintf(stderr, "last console lines of %s:\n", ie.Instance)
+		for _, l := range ie.Last {
+			fmt.Fprintf(stderr, "  | %s\n", l)
+		}
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	fmt.Fprintf(stderr, "kscloud %s: %s\n", cmd, msg)
+	return 1
+}
+
+func buildDir(stateDir, id string) string { return filepath.Join(stateDir, "builds", id+".d") }

@@ -1,0 +1,20 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/ec2"
+)
+
+// openEC2 opens the EC2 provider (Eucalyptus 3.x/4.x or any EC2 API):
+// endpoint, keys and region from the flags, a eucarc, the euca2ools
+// environment (EC2_URL, EC2_ACCESS_KEY, EC2_SECRET_KEY) or the AWS chain.
+func openEC2(ctx context.Context, g *global, stderr io.Writer) (cloud.Provider, func(), error) {
+	p, err := ec2.New(ctx, ec2.Config{Endpoint: g.endpoint, Region: g.region, Eucarc: g.eucarc, Signature: g.signature})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, func() {}, nil
+}

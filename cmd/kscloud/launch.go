@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/initrd"
+	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/userdata"
+)
+
+// launchFlags are the flags of run and bake.
+type launchFlags struct {
+	global
+	ks, delivery                 string
+	kernel, initrd, location     string
+	image                        string // run: boot this image; ec2 bake: the installer image (EMI)
+	catalog                      string // kscloud.installer= on a cloud with nchookd
+	extraArgs                    string
+	name                         string
+	disk, memory, cpus           int
+	vnc, keepOnError, noLint     bool
+	timeout, inactivity          time.Duration
+	resume                       string
+	itype, zone, key             string
+	virtualization, architecture string
+	targetDevice                 string
+	lintVersion                  string
+}
+
+func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
+	f.global.register(fs)
+	fs.StringVar(&f.ks, "ks", "", "kickstart `FILE|URL`")
+	fs.StringVar(&f.delivery, "ks-delivery", "", "how the installer gets the kickstart: inject (into a copy of the initrd; libvirt default), http (kscloud serves it), url (the installer fetches --ks itself), inline (user-data part, nchookd injects; ec2 default)")
+	fs.StringVar(&f.kernel, "kernel", "", "installer kernel `path` (libvirt) or eki-/aki- id (ec2)")
+	fs.StringVar(&f.initrd, "initrd", "", "installer initrd `path` (libvirt) or eri-/ari- id (ec2)")
+	fs.StringVar(&f.location, "location", "", "install tree `URL` or directory: kernel and initrd from its .treeinfo (cached by checksum)")
+	fs.StringVar(&f.catalog, "installer", "", "installer `name` from the node operator's nchookd catalog (ec2; kscloud.installer=)")
+	fs.StringVar(&f.extraArgs, "extra-args", "", "more kernel `args` for the installer")
+	fs.StringVar(&f.name, "name", "", "image name (bake) or instance name (run)")
+	fs.IntVar(&f.disk, "disk", 4, "disk size in `GiB`")
+	fs.IntVar(&f.memory, "memory", 0, "memory in `MiB` (libvirt; default 768)")
+	fs.IntVar(&f.cpus, "cpus", 0, "virtual `CPUs` (libvirt; default 1)")
+	fs.BoolVar(&f.vnc, "vnc", false, "a VNC console during the install (loopback, random password)")
+	fs.BoolVar(&f.keepOnError, "keep-on-error", false, "on failure leave every resource in place and print them")
+	fs.BoolVar(&f.noLint, "no-lint", false, "launch even when kscloud lint finds errors in the kickstart")
+	fs.StringVar(&f.lintVersion, "lint-version", "", "kickstart syntax `version` for the lint (default: kscloud lint's)")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Hour, "give up when the install has not finished after this `duration`")
+	fs.DurationVar(&f.inactivity, "inactivity", 15*time.Minute, "give up when the console stays silent this `long` (watchdog)")
+	fs.StringVar(&f.resume, "resume", "", "resume the interrupted build `ID` (state file)")
+	fs.StringVar(&f.itype, "type", "m1.small", "instance `type` (ec2)")
+	fs.StringVar(&f.zone, "zone", "", "availability `zone` (ec2)")
+	fs.StringVar(&f.key, "key", "", "key pair `name` (ec2)")
+	fs.StringVar(&f.virtualization, "virtualization", "hvm", "registered image virtualization: hvm or paravirtual (ec2)")
+	fs.StringVar(&f.architecture, "arch", "x86_64", "registered image architecture (ec2)")
+	fs.StringVar(&f.targetDevice, "target-device", "/dev/sdb", "device the target volume is attached as (ec2 bake)")
+	if kind == "run" {
+		fs.StringVar(&f.image, "image", "", "boot a copy of this image `NAME|ID` instead of installing")
+	} else {
+		fs.StringVar(&f.image, "installer-image", "", "installer image `ID` (emi-/ami-) the bake boots with the volume attached (ec2)")
+	}
+}
+
+func (f *launchFlags) spec() install.Spec {
+	s := install.Spec{
+		Name: f.name, Kickstart: f.ks, Delivery: f.delivery, Kernel: f.kernel, Initrd: f.initrd, Location: f.location,
+		ImageID: f.image, Catalog: f.catalog, ExtraArgs: f.extraArgs, DiskGiB: f.disk, MemoryMB: f.memory, CPUs: f.cpus,
+		Type: f.itype, Zone: f.zone, KeyName: f.key, VNC: f.vnc,
+		Timeout: install.Duration{Duration: f.timeout}, Inactivity: install.Duration{Duration: f.inactivity},
+		Architecture: f.architecture, Virtualization: f.virtualization, RootDevice: "/dev/sda1",
+	}
+	if f.provider == "libvirt" {
+		s.RootDevice = "/dev/vda"
+	}
+	return s
+}
+
+// prepared is what a launch needs besides the build state.
+type prepared struct {
+	wf      *install.Workflow
+	cleanup func()
+}
+
+// prepare resolves the installer and the kickstart delivery for a new
+// build, writing what a resume needs into the build's values and
+// directory; for a resumed build it reads them back.
+func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Provider, kind string, st *status, stderr io.Writer) (*prepared, error) {
+	dir := buildDir(f.stateDir, b.ID)
+	wf := &install.Workflow{P: p, Status: st.line, TargetDevice: f.targetDevice}
+	pr := &prepared{wf: wf, cleanup: func() {}}
+	if b.Value("prepared") == "yes" {
+		wf.Kernel, wf.Ramdisk, wf.Cmdline = b.Value("kernel"), b.Value("ramdisk"), b.Value("cmdline")
+		ud, _ := base64.StdEncoding.DecodeString(b.Value("userdata"))
+		wf.UserData = ud
+		if b.Spec.Delivery == "http" {
+			ks, err := os.ReadFile(filepath.Join(dir, "ks.cfg"))
+			if err != nil {
+				return nil, err
+			}
+			// The installer may still want it: serve it again, same port if free.
+			stop, _, err := serveKickstart(ks, b.Value("http.addr"))
+			if err == nil {
+				pr.cleanup = stop
+			}
+		}
+		wf.Provenance = provenanceFrom(b)
+		return pr, nil
+	}
+	spec := &b.Spec
+	var ks []byte
+	if spec.Kickstart != "" {
+		var err error
+		ks, err = install.ReadSource(ctx, spec.Kickstart, install.MaxKickstart)
+		if err != nil {
+			return nil, fmt.Errorf("kickstart %s: %w", spec.Kickstart, err)
+		}
+		spec.KickstartSHA256 = install.SHA256(ks)
+		if err := install.WriteFile(filepath.Join(dir, "ks.cfg"), ks); err != nil {
+			return nil, err
+		}
+		if !f.noLint {
+			if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if spec.Delivery == "" {
+		switch {
+		case ks == nil:
+		case f.provider == "libvirt":
+			spec.Delivery = "inject"
+		case install.IsURL(spec.Kickstart):
+			spec.Delivery = "url"
+		default:
+			spec.Delivery = "inline"
+		}
+	}
+	prov := &install.Provenance{KickstartSource: spec.Kickstart, KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
+		KscloudVersion: version, Build: b.ID, Installer: spec.Catalog}
+	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
+		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)
+	}
+	var args []string
+	switch f.provider {
+	case "libvirt":
+		if spec.ImageID != "" && kind == "run" {
+			break // boots an image, no installer
+		}
+		kernel, initrdPath := spec.Kernel, spec.Initrd
+		if spec.Location != "" {
+			ti, err := install.ReadTreeInfo(ctx, spec.Location, "x86_64")
+			if err != nil {
+				return nil, err
+			}
+			cache := install.Cache{Dir: filepath.Join(f.stateDir, "cache")}
+			loc := strings.TrimRight(spec.Location, "/")
+			if kernel, err = cache.Fetch(ctx, loc+"/"+ti.Kernel, ti.KernelSHA256); err != nil {
+				return nil, fmt.Errorf("install tree kernel: %w", err)
+			}
+			if initrdPath, err = cache.Fetch(ctx, loc+"/"+ti.Initrd, ti.InitrdSHA256); err != nil {
+				return nil, fmt.Errorf("install tree initrd: %w", err)
+			}
+			if install.IsURL(spec.Location) {
+				args = append(args, "inst.repo="+spec.Location)
+			}
+		}
+		if kernel == "" || initrdPath == "" {
+			return nil, errors.New("no installer: give --kernel and --initrd, or --location of an install tree")
+		}
+		var err error
+		for _, fp := range []*string{&kernel, &initrdPath} {
+			if *fp, err = filepath.Abs(*fp); err != nil {
+				return nil, err
+			}
+			if st, err := os.Stat(*fp); err != nil || !st.Mode().IsRegular() {
+				return nil, fmt.Errorf("installer file %s: not a readable file", *fp)
+			}
+		}
+		if prov.KernelSHA256, err = install.SHA256File(kernel); err != nil {
+			return nil, err
+		}
+		if prov.InitrdSHA256, err = install.SHA256File(initrdPath); err != nil {
+			return nil, err
+		}
+		wf.Kernel, wf.Ramdisk = kernel, initrdPath
+		switch spec.Delivery {
+		case "inject":
+			inj := filepath.Join(dir, "initrd.img")
+			if err := initrd.Inject(initrdPath, inj, []initrd.File{{Name: "ks.cfg", Data: ks, Mode: 0o600}}, time.Now()); err != nil {
+				return nil, err
+			}
+			wf.Ramdisk = inj
+			args = append(args, "inst.ks=file:/ks.cfg")
+		case "http":
+			stop, addr, err := serveKickstart(ks, "")
+			if err != nil {
+				return nil, err
+			}
+			pr.cleanup = stop
+			b.SetValue("http.addr", addr)
+			_, port, _ := net.SplitHostPort(addr)
+			// QEMU user networking: the host's loopback is 10.0.2.2 in the guest.
+			args = append(args, "ip=dhcp", "inst.ks=http://10.0.2.2:"+port+"/ks.cfg")
+		case "url":
+			args = append(args, "ip=dhcp", "inst.ks="+spec.Kickstart)
+		case "":
+		default:
+			return nil, fmt.Errorf("--ks-delivery %q: want inject, http or url on libvirt", spec.Delivery)
+		}
+		if spec.ExtraArgs != "" {
+			args = append(args, spec.ExtraArgs)
+		}
+		wf.Cmdline = strings.Join(args, " ")
+	case "ec2":
+		if spec.ImageID != "" && kind == "run" {
+			break
+		}
+		wf.Kernel, wf.Ramdisk = spec.Kernel, spec.Initrd
+		in := userdata.RenderInput{Mode: userdata.ModeBake, Installer: spec.Catalog, VNC: spec.VNC}
+		if kind == "run" {
+			in.Mode = userdata.ModeInPlace
+		}
+		switch spec.Delivery {
+		case "inline":
+			in.Kickstart = ks
+			args = append(args, "inst.ks=file:/ks.cfg")
+		case "url":
+			args = append(args, "ip=dhcp", "inst.ks="+spec.Kickstart)
+		case "":
+		default:
+			return nil, fmt.Errorf("--ks-delivery %q: want inline or url on ec2", spec.Delivery)
+		}
+		if spec.ExtraArgs != "" {
+			args = append(args, spec.ExtraArgs)
+		}
+		in.BootParams = strings.Join(args, " ")
+		if in.BootParams == "" {
+			return nil, errors.New("nothing to boot: give --ks (or --extra-args with the installer's answers)")
+		}
+		ud, err := userdata.Render(in)
+		if err != nil {
+			return nil, err
+		}
+		wf.UserData = ud
+		wf.Cmdline = in.BootParams
+		if spec.Virtualization == "paravirtual" && (spec.Kernel == "" || spec.Initrd == "") {
+			return nil, errors.New("--virtualization paravirtual needs --kernel eki-… and --initrd eri-…")
+		}
+	}
+	wf.Provenance = prov
+	b.Result = nil
+	b.SetValue("kernel", wf.Kernel)
+	b.SetValue("ramdisk", wf.Ramdisk)
+	b.SetValue("cmdline", wf.Cmdline)
+	b.SetValue("userdata", base64.StdEncoding.EncodeToString(wf.UserData))
+	b.SetValue("provenance.kernel", prov.KernelSHA256)
+	b.SetValue("provenance.initrd", prov.InitrdSHA256)
+	b.SetValue("provenance.git", prov.GitRevision)
+	if prov.GitDirty {
+		b.SetValue("provenance.git_dirty", "yes")
+	}
+	b.SetValue("prepared", "yes")
+	return pr, nil
+}
+
+func provenanceFrom(b *install.Build) *install.Provenance {
+	return &install.Provenance{KickstartSource: b.Spec.Kickstart, KickstartSHA256: b.Spec.KickstartSHA256, Date: b.Created,
+		KscloudVersion: version, Build: b.ID, Installer: b.Spec.Catalog,
+		KernelSHA256: b.Value("provenance.kernel"), InitrdSHA256: b.Value("provenance.initrd"),
+		GitRevision: b.Value("provenance.git"), GitDirty: b.Value("provenance.git_dirty") == "yes"}
+}
+
+// serveKickstart serves ks at /ks.cfg on loopback (addr "" picks a port).
+func serveKickstart(ks []byte, addr string) (func(), string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, "", fmt.Errorf("kickstart server: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ks.cfg", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(ks)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, ln.Addr().String(), nil
+}

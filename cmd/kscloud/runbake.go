@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kscloud/kscloud/internal/install"
+)
+
+const runUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL)   install in place
+       kscloud run [flags] --image NAME                                      boot a copy of a baked image`
+
+func cmdRun(args []string, stdout, stderr io.Writer) int { return launch("run", args, stdout, stderr) }
+
+const bakeUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL) [--name NAME]
+       kscloud bake --resume ID`
+
+func cmdBake(args []string, stdout, stderr io.Writer) int {
+	return launch("bake", args, stdout, stderr)
+}
+
+func launch(kind string, args []string, stdout, stderr io.Writer) int {
+	usage := runUsage
+	if kind == "bake" {
+		usage = bakeUsage
+	}
+	fs := newFlagSet(kind, usage, stderr)
+	var f launchFlags
+	f.register(fs, kind)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "kscloud %s: unexpected argument %q\n", kind, pos[0])
+		return 2
+	}
+	if err := f.check(); err != nil {
+		fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
+		return 2
+	}
+	if f.resume == "" {
+		if msg := f.validate(kind); msg != "" {
+			fmt.Fprintf(stderr, "kscloud %s: %s\n", kind, msg)
+			return 2
+		}
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	store, err := install.OpenStore(f.stateDir)
+	if err != nil {
+		return fail(stderr, kind, err)
+	}
+	var b *install.Build
+	if f.resume != "" {
+		if b, err = store.Load(f.resume); err != nil {
+			return fail(stderr, kind, err)
+		}
+		if b.Kind != kind {
+			return fail(stderr, kind, fmt.Errorf("build %s is a %s, not a %s", b.ID, b.Kind, kind))
+		}
+		if b.Status == install.StatusDone || b.Status == install.StatusCleaned {
+			return fail(stderr, kind, fmt.Errorf("build %s is %s: nothing to resume", b.ID, b.Status))
+		}
+		f.provider = b.Provider
+	} else {
+		b = install.NewBuild(kind, f.provider, f.spec())
+	}
+	p, closeP, err := f.openProvider(ctx, stderr)
+	if err != nil {
+		return fail(stderr, kind, err)
+	}
+	defer closeP()
+	st := newStatus(stderr)
+	defer st.done()
+	st.line(fmt.Sprintf("build %s (%s on %s)", b.ID, kind, f.provider))
+	pr, err := prepare(ctx, &f, b, p, kind, st, stderr)
+	if err != nil {
+		b.Status, b.Error = install.StatusFailed, err.Error()
+		store.Save(b)
+		st.done()
+		return fail(stderr, kind, err)
+	}
+	defer pr.cleanup()
+	eng := &install.Engine{Provider: p, Store: store, Log: f.logger(stderr), KeepOnError: f.keepOnError, Progress: st.line}
+	var steps []install.Step
+	switch {
+	case kind == "bake":
+		if f.provider == "ec2" {
+			pr.wf.Ephemeral = map[string]string{"/dev/sda2": "ephemeral0", "/dev/sda3": "ephemeral1"}
+		}
+		steps = pr.wf.BakeSteps()
+	case b.Spec.ImageID != "":
+		steps = pr.wf.ImageRunSteps()
+	default:
+		steps = pr.wf.RunSteps(f.provider == "libvirt")
+	}
+	runErr := eng.Run(ctx, b, steps)
+	if runErr == nil && kind == "bake" && b.Result != nil {
+		if w, ok := p.(provenanceWriter); ok {
+			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err == nil {
+				st.line("provenance: " + path)
+			}
+		}
+		store.Save(b)
+	}
+	st.done()
+	if runErr != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "kscloud %s: interrupted; %s\n", kind, leftOver(b, f.keepOnError))
+			return 130
+		}
+		return fail(stderr, kind, runErr)
+	}
+	printResult(stdout, f.output, b)
+	return 0
+}
+
+type provenanceWriter interface {
+	WriteProvenance(ctx context.Context, imageID string, v any) (string, error)
+}
+
+func leftOver(b *install.Build, kept bool) string {
+	s := b.ResourceSummary()
+	if s == "nothing" {
+		return "nothing left behind"
+	}
+	if kept {
+		return "kept: " + s + "; resume: kscloud " + b.Kind + " --resume " + b.ID + "; remove: kscloud cleanup " + b.ID
+	}
+	return "left behind: " + s + "; remove: kscloud cleanup " + b.ID
+}
+
+func (f *launchFlags) validate(kind string) string {
+	if f.disk <= 0 {
+		return fmt.Sprintf("--disk %d: must be at least 1 GiB", f.disk)
+	}
+	if f.timeout <= 0 || f.inactivity < 0 {
+		return "--timeout must be positive and --inactivity not negative"
+	}
+	if f.vnc && f.provider == "libvirt" && kind == "run" && f.image != "" {
+		return "--vnc applies to installs; an image boots without one"
+	}
+	if kind == "run" && f.image != "" {
+		if f.ks != "" || f.kernel != "" || f.location != "" {
+			return "--image boots an installed system: it takes no --ks, --kernel or --location"
+		}
+		return ""
+	}
+	if f.ks == "" && f.extraArgs == "" {
+		return "--ks FILE|URL is required (see kscloud " + kind + " -h)"
+	}
+	if f.provider == "libvirt" && f.location == "" && (f.kernel == "" || f.initrd == "") {
+		return "an installer is required: --kernel and --initrd, or --location"
+	}
+	if f.location != "" && (f.kernel != "" || f.initrd != "") {
+		return "--location and --kernel/--initrd exclude each other"
+	}
+	if f.provider == "ec2" && kind == "bake" && f.image == "" && f.catalog == "" && f.kernel == "" {
+		return "ec2 bake needs an installer: --installer-image emi-… (with --kernel eki-… --initrd eri-…), or --installer NAME from the node's catalog"
+	}
+	if n := f.name; n != "" && strings.ContainsAny(n, "/ \t\n") {
+		return fmt.Sprintf("--name %q: no slashes or spaces", n)
+	}
+	return ""
+}
+
+func printResult(w io.Writer, format string, b *install.Build) {
+	if format == "json" {
+		printJSON(w, map[string]any{"build": b.ID, "kind": b.Kind, "provider": b.Provider, "result": b.Result})
+		return
+	}
+	r := b.Result
+	if r == nil {
+		fmt.Fprintf(w, "build\t%s\n", b.ID)
+		return
+	}
+	kv := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%s\t%s\n", k, v)
+		}
+	}
+	kv("build", b.ID)
+	kv("image", r.ImageID)
+	kv("name", r.ImageName)
+	kv("path", r.ImagePath)
+	kv("instance", r.InstanceID)
+	kv("addresses", strings.Join(r.Addresses, " "))
+	kv("vnc", r.VNC)
+	kv("marker", r.Marker)
+	if r.Provenance != nil {
+		kv("kickstart", r.Provenance.KickstartSHA256)
+	}
+	if r.InstallSeconds > 0 {
+		kv("install_s", fmt.Sprintf("%.1f", r.InstallSeconds))
+	}
+}

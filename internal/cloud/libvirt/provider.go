@@ -1,0 +1,591 @@
+// Package libvirt is kscloud's local provider: the cloud.Provider
+// interface on one libvirt host. Volumes are sparse raw files in a libvirt
+// directory pool, instances are domains (an installer is a transient
+// start; install in place is virt-install's pattern: a persistent
+// disk-boot definition whose first start is the installer), snapshots are
+// sparse qcow2 conversions into an image pool, images are named snapshots
+// with their provenance beside them. What libvirt does not hold (tags,
+// names, attachments) is kept in a registry of JSON files.
+package libvirt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/internal/progress"
+	"github.com/kscloud/kscloud/internal/virt"
+)
+
+// Options configure the provider.
+type Options struct {
+	URI        string // default qemu:///system
+	StateDir   string // registry and consoles live under StateDir/local
+	VolumeDir  string // default StateDir/volumes (pool VolumePool)
+	ImageDir   string // default StateDir/images (pool ImagePool)
+	VolumePool string // default kscloud-volumes
+	ImagePool  string // default kscloud-images
+	Network    string // "user" (default) or a libvirt network name
+	MemoryMB   int    // default 768
+	CPUs       int    // default 1
+	VNCListen  string // default 127.0.0.1
+	Log        *slog.Logger
+}
+
+// Provider is the local libvirt provider.
+type Provider struct {
+	opt Options
+	c   *virt.Conn
+	reg *registry
+	log *slog.Logger
+
+	mu      sync.Mutex
+	subs    map[chan virt.Event]struct{}
+	jobs    map[string]bool // snapshot conversions running in this process
+	stopped map[string]time.Time
+	done    chan struct{}
+}
+
+// Open connects to libvirt and prepares the pools.
+func Open(ctx context.Context, opt Options) (*Provider, error) {
+	if opt.URI == "" {
+		opt.URI = "qemu:///system"
+	}
+	if opt.StateDir == "" {
+		return nil, errors.New("libvirt provider: no state directory")
+	}
+	if opt.VolumeDir == "" {
+		opt.VolumeDir = filepath.Join(opt.StateDir, "volumes")
+	}
+	if opt.ImageDir == "" {
+		opt.ImageDir = filepath.Join(opt.StateDir, "images")
+	}
+	if opt.VolumePool == "" {
+		opt.VolumePool = "kscloud-volumes"
+	}
+	if opt.ImagePool == "" {
+		opt.ImagePool = "kscloud-images"
+	}
+	if opt.Network == "" {
+		opt.Network = "user"
+	}
+	if opt.MemoryMB == 0 {
+		opt.MemoryMB = 768
+	}
+	if opt.CPUs == 0 {
+		opt.CPUs = 1
+	}
+	if opt.VNCListen == "" {
+		opt.VNCListen = "127.0.0.1"
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	regDir := filepath.Join(opt.StateDir, "local")
+	for _, d := range []string{regDir, filepath.Join(regDir, "console"), opt.VolumeDir, opt.ImageDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("libvirt provider: %w", err)
+		}
+	}
+	c, err := virt.Open(ctx, opt.URI, log)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{opt: opt, c: c, reg: &registry{dir: regDir}, log: log,
+		subs: map[chan virt.Event]struct{}{}, jobs: map[string]bool{}, stopped: map[string]time.Time{}, done: make(chan struct{})}
+	if err := c.EnsurePool(ctx, opt.VolumePool, opt.VolumeDir); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.EnsurePool(ctx, opt.ImagePool, opt.ImageDir); err != nil {
+		c.Close()
+		return nil, err
+	}
+	go p.events()
+	return p, nil
+}
+
+// Close stops following events and closes the connection.
+func (p *Provider) Close() error {
+	close(p.done)
+	return p.c.Close()
+}
+
+// Name implements cloud.Provider.
+func (p *Provider) Name() string { return "libvirt" }
+
+// Conn exposes the libvirt connection (for status and VNC lookups).
+func (p *Provider) Conn() *virt.Conn { return p.c }
+
+// events fans libvirt events out to waiters and switches install-in-place
+// domains to their disk when the installer ends (what nchookd does on a
+// node; harmless when nchookd already did it).
+func (p *Provider) events() {
+	for {
+		select {
+		case <-p.done:
+			return
+		case ev := <-p.c.Events():
+			if ev.Kind == virt.Stopped {
+				p.mu.Lock()
+				p.stopped[ev.Domain] = ev.Time
+				p.mu.Unlock()
+				p.afterStop(ev)
+			}
+			p.mu.Lock()
+			for ch := range p.subs {
+				select {
+				case ch <- ev:
+				default:
+				}
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (p *Provider) afterStop(ev virt.Event) {
+	rec, err := p.reg.get("instance", ev.Domain)
+	if err != nil || !rec.InPlace || rec.Terminated {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if ev.Reason != "shutdown" {
+		p.reg.update("instance", rec.ID, func(r *record) { r.StateReason = "installer stopped: " + ev.Reason })
+		return
+	}
+	if f := consoleFailure(rec.Console); f != "" {
+		p.reg.update("instance", rec.ID, func(r *record) { r.StateReason = "installer reported: " + f })
+		return
+	}
+	info, err := p.c.Info(ctx, rec.ID)
+	if err != nil || info.Active || !info.Persistent {
+		return
+	}
+	// The installer's stop leaves the persistent definition (disk boot).
+	if err := p.c.Start(ctx, rec.ID); err != nil {
+		if info, ierr := p.c.Info(ctx, rec.ID); ierr == nil && info.Active {
+			return // nchookd was faster
+		}
+		p.log.Error("install in place: boot installed disk", "instance", rec.ID, "err", err)
+		p.reg.update("instance", rec.ID, func(r *record) { r.StateReason = "boot installed disk: " + err.Error() })
+		return
+	}
+	p.log.Info("install in place: installed system booting from disk", "instance", rec.ID)
+	p.reg.update("instance", rec.ID, func(r *record) { r.InPlace = false; r.VNC = "" })
+}
+
+func consoleFailure(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := progress.NewScanner(0)
+	io.Copy(sc, io.LimitReader(f, 64<<20))
+	return sc.State().Failure
+}
+
+func (p *Provider) subscribe() (chan virt.Event, func()) {
+	ch := make(chan virt.Event, 64)
+	p.mu.Lock()
+	p.subs[ch] = struct{}{}
+	p.mu.Unlock()
+	return ch, func() {
+		p.mu.Lock()
+		delete(p.subs, ch)
+		p.mu.Unlock()
+	}
+}
+
+// WaitInstanceState implements install.InstanceWaiter: it returns when
+// the instance is in one of want, woken by libvirt events (no polling).
+func (p *Provider) WaitInstanceState(ctx context.Context, id string, want ...string) (cloud.Instance, error) {
+	ch, unsub := p.subscribe()
+	defer unsub()
+	for {
+		inst, err := p.Instance(ctx, id)
+		if err != nil {
+			return inst, err
+		}
+		for _, w := range want {
+			if inst.State == w {
+				return inst, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return inst, ctx.Err()
+		case ev := <-ch:
+			if ev.Domain != id && ev.Kind != virt.Reconnected {
+				continue
+			}
+		}
+	}
+}
+
+// --- instances ---
+
+// RunInstance implements cloud.Instances. With KernelID/RamdiskID (local
+// paths) the instance boots that installer with Cmdline; InPlace defines
+// a persistent disk-boot domain whose first start is the installer.
+// With ImageID it boots a copy-on-write clone of that image.
+func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cloud.Instance, error) {
+	id := newID("i-")
+	rec := &record{Kind: "instance", ID: id, Name: spec.Name, Tags: spec.Tags, Created: time.Now().UTC(),
+		Console: filepath.Join(p.reg.dir, "console", id+".log")}
+	ds := domainSpec{Name: id, UUID: newUUID(), MemoryMB: orInt(spec.MemoryMB, p.opt.MemoryMB), CPUs: orInt(spec.CPUs, p.opt.CPUs),
+		Console: rec.Console, Network: p.opt.Network, MAC: newMAC()}
+	if spec.ImageID != "" {
+		img, err := p.Image(ctx, spec.ImageID)
+		if err != nil {
+			return cloud.Instance{}, err
+		}
+		vol, err := p.c.CreateVolume(ctx, p.opt.VolumePool, id+"-root.qcow2", 0, "qcow2", img.Path, "qcow2")
+		if err != nil {
+			return cloud.Instance{}, err
+		}
+		rec.OwnedVolume, rec.Image = vol.Name, img.ID
+		ds.Disks, ds.DiskFormat = append(ds.Disks, vol.Path), append(ds.DiskFormat, "qcow2")
+	}
+	for _, a := range spec.Volumes {
+		v, err := p.reg.get("volume", a.VolumeID)
+		if err != nil {
+			return cloud.Instance{}, err
+		}
+		if v.Instance != "" {
+			if _, err := p.liveInstance(ctx, v.Instance); err == nil {
+				return cloud.Instance{}, fmt.Errorf("volume %q: attached to %s: %w", v.ID, v.Instance, cloud.ErrIncorrectState)
+			}
+		}
+		ds.Disks, ds.DiskFormat = append(ds.Disks, v.Path), append(ds.DiskFormat, "raw")
+		rec.Volumes = append(rec.Volumes, v.ID)
+	}
+	base, err := baseXML(ds, false)
+	if err != nil {
+		return cloud.Instance{}, err
+	}
+	if err := p.reg.put(rec); err != nil {
+		return cloud.Instance{}, err
+	}
+	for i, vid := range rec.Volumes {
+		p.reg.update("volume", vid, func(r *record) { r.Instance, r.Device = id, "vd"+string(rune('a'+i+len(ds.Disks)-len(rec.Volumes))) })
+	}
+	switch {
+	case spec.KernelID != "":
+		mode := "bake"
+		if spec.InPlace {
+			mode = "in-place"
+		}
+		in := libvirtxml.Install{Kernel: spec.KernelID, Initrd: spec.RamdiskID, Cmdline: spec.Cmdline, Mode: mode, SerialLog: rec.Console}
+		if spec.VNC {
+			pw, err := password()
+			if err != nil {
+				return cloud.Instance{}, err
+			}
+			in.VNC = &libvirtxml.VNC{Listen: p.opt.VNCListen, Password: pw}
+		}
+		inst, err := libvirtxml.RewriteInstall([]byte(base), in)
+		if err != nil {
+			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
+		}
+		if spec.InPlace {
+			if err := p.c.DefineXML(ctx, base); err != nil {
+				return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
+			}
+			rec.InPlace, rec.Persistent = true, true
+			p.reg.put(rec)
+		}
+		if err := p.c.CreateXML(ctx, string(inst)); err != nil {
+			if spec.InPlace {
+				p.c.Undefine(context.WithoutCancel(ctx), id)
+			}
+			p.reg.update("instance", id, func(r *record) { r.Terminated, r.StateReason = true, "launch failed: "+err.Error() })
+			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
+		}
+	default:
+		if len(ds.Disks) == 0 {
+			return cloud.Instance{}, errors.New("instance: nothing to boot (no image, no installer, no volume)")
+		}
+		if err := p.c.DefineXML(ctx, base); err != nil {
+			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
+		}
+		rec.Persistent = true
+		p.reg.put(rec)
+		if err := p.c.Start(ctx, id); err != nil {
+			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
+		}
+	}
+	inst, err := p.Instance(ctx, id)
+	if err != nil {
+		return cloud.Instance{}, err
+	}
+	if spec.VNC {
+		if live, err := p.c.XML(ctx, id, true); err == nil {
+			if listen, port, pw, ok, _ := libvirtxml.VNCGraphics([]byte(live)); ok {
+				inst.VNC = fmt.Sprintf("vnc://%s:%d password %s", listen, port, pw)
+				p.reg.update("instance", id, func(r *record) { r.VNC = inst.VNC })
+			}
+		}
+	}
+	return inst, nil
+}
+
+func orInt(v, d int) int {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+func (p *Provider) liveInstance(ctx context.Context, id string) (virt.DomainInfo, error) {
+	return p.c.Info(ctx, id)
+}
+
+// Instance implements cloud.Instances: running when the domain runs,
+// stopped when only its persistent definition is left, terminated when it
+// is gone (a transient installer that powered off) or was terminated.
+func (p *Provider) Instance(ctx context.Context, id string) (cloud.Instance, error) {
+	rec, err := p.reg.get("instance", id)
+	if err != nil {
+		return cloud.Instance{}, err
+	}
+	inst := cloud.Instance{ID: id, Tags: rec.Tags, Launched: rec.Created, StateReason: rec.StateReason, VNC: rec.VNC}
+	for _, v := range rec.Volumes {
+		inst.Volumes = append(inst.Volumes, cloud.Attachment{VolumeID: v})
+	}
+	if rec.Terminated {
+		inst.State = cloud.InstanceTerminated
+		return inst, nil
+	}
+	info, err := p.c.Info(ctx, id)
+	switch {
+	case virt.IsNotFound(err):
+		inst.State = cloud.InstanceTerminated
+		if inst.StateReason == "" {
+			inst.StateReason = "Client.InstanceInitiatedShutdown: the guest powered off"
+		}
+	case err != nil:
+		return cloud.Instance{}, err
+	case info.Active:
+		inst.State = cloud.InstanceRunning
+	default:
+		inst.State = cloud.InstanceStopped
+	}
+	if inst.State != cloud.InstanceRunning {
+		inst.VNC = ""
+	}
+	return inst, nil
+}
+
+// TerminateInstance implements cloud.Instances.
+func (p *Provider) TerminateInstance(ctx context.Context, id string) error {
+	rec, err := p.reg.get("instance", id)
+	if err != nil {
+		return err
+	}
+	if err := p.c.Destroy(ctx, id); err != nil && !virt.IsNotFound(err) {
+		if info, ierr := p.c.Info(ctx, id); ierr == nil && info.Active {
+			return fmt.Errorf("instance %s: terminate: %w", id, err)
+		}
+	}
+	if info, err := p.c.Info(ctx, id); err == nil && info.Persistent {
+		if err := p.c.Undefine(ctx, id); err != nil && !virt.IsNotFound(err) {
+			return fmt.Errorf("instance %s: terminate: %w", id, err)
+		}
+	}
+	if rec.OwnedVolume != "" {
+		if err := p.c.DeleteVolume(ctx, p.opt.VolumePool, rec.OwnedVolume); err != nil && !errors.Is(err, virt.ErrNoVolume) {
+			return fmt.Errorf("instance %s: remove root clone: %w", id, err)
+		}
+	}
+	for _, v := range rec.Volumes {
+		p.reg.update("volume", v, func(r *record) {
+			if r.Instance == id {
+				r.Instance, r.Device = "", ""
+			}
+		})
+	}
+	return p.reg.update("instance", id, func(r *record) { r.Terminated, r.VNC = true, "" })
+}
+
+// ConsoleOutput implements cloud.Instances: the serial log.
+func (p *Provider) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
+	rec, err := p.reg.get("instance", id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(rec.Console)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// --- volumes ---
+
+// CreateVolume implements cloud.Volumes: a sparse raw file in the pool.
+func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (cloud.Volume, error) {
+	if spec.SizeGiB <= 0 {
+		return cloud.Volume{}, fmt.Errorf("volume: size %d GiB: must be positive", spec.SizeGiB)
+	}
+	id := newID("vol-")
+	rec := &record{Kind: "volume", ID: id, SizeGiB: spec.SizeGiB, Tags: spec.Tags, Created: time.Now().UTC()}
+	if err := p.reg.put(rec); err != nil {
+		return cloud.Volume{}, err
+	}
+	v, err := p.c.CreateVolume(ctx, p.opt.VolumePool, id+".img", uint64(spec.SizeGiB)<<30, "raw", "", "")
+	if err != nil {
+		p.reg.remove(id)
+		return cloud.Volume{}, err
+	}
+	rec.Path = v.Path
+	if err := p.reg.put(rec); err != nil {
+		return cloud.Volume{}, err
+	}
+	return p.Volume(ctx, id)
+}
+
+// Volume implements cloud.Volumes.
+func (p *Provider) Volume(ctx context.Context, id string) (cloud.Volume, error) {
+	rec, err := p.reg.get("volume", id)
+	if err != nil {
+		return cloud.Volume{}, err
+	}
+	v := cloud.Volume{ID: id, SizeGiB: rec.SizeGiB, Tags: rec.Tags, State: cloud.VolumeAvailable, AttachState: "detached"}
+	if rec.Path == "" {
+		v.State = cloud.VolumeCreating
+		return v, nil
+	}
+	if rec.Instance != "" {
+		if info, err := p.c.Info(ctx, rec.Instance); err == nil && (info.Active || info.Persistent) {
+			v.State, v.InstanceID, v.AttachState = cloud.VolumeInUse, rec.Instance, "attached"
+			v.Attachment = &cloud.Attachment{VolumeID: id, Device: rec.Device}
+		}
+	}
+	return v, nil
+}
+
+// AttachVolume implements cloud.Volumes (hot-plug into a running domain).
+func (p *Provider) AttachVolume(ctx context.Context, volumeID, instanceID, device string) error {
+	v, err := p.Volume(ctx, volumeID)
+	if err != nil {
+		return err
+	}
+	if v.State != cloud.VolumeAvailable {
+		return fmt.Errorf("volume %q: attach: %s: %w", volumeID, v.State, cloud.ErrIncorrectState)
+	}
+	rec, _ := p.reg.get("volume", volumeID)
+	dev := filepath.Base(device)
+	if dev == "" || dev == "." {
+		dev = "vdb"
+	}
+	x, err := diskXML(rec.Path, "raw", dev)
+	if err != nil {
+		return err
+	}
+	if err := p.c.AttachDevice(ctx, instanceID, x); err != nil {
+		if virt.IsNotFound(err) {
+			return fmt.Errorf("instance %q: %w", instanceID, cloud.ErrNotFound)
+		}
+		return err
+	}
+	return p.reg.update("volume", volumeID, func(r *record) { r.Instance, r.Device = instanceID, dev })
+}
+
+// DetachVolume implements cloud.Volumes.
+func (p *Provider) DetachVolume(ctx context.Context, volumeID string) error {
+	rec, err := p.reg.get("volume", volumeID)
+	if err != nil {
+		return err
+	}
+	if rec.Instance == "" {
+		return fmt.Errorf("volume %q: detach: not attached: %w", volumeID, cloud.ErrIncorrectState)
+	}
+	if info, err := p.c.Info(ctx, rec.Instance); err == nil && info.Active {
+		x, _ := diskXML(rec.Path, "raw", rec.Device)
+		if err := p.c.DetachDevice(ctx, rec.Instance, x); err != nil {
+			return err
+		}
+	}
+	return p.reg.update("volume", volumeID, func(r *record) { r.Instance, r.Device = "", "" })
+}
+
+// DeleteVolume implements cloud.Volumes.
+func (p *Provider) DeleteVolume(ctx context.Context, id string) error {
+	v, err := p.Volume(ctx, id)
+	if err != nil {
+		return err
+	}
+	if v.State == cloud.VolumeInUse {
+		return fmt.Errorf("volume %q: delete: attached to %s: %w", id, v.InstanceID, cloud.ErrIncorrectState)
+	}
+	if err := p.c.DeleteVolume(ctx, p.opt.VolumePool, id+".img"); err != nil && !errors.Is(err, virt.ErrNoVolume) {
+		return err
+	}
+	return p.reg.remove(id)
+}
+
+// --- tags ---
+
+// Tag implements cloud.Tagger.
+func (p *Provider) Tag(ctx context.Context, id string, tags cloud.Tags) error {
+	recs, err := p.reg.list("")
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.ID == id {
+			if r.Tags == nil {
+				r.Tags = cloud.Tags{}
+			}
+			for k, v := range tags {
+				r.Tags[k] = v
+			}
+			return p.reg.put(r)
+		}
+	}
+	return fmt.Errorf("resource %q: %w", id, cloud.ErrNotFound)
+}
+
+// FindTagged implements cloud.Tagger (value "" matches any value).
+func (p *Provider) FindTagged(ctx context.Context, key, value string) ([]cloud.Resource, error) {
+	recs, err := p.reg.list("")
+	if err != nil {
+		return nil, err
+	}
+	var out []cloud.Resource
+	for _, r := range recs {
+		v, ok := r.Tags[key]
+		if !ok || (value != "" && v != value) {
+			continue
+		}
+		if r.Kind == "instance" && r.Terminated {
+			continue
+		}
+		out = append(out, cloud.Resource{Kind: r.Kind, ID: r.ID, Tags: r.Tags})
+	}
+	return out, nil
+}
+
+func password() (string, error) {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 8)
+	if _, err := io.ReadFull(randReader, b); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b), nil
+}
