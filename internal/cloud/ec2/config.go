@@ -1,0 +1,223 @@
+package ec2
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+// DefaultRegion is the region signed into SigV4 requests to a custom
+// endpoint when nothing else names one. Eucalyptus does not check the
+// region of a SigV4 credential scope (Hmacv4LoginModule), so any name
+// works there.
+const DefaultRegion = "eucalyptus"
+
+// Config says which EC2-compatible cloud to talk to and how. Every field
+// may be left empty; New fills it from the euca2ools conventions and the
+// AWS SDK's default chain (see New).
+type Config struct {
+	// Endpoint is the EC2 Query API URL, path included:
+	// http://CLC:8773/services/compute (Eucalyptus 4.x),
+	// http://CLC:8773/services/Eucalyptus (3.x). Empty: AWS's endpoint.
+	Endpoint string
+	// Region names the SigV4 credential scope and, without an Endpoint,
+	// the AWS region.
+	Region string
+	// Signature is SignatureV4 (default) or SignatureV2.
+	Signature string
+	// Explicit credentials; both keys or neither.
+	AccessKey, SecretKey, SessionToken string
+	// Eucarc is a eucarc file to take EC2_URL and the keys from.
+	Eucarc string
+	// Profile is an AWS shared-config profile for the SDK's chain.
+	Profile string
+	// Zone is the availability zone for volumes and instances whose spec
+	// names none. Empty: the first zone DescribeAvailabilityZones lists.
+	Zone string
+	// HTTPClient replaces the SDK's HTTP client.
+	HTTPClient *http.Client
+	// RetryMaxAttempts bounds the SDK's retries of one call (0: SDK default, 3).
+	RetryMaxAttempts int
+	// Now is the clock SigV2 timestamps come from (tests); nil: time.Now.
+	Now func() time.Time
+}
+
+// Effective is the configuration New settled on, for printing.
+type Effective struct {
+	Endpoint    string // "" for AWS's own endpoint resolution
+	Region      string
+	Signature   string
+	Credentials string // where the keys came from: "config", "eucarc /path", "env EC2_ACCESS_KEY", "aws default chain"
+	Zone        string
+}
+
+func (e Effective) String() string {
+	ep := e.Endpoint
+	if ep == "" {
+		ep = "(aws)"
+	}
+	return fmt.Sprintf("endpoint=%s region=%s signature=%s credentials=%s zone=%s", ep, e.Region, e.Signature, e.Credentials, e.Zone)
+}
+
+// Provider is a cloud.Provider on the EC2 Query API (AWS, Eucalyptus 3.x/4.x).
+type Provider struct {
+	api *ec2.Client
+	eff Effective
+
+	mu       sync.Mutex
+	zoneSeen string
+}
+
+// New builds a Provider. Each setting is taken from the first source that
+// has it:
+//
+//	endpoint:    cfg.Endpoint, EC2_URL in cfg.Eucarc, $EC2_URL, the SDK (AWS_ENDPOINT_URL_EC2, AWS regional endpoint)
+//	credentials: cfg.AccessKey/SecretKey, EC2_ACCESS_KEY/EC2_SECRET_KEY (or AWS_ACCESS_KEY/AWS_SECRET_KEY) in cfg.Eucarc,
+//	             $EC2_ACCESS_KEY/$EC2_SECRET_KEY, the SDK's default chain (AWS_ACCESS_KEY_ID…, shared files, SSO, IMDS)
+//	region:      cfg.Region, the SDK (AWS_REGION, AWS_DEFAULT_REGION, profile), DefaultRegion with a custom endpoint
+//	signature:   cfg.Signature, v4
+func New(ctx context.Context, cfg Config) (*Provider, error) {
+	sig, err := ParseSignature(cfg.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("ec2: %w", err)
+	}
+	var rc *Eucarc
+	if cfg.Eucarc != "" {
+		if rc, err = ReadEucarc(cfg.Eucarc); err != nil {
+			return nil, fmt.Errorf("ec2: %w", err)
+		}
+	}
+	endpoint, err := resolveEndpoint(cfg, rc)
+	if err != nil {
+		return nil, err
+	}
+	creds, source, err := resolveCredentials(cfg, rc)
+	if err != nil {
+		return nil, err
+	}
+
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.Profile))
+	}
+	if creds != nil {
+		opts = append(opts, awsconfig.WithCredentialsProvider(creds))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, awsconfig.WithHTTPClient(cfg.HTTPClient))
+	}
+	if cfg.RetryMaxAttempts > 0 {
+		opts = append(opts, awsconfig.WithRetryMaxAttempts(cfg.RetryMaxAttempts))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("ec2: load aws config: %w", err)
+	}
+	if ac.Region == "" {
+		if endpoint == "" {
+			return nil, fmt.Errorf("ec2: no region: set --region or AWS_REGION, or give an endpoint (EC2_URL)")
+		}
+		ac.Region = DefaultRegion
+	}
+	if sig == SignatureV2 && ac.Credentials == nil {
+		return nil, fmt.Errorf("ec2: signature v2 needs credentials")
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	api := ec2.NewFromConfig(ac, func(o *ec2.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		if sig == SignatureV2 {
+			o.APIOptions = append(o.APIOptions, addSigV2(&sigV2{creds: o.Credentials, now: now}))
+		}
+	})
+	return &Provider{
+		api: api,
+		eff: Effective{Endpoint: endpoint, Region: ac.Region, Signature: sig, Credentials: source, Zone: cfg.Zone},
+	}, nil
+}
+
+// Effective returns the configuration in use.
+func (p *Provider) Effective() Effective { return p.eff }
+
+// Client is the SDK client, for calls the cloud interfaces do not cover.
+func (p *Provider) Client() *ec2.Client { return p.api }
+
+// Name implements cloud.Provider.
+func (p *Provider) Name() string { return "ec2" }
+
+func resolveEndpoint(cfg Config, rc *Eucarc) (string, error) {
+	ep := cfg.Endpoint
+	if ep == "" && rc != nil {
+		v, _, err := rc.Get("EC2_URL")
+		if err != nil {
+			return "", fmt.Errorf("ec2: endpoint: %w", err)
+		}
+		ep = v
+	}
+	if ep == "" {
+		ep = os.Getenv("EC2_URL")
+	}
+	if ep == "" {
+		return "", nil
+	}
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("ec2: endpoint %q: want http(s)://host[:port]/path", ep)
+	}
+	return strings.TrimRight(ep, "/"), nil
+}
+
+func resolveCredentials(cfg Config, rc *Eucarc) (aws.CredentialsProvider, string, error) {
+	static := func(ak, sk, tok string) aws.CredentialsProvider {
+		return aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(ak, sk, tok))
+	}
+	if cfg.AccessKey != "" || cfg.SecretKey != "" {
+		if cfg.AccessKey == "" || cfg.SecretKey == "" {
+			return nil, "", fmt.Errorf("ec2: credentials: give both the access key and the secret key")
+		}
+		return static(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken), "config", nil
+	}
+	if rc != nil {
+		for _, pair := range [][2]string{{"EC2_ACCESS_KEY", "EC2_SECRET_KEY"}, {"AWS_ACCESS_KEY", "AWS_SECRET_KEY"}} {
+			ak, okA, errA := rc.Get(pair[0])
+			sk, okS, errS := rc.Get(pair[1])
+			if errA != nil || errS != nil {
+				return nil, "", fmt.Errorf("ec2: credentials: %w", firstErr(errA, errS))
+			}
+			if okA && okS && ak != "" && sk != "" {
+				return static(ak, sk, ""), "eucarc " + rc.Path, nil
+			}
+		}
+	}
+	ak, sk := os.Getenv("EC2_ACCESS_KEY"), os.Getenv("EC2_SECRET_KEY")
+	if ak != "" && sk != "" {
+		return static(ak, sk, ""), "env EC2_ACCESS_KEY", nil
+	}
+	return nil, "aws default chain", nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
