@@ -150,6 +150,9 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		KscloudVersion: version, Build: b.ID, Installer: spec.Catalog}
 	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
 		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)
+		if abs, err := filepath.Abs(spec.Kickstart); err == nil {
+			prov.KickstartSource = abs
+		}
 	}
 	var args []string
 	switch f.provider {

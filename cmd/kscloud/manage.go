@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
+	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/internal/userdata"
+)
+
+func cmdImages(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("images", "list | show NAME|ID | rm NAME|ID", stderr)
+	var g global
+	g.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return 2
+	}
+	if err := g.check(); err != nil {
+		fmt.Fprintf(stderr, "kscloud images: %v\n", err)
+		return 2
+	}
+	if len(pos) == 0 {
+		pos = []string{"list"}
+	}
+	sub := pos[0]
+	if (sub == "show" || sub == "rm") != (len(pos) == 2) || len(pos) > 2 || (sub != "list" && sub != "show" && sub != "rm") {
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	p, closeP, err := g.openProvider(ctx, stderr)
+	if err != nil {
+		return fail(stderr, "images", err)
+	}
+	defer closeP()
+	switch sub {
+	case "list":
+		imgs, err := p.Images(ctx, cloud.Tags{cloud.TagCreator: "kscloud"})
+		if err != nil {
+			return fail(stderr, "images", err)
+		}
+		sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created.Before(imgs[j].Created) })
+		if g.output == "json" {
+			printJSON(stdout, imgs)
+			return 0
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCREATED\tBUILD")
+		for _, im := range imgs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", im.ID, im.Name, im.State, im.Created.Format(time.RFC3339), im.Tags[cloud.TagBuild])
+		}
+		tw.Flush()
+	case "show":
+		im, err := p.Image(ctx, pos[1])
+		if err != nil {
+			return fail(stderr, "images", err)
+		}
+		var prov any
+		if im.Path != "" {
+			if b, err := os.ReadFile(strings.TrimSuffix(im.Path, ".qcow2") + ".provenance.json"); err == nil {
+				json.Unmarshal(b, &prov)
+			}
+		}
+		if g.output == "json" {
+			printJSON(stdout, map[string]any{"image": im, "provenance": prov})
+			return 0
+		}
+		fmt.Fprintf(stdout, "id\t%s\nname\t%s\nstate\t%s\ncreated\t%s\n", im.ID, im.Name, im.State, im.Created.Format(time.RFC3339))
+		if im.Path != "" {
+			fmt.Fprintf(stdout, "path\t%s\n", im.Path)
+		}
+		if im.SnapshotID != "" {
+			fmt.Fprintf(stdout, "snapshot\t%s\n", im.SnapshotID)
+		}
+		fmt.Fprintf(stdout, "description\t%s\n", im.Description)
+		if m, ok := prov.(map[string]any); ok {
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(stdout, "%s\t%v\n", k, m[k])
+			}
+		}
+	case "rm":
+		im, err := p.Image(ctx, pos[1])
+		if err != nil {
+			return fail(stderr, "images", err)
+		}
+		if err := p.DeregisterImage(ctx, im.ID); err != nil {
+			return fail(stderr, "images", err)
+		}
+		if im.SnapshotID != "" {
+			if err := p.DeleteSnapshot(ctx, im.SnapshotID); err != nil && !cloud.IsNotFound(err) {
+				return fail(stderr, "images", fmt.Errorf("image %s removed, its snapshot %s not: %w", im.ID, im.SnapshotID, err))
+			}
+		}
+		fmt.Fprintf(stderr, "removed image %s (%s)\n", im.ID, im.Name)
+	}
+	return 0
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("status", "[BUILD-ID]", stderr)
+	var g global
+	g.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil || len(pos) > 1 {
+		if err == nil {
+			fs.Usage()
+		}
+		return 2
+	}
+	store, err := install.OpenStore(g.stateDir)
+	if err != nil {
+		return fail(stderr, "status", err)
+	}
+	var builds []*install.Build
+	if len(pos) == 1 {
+		b, err := store.Load(pos[0])
+		if err != nil {
+			return fail(stderr, "status", err)
+		}
+		builds = []*install.Build{b}
+	} else if builds, err = store.List(); err != nil {
+		return fail(stderr, "status", err)
+	}
+	if g.output == "json" {
+		printJSON(stdout, builds)
+		return 0
+	}
+	if len(pos) == 1 {
+		b := builds[0]
+		fmt.Fprintf(stdout, "build\t%s\nkind\t%s\nprovider\t%s\nstatus\t%s\ncreated\t%s\n", b.ID, b.Kind, b.Provider, b.Status, b.Created.Format(time.RFC3339))
+		if b.Error != "" {
+			fmt.Fprintf(stdout, "error\t%s\n", b.Error)
+		}
+		steps := make([]string, 0, len(b.Steps))
+		for k, v := range b.Steps {
+			steps = append(steps, k+"="+v)
+		}
+		sort.Strings(steps)
+		fmt.Fprintf(stdout, "steps\t%s\n", strings.Join(steps, " "))
+		fmt.Fprintf(stdout, "resources\t%s\n", b.ResourceSummary())
+		if b.Result != nil {
+			printResult(stdout, "text", b)
+		}
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BUILD\tKIND\tPROVIDER\tSTATUS\tCREATED\tRESOURCES")
+	for _, b := range builds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Kind, b.Provider, b.Status, b.Created.Format(time.RFC3339), b.ResourceSummary())
+	}
+	tw.Flush()
+	return 0
+}
+
+func cmdCleanup(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("cleanup", "BUILD-ID | --orphans", stderr)
+	var g global
+	g.register(fs)
+	orphans := fs.Bool("orphans", false, "also remove every resource tagged by kscloud that no state file owns")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return 2
+	}
+	if (len(pos) == 0) == !*orphans || len(pos) > 1 {
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	store, err := install.OpenStore(g.stateDir)
+	if err != nil {
+		return fail(stderr, "cleanup", err)
+	}
+	var b *install.Build
+	if len(pos) == 1 {
+		if b, err = store.Load(pos[0]); err != nil {
+			return fail(stderr, "cleanup", err)
+		}
+		g.provider = b.Provider
+	}
+	p, closeP, err := g.openProvider(ctx, stderr)
+	if err != nil {
+		return fail(stderr, "cleanup", err)
+	}
+	defer closeP()
+	eng := &install.Engine{Provider: p, Store: store, Log: g.logger(stderr), Progress: func(l string) { fmt.Fprintln(stderr, l) }}
+	if b != nil {
+		if b.Status == install.StatusRunning {
+			fmt.Fprintf(stderr, "kscloud cleanup: note: build %s is recorded as running; if it still runs, its own cleanup races this one\n", b.ID)
+		}
+		if err := eng.Sweep(ctx, b); err != nil {
+			return fail(stderr, "cleanup", err)
+		}
+	}
+	if *orphans {
+		n, err := sweepOrphans(ctx, p, store, stderr)
+		if err != nil {
+			return fail(stderr, "cleanup", err)
+		}
+		fmt.Fprintf(stderr, "removed %d orphaned resource(s)\n", n)
+	}
+	return 0
+}
+
+// sweepOrphans removes resources tagged kscloud:creator=kscloud whose build
+// has no state file here, or whose build state no longer lists them as
+// kept. Images (results) are left alone.
+func sweepOrphans(ctx context.Context, p cloud.Provider, store *install.Store, stderr io.Writer) (int, error) {
+	res, err := p.FindTagged(ctx, cloud.TagCreator, "kscloud")
+	if err != nil {
+		return 0, err
+	}
+	builds, err := store.List()
+	if err != nil {
+		return 0, err
+	}
+	owned := map[string]bool{}
+	for _, b := range builds {
+		for _, r := range b.Resources {
+			if !r.Deleted {
+				owned[r.ID] = true
+			}
+		}
+	}
+	order := map[string]int{"instance": 0, "volume": 1, "snapshot": 2, "image": 3}
+	sort.Slice(res, func(i, j int) bool { return order[res[i].Kind] < order[res[j].Kind] })
+	n := 0
+	var errs []error
+	for _, r := range res {
+		if owned[r.ID] || r.Kind == "image" || r.Kind == "snapshot" && r.Tags[cloud.TagRole] != "snapshot" {
+			continue
+		}
+		if r.Kind == "snapshot" && imageUses(ctx, p, r.ID) {
+			continue
+		}
+		if err := install.DeleteResource(ctx, p, install.Resource{Kind: r.Kind, ID: r.ID}); err != nil && !cloud.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s %s: %w", r.Kind, r.ID, err))
+			continue
+		}
+		fmt.Fprintf(stderr, "removed orphan %s %s (build %s)\n", r.Kind, r.ID, r.Tags[cloud.TagBuild])
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func imageUses(ctx context.Context, p cloud.Provider, snap string) bool {
+	imgs, err := p.Images(ctx, nil)
+	if err != nil {
+		return true
+	}
+	for _, im := range imgs {
+		if im.SnapshotID == snap {
+			return true
+		}
+	}
+	return false
+}
+
+func cmdVNC(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("vnc", "INSTANCE|BUILD-ID", stderr)
+	var g global
+	g.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil || len(pos) != 1 {
+		if err == nil {
+			fs.Usage()
+		}
+		return 2
+	}
+	id := pos[0]
+	if store, err := install.OpenStore(g.stateDir); err == nil {
+		if b, err := store.Load(id); err == nil {
+			g.provider = b.Provider
+			for _, role := range []string{"installer", "instance"} {
+				if r, ok := b.Resource(role); ok {
+					id = r.ID
+				}
+			}
+		}
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	p, closeP, err := g.openProvider(ctx, stderr)
+	if err != nil {
+		return fail(stderr, "vnc", err)
+	}
+	defer closeP()
+	lp, ok := p.(*cloudlibvirt.Provider)
+	if !ok {
+		// On a cloud the console is on the node: nchookd knows it.
+		inst, err := p.Instance(ctx, id)
+		if err != nil {
+			return fail(stderr, "vnc", err)
+		}
+		if inst.VNC == "" {
+			return fail(stderr, "vnc", fmt.Errorf("instance %s: no VNC console known here; on the node controller run: nchookd status %s", id, id))
+		}
+		fmt.Fprintln(stdout, inst.VNC)
+		return 0
+	}
+	live, err := lp.Conn().XML(ctx, id, true)
+	if err != nil {
+		return fail(stderr, "vnc", fmt.Errorf("instance %s: %w", id, err))
+	}
+	listen, port, pw, ok, err := libvirtxml.VNCGraphics([]byte(live))
+	if err != nil || !ok || port <= 0 {
+		return fail(stderr, "vnc", fmt.Errorf("instance %s: no VNC console (it has one only during an install started with --vnc)", id))
+	}
+	if g.output == "json" {
+		printJSON(stdout, map[string]any{"instance": id, "host": listen, "port": port, "password": pw})
+		return 0
+	}
+	fmt.Fprintf(stdout, "vnc://%s:%d\npassword\t%s\n", listen, port, pw)
+	return 0
+}
+
+func cmdUserdata(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("userdata", "--bootparams ARGS [--mode bake|in-place] [--installer NAME] [--vnc] [--ks FILE] [--cloud-config FILE]", stderr)
+	bp := fs.String("bootparams", "", "installer kernel `args` (e.g. inst.ks=http://…/ks.cfg ip=dhcp)")
+	mode := fs.String("mode", "bake", "bake or in-place")
+	inst := fs.String("installer", "", "installer `name` from the node operator's catalog")
+	vnc := fs.Bool("vnc", false, "ask for a VNC console during the install")
+	ks := fs.String("ks", "", "inline kickstart `file` (a text/x-kickstart part; nchookd injects it as /ks.cfg)")
+	cc := fs.String("cloud-config", "", "cloud-config `file` passed through to cloud-init")
+	compress := fs.String("compress", "auto", "auto, always or never")
+	pos, err := parseFlags(fs, args)
+	if err != nil || len(pos) > 0 {
+		if err == nil {
+			fs.Usage()
+		}
+		return 2
+	}
+	in := userdata.RenderInput{BootParams: *bp, Mode: userdata.Mode(*mode), Installer: *inst, VNC: *vnc, Compress: *compress}
+	if *ks != "" {
+		b, err := os.ReadFile(*ks)
+		if err != nil {
+			fmt.Fprintf(stderr, "kscloud userdata: %v\n", err)
+			return 2
+		}
+		in.Kickstart = b
+		if !strings.Contains(in.BootParams, "ks=") {
+			in.BootParams = strings.TrimSpace(in.BootParams + " inst.ks=file:/ks.cfg")
+		}
+	}
+	if *cc != "" {
+		b, err := os.ReadFile(*cc)
+		if err != nil {
+			fmt.Fprintf(stderr, "kscloud userdata: %v\n", err)
+			return 2
+		}
+		in.CloudConfig = b
+	}
+	out, err := userdata.Render(in)
+	if err != nil {
+		fmt.Fprintf(stderr, "kscloud userdata: %v\n", err)
+		return 1
+	}
+	stdout.Write(out)
+	return 0
+}
