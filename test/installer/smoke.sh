@@ -195,9 +195,12 @@ for c in "${cases[@]}"; do
 			"full.ks: marker present in the chroot" "script exited with status 3" "Rebooting"; do
 			expect "$work/full-install.log" "$line"
 		done
-		expect "$work/full-system.log" "kscloud.test=full"
+		# the kernel prints to the first console=ttyS only (ttyS1 here), the
+		# installer and the installed system to both
+		expect "$work/full-system-ttyS1.log" "Command line: BOOT_IMAGE=/vmlinuz root=UUID="
+		expect "$work/full-system-ttyS1.log" "console=ttyS1 console=ttyS0 kscloud.test=full"
 		expect "$work/full-install-ttyS1.log" "Installation complete"
-		expect "$work/full-system-ttyS1.log" "kscloud-installed sha256="
+		expect "$work/full-system-ttyS1.log" "kscloud-installed sha256=$(sha256sum "$work/www/full.ks" | cut -d' ' -f1)"
 		two_serials=
 		;;
 	*) echo "smoke: unknown case $c (http, file, 404, full)" >&2; exit 2 ;;
