@@ -119,12 +119,28 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 	}
 	spec := &b.Spec
 	var ks []byte
+	if spec.Delivery == "" && spec.Kickstart != "" {
+		switch {
+		case f.provider == "libvirt":
+			spec.Delivery = "inject"
+		case install.IsURL(spec.Kickstart):
+			spec.Delivery = "url"
+		default:
+			spec.Delivery = "inline"
+		}
+	}
 	if spec.Kickstart != "" {
 		var err error
 		ks, err = install.ReadSource(ctx, spec.Kickstart, install.MaxKickstart)
-		if err != nil {
+		if err != nil && spec.Delivery == "url" {
+			// The installer fetches it itself, maybe over a network this
+			// host does not see: go on, unchecked.
+			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%v): not linted, no checksum in the provenance\n", kind, spec.Kickstart, err)
+		} else if err != nil {
 			return nil, fmt.Errorf("kickstart %s: %w", spec.Kickstart, err)
 		}
+	}
+	if ks != nil {
 		spec.KickstartSHA256 = install.SHA256(ks)
 		if err := install.WriteFile(filepath.Join(dir, "ks.cfg"), ks); err != nil {
 			return nil, err
@@ -133,17 +149,6 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr); err != nil {
 				return nil, err
 			}
-		}
-	}
-	if spec.Delivery == "" {
-		switch {
-		case ks == nil:
-		case f.provider == "libvirt":
-			spec.Delivery = "inject"
-		case install.IsURL(spec.Kickstart):
-			spec.Delivery = "url"
-		default:
-			spec.Delivery = "inline"
 		}
 	}
 	prov := &install.Provenance{KickstartSource: spec.Kickstart, KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),

@@ -10,6 +10,8 @@ package libvirt
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +42,12 @@ type Options struct {
 	Log        *slog.Logger
 }
 
+// DefaultStateDir is root's state directory; its pools have plain names.
+const DefaultStateDir = "/var/lib/kscloud"
+
+// Pools returns the names of the volume and image pools.
+func (p *Provider) Pools() (volumes, images string) { return p.opt.VolumePool, p.opt.ImagePool }
+
 // Provider is the local libvirt provider.
 type Provider struct {
 	opt Options
@@ -68,11 +76,18 @@ func Open(ctx context.Context, opt Options) (*Provider, error) {
 	if opt.ImageDir == "" {
 		opt.ImageDir = filepath.Join(opt.StateDir, "images")
 	}
+	// Pool names are global to the libvirt host: a state directory other
+	// than the default gets pools of its own.
+	suffix := ""
+	if opt.StateDir != DefaultStateDir {
+		sum := sha256.Sum256([]byte(filepath.Clean(opt.StateDir)))
+		suffix = "-" + hex.EncodeToString(sum[:4])
+	}
 	if opt.VolumePool == "" {
-		opt.VolumePool = "kscloud-volumes"
+		opt.VolumePool = "kscloud-volumes" + suffix
 	}
 	if opt.ImagePool == "" {
-		opt.ImagePool = "kscloud-images"
+		opt.ImagePool = "kscloud-images" + suffix
 	}
 	if opt.Network == "" {
 		opt.Network = "user"
