@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # README's first command (make demo): on a fresh Debian machine, as root,
-# install what is missing, build, start libvirtd, and show the launch path:
-#  1. nchookd rewrite on the Eucalyptus samples (the domain XML a launch boots);
-#  2. a Eucalyptus NC launch played on the local libvirtd with the real hook:
-#     the guest prints the command line it booted with.
+# install what is missing, build, start libvirtd, build the small test
+# installer, bake examples/minimal.ks into an image on local libvirt, boot
+# a copy of the image and show the marker its installed system prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
-scripts/deps.sh
-make --no-print-directory build
-samples=../shared/samples/eucalyptus
-if [ -d "$samples" ]; then
-	echo "== nchookd rewrite of the Eucalyptus 3.4.2 sample (user-data: $(grep -o '<userData>[^<]*' $samples/instance-3.4.xml | cut -c11- | base64 -d))" >&2
-	bin/nchookd rewrite --config /dev/null --instance-xml $samples/instance-3.4.xml --domain-xml $samples/instance-libvirt-3.4.2.xml \
-		| diff -u $samples/instance-libvirt-3.4.2.xml - || true
-fi
 if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: the launch on libvirt needs root (it starts libvirtd); stopping here" >&2
-	exit 0
+	echo "demo: run as root (it installs packages and starts libvirtd)" >&2
+	exit 1
 fi
+scripts/deps.sh
+make --no-print-directory build test-installer
 scripts/libvirtd.sh start
-echo "== an NC launch on local libvirt, through the real hook and nchookd" >&2
-KSCLOUD_TEST_LIBVIRT=qemu:///system go test -count=1 -v -run 'TestE2ENCLaunch/daemon' ./test/e2e 2>&1 | grep -E 'pre-boot|PASS|FAIL|ok|guest saw'
+ks=examples/minimal.ks
+echo "== kscloud lint $ks" >&2
+bin/kscloud lint "$ks" >&2 || true
+echo "== kscloud bake: install $ks onto a fresh volume, snapshot it into an image" >&2
+out=$(bin/kscloud bake --ks "$ks" --kernel build/test-installer/vmlinuz --initrd build/test-installer/initrd.img \
+	--disk 1 --name demo --output json)
+echo "$out"
+name=$(printf '%s' "$out" | sed -n 's/.*"image_name": "\([^"]*\)".*/\1/p')
+echo "== kscloud run --image $name: boot a copy-on-write clone of the image" >&2
+bin/kscloud run --image "$name"
+echo "== done. See: bin/kscloud images list; bin/kscloud images show $name; bin/kscloud status" >&2
