@@ -169,43 +169,45 @@ func TestE2EWatchdog(t *testing.T) {
 	}
 }
 
-// TestE2EDaemonKilled: kill -9 of nchookd while the installer runs; the
-// restarted daemon still switches the instance to its disk.
+// TestE2EDaemonKilled: (c) kill -9 of nchookd while the test installer
+// runs an in-place install; the installer ends while no daemon runs; the
+// restarted daemon reconciles and the instance still boots from its disk.
 func TestE2EDaemonKilled(t *testing.T) {
 	c := openVirt(t)
 	n := newNode(t)
 	cmd := n.serve(t)
+	ks := baseKS + "reboot\n"
+	url := serveKS(t, ks)
 	name := fmt.Sprintf("i-k9%05x", os.Getpid()&0xfffff)
-	k, r, d := miniFiles(t)
-	ncLaunch(t, n, c, name, "bootparams=kscloud.test=slowreboot\nkscloud.mode=in-place\n", k, r, d)
-	waitPhase(t, n, name, "installing", 10*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp\nkscloud.mode=in-place\n")
+	waitPhase(t, n, name, "installing", 30*time.Second)
+	waitConsole(t, inst.ConsoleLog(), "Starting installer", 4*time.Minute)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	os.Remove(n.socket)
-	// Let the installer end while no daemon runs.
-	if r := waitStopped(t, c, name, 4*time.Minute); r != "shutdown" {
+	if r := waitStopped(t, c, name, 6*time.Minute); r != "shutdown" {
 		t.Fatalf("installer stopped: %s", r)
 	}
 	n.serve(t)
-	waitPhase(t, n, name, "final", 30*time.Second)
-	if info, err := c.Info(context.Background(), name); err != nil || !info.Active {
-		t.Fatalf("final domain not running: %+v %v", info, err)
-	}
+	waitPhase(t, n, name, "final", time.Minute)
+	waitConsole(t, inst.ConsoleLog(), "kscloud-installed sha256="+sha(ks), 4*time.Minute)
 }
 
-// TestE2ELibvirtdRestart: libvirtd restarts during the install; nchookd
-// reconnects and still switches the instance.
+// TestE2ELibvirtdRestart: (d) libvirtd restarts during an in-place
+// install; nchookd reconnects, and the instance still boots from its disk.
 func TestE2ELibvirtdRestart(t *testing.T) {
 	c := openVirt(t)
 	n := newNode(t)
 	n.serve(t)
+	ks := baseKS + "reboot\n"
+	url := serveKS(t, ks)
 	name := fmt.Sprintf("i-lr%05x", os.Getpid()&0xfffff)
-	k, r, d := miniFiles(t)
-	ncLaunch(t, n, c, name, "bootparams=kscloud.test=slowreboot\nkscloud.mode=in-place\n", k, r, d)
-	waitPhase(t, n, name, "installing", 10*time.Second)
+	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp\nkscloud.mode=in-place\n")
+	waitPhase(t, n, name, "installing", 30*time.Second)
+	waitConsole(t, inst.ConsoleLog(), "Starting installer", 4*time.Minute)
 	restartLibvirtd(t)
-	waitPhase(t, n, name, "final", 4*time.Minute)
+	waitPhase(t, n, name, "final", 6*time.Minute)
+	waitConsole(t, inst.ConsoleLog(), "kscloud-installed sha256="+sha(ks), 4*time.Minute)
 }
 
 func restartLibvirtd(t *testing.T) {
