@@ -24,8 +24,8 @@ test: ## everything CI runs: installs missing Debian packages, starts libvirtd a
 e2e: ## only the real-libvirt end-to-end tests (root)
 	GOTESTFLAGS='-run E2E' scripts/test.sh
 
-bench: build ## benchmarks: hook latency, rewrite cost (see README)
-	go test -run '^$$' -bench . -benchmem ./...
+bench: ## benchmarks: hook latency, rewrite/parse cost, bake overhead, 10 GiB image conversion (BENCH=regexp)
+	scripts/bench.sh
 
 test-installer: ## build the small test installer into build/test-installer/
 	test/installer/build.sh build/test-installer

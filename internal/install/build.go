@@ -85,6 +85,9 @@ type Result struct {
 	Marker         string      `json:"marker,omitempty"` // the installed system's kscloud-installed line
 	Provenance     *Provenance `json:"provenance,omitempty"`
 	InstallSeconds float64     `json:"install_seconds,omitempty"`
+	// OverheadSeconds is kscloud's own time after the installer powered
+	// off until the image was registered (detach, snapshot, register).
+	OverheadSeconds float64 `json:"overhead_seconds,omitempty"`
 }
 
 // NewBuild returns a build with a fresh id.

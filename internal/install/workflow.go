@@ -416,6 +416,9 @@ func (w *Workflow) registerStep(name string) Step {
 			if s := b.Value("install.seconds"); s != "" {
 				fmt.Sscan(s, &b.Result.InstallSeconds)
 			}
+			if t, err := time.Parse(time.RFC3339Nano, b.Value("install.ended")); err == nil {
+				b.Result.OverheadSeconds = time.Since(t).Seconds()
+			}
 			w.status(fmt.Sprintf("image %s registered (%s)", im.ID, im.Name))
 			return nil
 		},

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,4 +89,47 @@ func BenchmarkTrue(b *testing.B) {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+}
+
+// BenchmarkBakeOverhead runs a whole local bake with the test installer
+// and reports the installer's run time and kscloud's own overhead after
+// the installer powered off (power-off event → image registered).
+func BenchmarkBakeOverhead(b *testing.B) {
+	uri := os.Getenv("KSCLOUD_TEST_LIBVIRT")
+	if uri == "" {
+		b.Skip("needs a real libvirtd: run make bench as root after make test, or set KSCLOUD_TEST_LIBVIRT")
+	}
+	k, i := benchInstaller(b)
+	ks := filepath.Join(b.TempDir(), "ks.cfg")
+	os.WriteFile(ks, []byte(baseKS+"poweroff\n"), 0o644)
+	state := b.TempDir()
+	var install, overhead float64
+	for n := 0; n < b.N; n++ {
+		out, err := exec.Command(bins.kscloud, "bake", "--state-dir", state, "--connect", uri, "--ks", ks,
+			"--kernel", k, "--initrd", i, "--disk", "1", "--output", "json").Output()
+		if err != nil {
+			b.Fatalf("bake: %v", err)
+		}
+		var r struct {
+			Result struct {
+				InstallSeconds  float64 `json:"install_seconds"`
+				OverheadSeconds float64 `json:"overhead_seconds"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			b.Fatal(err)
+		}
+		install += r.Result.InstallSeconds
+		overhead += r.Result.OverheadSeconds
+	}
+	b.ReportMetric(install/float64(b.N), "install-s")
+	b.ReportMetric(overhead/float64(b.N), "overhead-s")
+}
+
+func benchInstaller(b *testing.B) (string, string) {
+	dir := filepath.Join(bins.dir, "test-installer")
+	if out, err := exec.Command("../installer/build.sh", dir).CombinedOutput(); err != nil {
+		b.Fatalf("test installer: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, with libvirtd started (root) for the ones
+# that boot guests. Numbers to stdout; see README "Benchmarks".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+scripts/deps.sh
+if [ "$(id -u)" -eq 0 ]; then
+	scripts/libvirtd.sh start
+	trap 'scripts/libvirtd.sh stop' EXIT
+	export KSCLOUD_TEST_LIBVIRT=qemu:///system
+fi
+go test -p 1 -run '^$' -bench "${BENCH:-.}" -benchmem ${BENCHFLAGS:-} ./...
