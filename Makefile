@@ -37,6 +37,8 @@ install: build ## install binaries, the Eucalyptus hook, systemd units and defau
 	install -D -m 0644 packaging/nchookd.service $(DESTDIR)/lib/systemd/system/nchookd.service
 	install -D -m 0644 packaging/nchookd.socket $(DESTDIR)/lib/systemd/system/nchookd.socket
 	install -D -m 0644 packaging/nchookd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/nchookd.conf
+	install -D -m 0644 packaging/man/kscloud.1 $(DESTDIR)$(PREFIX)/share/man/man1/kscloud.1
+	install -D -m 0644 packaging/man/nchookd.8 $(DESTDIR)$(PREFIX)/share/man/man8/nchookd.8
 	@if [ -e $(DESTDIR)/etc/nchookd/nchookd.toml ]; then \
 		echo "keeping existing $(DESTDIR)/etc/nchookd/nchookd.toml"; \
 	else \
