@@ -1,0 +1,79 @@
+package install
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func TestTreeInfoAndCache(t *testing.T) {
+	kernel, initrd := []byte("kernel-bytes"), []byte("initrd-bytes")
+	treeinfo := "[general]\nfamily = Fedora\nversion = 40\n[images-x86_64]\nkernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n" +
+		"[checksums]\nimages/pxeboot/vmlinuz = sha256:" + SHA256(kernel) + "\nimages/pxeboot/initrd.img = sha256:" + SHA256(initrd) + "\n"
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		switch r.URL.Path {
+		case "/os/.treeinfo":
+			w.Write([]byte(treeinfo))
+		case "/os/images/pxeboot/vmlinuz":
+			w.Write(kernel)
+		case "/os/images/pxeboot/initrd.img":
+			w.Write(initrd)
+		case "/bad/.treeinfo":
+			w.Write([]byte("[general]\nname=x\n"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	ti, err := ReadTreeInfo(ctx, srv.URL+"/os/", "x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.Kernel != "images/pxeboot/vmlinuz" || ti.KernelSHA256 != SHA256(kernel) || ti.Family != "Fedora" || ti.Version != "40" {
+		t.Fatalf("%+v", ti)
+	}
+	c := Cache{Dir: t.TempDir()}
+	p, err := c.Fetch(ctx, srv.URL+"/os/"+ti.Kernel, ti.KernelSHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != string(kernel) || filepath.Base(p) != SHA256(kernel) {
+		t.Fatalf("cached %s", p)
+	}
+	before := hits.Load()
+	if p2, err := c.Fetch(ctx, srv.URL+"/os/"+ti.Kernel, ti.KernelSHA256); err != nil || p2 != p || hits.Load() != before {
+		t.Fatalf("second fetch was not served from the cache: %v %d→%d", err, before, hits.Load())
+	}
+	if _, err := c.Fetch(ctx, srv.URL+"/os/"+ti.Initrd, SHA256([]byte("other"))); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("checksum mismatch accepted: %v", err)
+	}
+	if _, err := ReadTreeInfo(ctx, srv.URL+"/bad", "x86_64"); err == nil || !strings.Contains(err.Error(), "no kernel/initrd") {
+		t.Fatalf("bad treeinfo: %v", err)
+	}
+	if _, err := ReadTreeInfo(ctx, srv.URL+"/none", "x86_64"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("missing treeinfo: %v", err)
+	}
+}
+
+func TestReadSourceBounds(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ks.cfg")
+	os.WriteFile(p, []byte(strings.Repeat("x", 100)), 0o644)
+	if _, err := ReadSource(context.Background(), p, 10); err == nil {
+		t.Fatal("size limit ignored")
+	}
+	if b, err := ReadSource(context.Background(), "file://"+p, 1000); err != nil || len(b) != 100 {
+		t.Fatalf("%v", err)
+	}
+	if _, err := ReadSource(context.Background(), dir, 1000); err == nil {
+		t.Fatal("a directory was read")
+	}
+}
