@@ -1219,7 +1219,11 @@ func (c *cmdCtx) network() error {
 	d.setFrom(ns)
 	c.data = d
 	if c.contains(d, "device") {
-		c.warn(warnDuplicate, "A network device with the name %s has already been defined.", d.str("device"))
+		if d.str("device") == "" {
+			c.warn(warnDuplicate, "A network device with the name  has already been defined (neither line has --device, so pykickstart sees the same device twice).")
+		} else {
+			c.warn(warnDuplicate, "A network device with the name %s has already been defined.", d.str("device"))
+		}
 	}
 	if c.cls.is("RHEL7_Network") {
 		if msg := validateInterfaceName(d.str("interfacename")); msg != "" {

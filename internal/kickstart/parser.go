@@ -89,33 +89,17 @@ type Command struct {
 }
 
 // Opt returns the last occurrence of an option, looked up by any of its
-// spellings (e.g. "--type" finds "--fstype" on part, since they are
-// aliases).
+// spellings (on part, "--type" finds "--fstype": they are one option).
 func (c *Command) Opt(name string) (Opt, bool) {
+	names := []string{name}
+	if cls := lookupClass(c.Class); cls != nil && cls.parser != nil {
+		if a, ok := cls.parser.byOpt[name]; ok {
+			names = a.Opts
+		}
+	}
 	for i := len(c.Opts) - 1; i >= 0; i-- {
-		if c.Opts[i].Name == name {
+		if contains(names, c.Opts[i].Name) {
 			return c.Opts[i], true
-		}
-	}
-	// Aliases share their destination.
-	dest := ""
-	for _, o := range c.Opts {
-		if o.Name == name {
-			dest = o.Dest
-		}
-	}
-	if dest == "" {
-		if cls := lookupClass(c.Class); cls != nil && cls.parser != nil {
-			if a, ok := cls.parser.byOpt[name]; ok {
-				dest = a.Dest
-			}
-		}
-	}
-	if dest != "" {
-		for i := len(c.Opts) - 1; i >= 0; i-- {
-			if c.Opts[i].Dest == dest {
-				return c.Opts[i], true
-			}
 		}
 	}
 	return Opt{}, false
@@ -143,6 +127,7 @@ type Line struct {
 // Section is one %section … %end block.
 type Section struct {
 	Kind   string   // "%post", "%packages", …
+	Header string   // the raw header line, without its line ending
 	Args   []string // the header's words after the kind
 	Opts   []Opt    // the header options recognised
 	Body   []Line
@@ -640,7 +625,7 @@ func (p *parser) finalize(kind string, end Pos) {
 
 // header handles a section's opening line (Section.handleHeader).
 func (p *parser) header(kind string, args []string, l rawLine) {
-	s := &Section{Kind: kind, Args: args[1:], Pos: l.pos, Interpreter: "/bin/sh"}
+	s := &Section{Kind: kind, Header: strings.TrimRightFunc(l.text, isLineBreak), Args: args[1:], Pos: l.pos, Interpreter: "/bin/sh"}
 	p.open[kind] = s
 	if kind == "%addon" || kind == "%anaconda" {
 		return

@@ -24,6 +24,21 @@ var (
 // A quote left open at the end of the line is ErrNoClosingQuotation; a
 // backslash at the very end is ErrNoEscapedCharacter.
 func SplitLine(line string, comments bool) ([]string, error) {
+	words, _, err := splitLine(line, comments)
+	return words, err
+}
+
+// commentCut describes where a comment started on a line split with
+// comments: At is the byte offset of the '#', -1 if there was none;
+// InWord is set when the '#' was glued to a word ("a#b", "'x'#y"), the
+// trap where an unquoted value is silently cut.
+type commentCut struct {
+	At     int
+	InWord bool
+}
+
+func splitLine(line string, comments bool) ([]string, commentCut, error) {
+	cut := commentCut{At: -1}
 	const (
 		stWhite  = ' '
 		stWord   = 'a'
@@ -35,6 +50,11 @@ func SplitLine(line string, comments bool) ([]string, error) {
 
 	runes := []rune(line)
 	pos := 0
+	markCut := func(inWord bool) {
+		if cut.At < 0 {
+			cut = commentCut{At: len(string(runes[:pos-1])), InWord: inWord}
+		}
+	}
 	// readline consumes up to and including the next '\n', like
 	// io.StringIO.readline after a comment character.
 	readline := func() {
@@ -72,6 +92,7 @@ func SplitLine(line string, comments bool) ([]string, error) {
 						break token
 					}
 				case comments && next == '#':
+					markCut(false)
 					readline()
 				case next == '\\':
 					escapedState = stWord
@@ -86,7 +107,7 @@ func SplitLine(line string, comments bool) ([]string, error) {
 				quoted = true
 				switch {
 				case eof:
-					return nil, ErrNoClosingQuotation
+					return nil, cut, ErrNoClosingQuotation
 				case next == state:
 					state = stWord
 				case next == '\\' && state == '"':
@@ -97,7 +118,7 @@ func SplitLine(line string, comments bool) ([]string, error) {
 				}
 			case state == stEscape:
 				if eof {
-					return nil, ErrNoEscapedCharacter
+					return nil, cut, ErrNoEscapedCharacter
 				}
 				// Inside double quotes only the quote and the backslash
 				// itself can be escaped; otherwise the backslash stays.
@@ -117,6 +138,7 @@ func SplitLine(line string, comments bool) ([]string, error) {
 						break token
 					}
 				case comments && next == '#':
+					markCut(true)
 					readline()
 					state = stWhite
 					if len(token) > 0 || quoted {
@@ -138,5 +160,5 @@ func SplitLine(line string, comments bool) ([]string, error) {
 		}
 		words = append(words, string(token))
 	}
-	return words, nil
+	return words, cut, nil
 }
