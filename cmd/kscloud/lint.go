@@ -1,12 +1,66 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/kickstart"
 )
 
-// cmdLint is filled in by the kickstart work (issue 5).
+// cmdLint is "kscloud lint [--version V] [--for bake|in-place]
+// [--format text|json] FILE|URL…": it checks kickstarts with pykickstart's
+// rules and the traps of unattended cloud installs (docs/kickstart-lint.md).
+// Exit status: 0 no errors, 1 errors found, 2 usage or unreadable input.
 func cmdLint(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "kscloud lint: not built yet")
-	return 2
+	fs := flag.NewFlagSet("kscloud lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	version := fs.String("version", "", "kickstart syntax version, e.g. RHEL9, F40 (default: the file's #version= line, else "+kickstart.DefaultVersion+")")
+	mode := fs.String("for", string(kickstart.ModeBake), "what the install is for: bake (an image) or in-place (the instance itself)")
+	format := fs.String("format", "text", "output format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: kscloud lint [--version V] [--for bake|in-place] [--format text|json] FILE|URL…")
+		fs.PrintDefaults()
+	}
+
+	// Flags may follow the files: "kscloud lint ks.cfg --for in-place".
+	var inputs []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return kickstart.ExitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if used := len(args) - fs.NArg(); used > 0 && args[used-1] == "--" {
+			inputs = append(inputs, fs.Args()...) // after "--" everything is a file
+			break
+		}
+		inputs = append(inputs, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(inputs) == 0 {
+		fmt.Fprintln(stderr, "kscloud lint: no kickstart given (FILE or URL)")
+		fs.Usage()
+		return kickstart.ExitUsage
+	}
+	m, err := kickstart.ParseMode(*mode)
+	if err != nil {
+		fmt.Fprintf(stderr, "kscloud lint: %v\n", err)
+		return kickstart.ExitUsage
+	}
+	const maxBytes = 1 << 20
+	run := kickstart.LintRun{
+		Version:  *version,
+		Mode:     m,
+		Format:   *format,
+		Fetch:    kickstart.HTTPFetcher(30*time.Second, maxBytes),
+		MaxBytes: maxBytes,
+	}
+	return run.Run(inputs, stdout, stderr)
 }
