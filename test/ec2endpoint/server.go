@@ -1,0 +1,419 @@
+// Package ec2endpoint is a test fixture: an EC2 Query API endpoint over
+// real HTTP that checks SigV4 and SigV2 signatures, follows EC2's state
+// machines asynchronously with configurable delays, answers with the
+// documented error codes, and keeps everything in memory (plain mode) or
+// plays a Eucalyptus node controller on a real libvirtd (node mode). It is
+// not a product: it is what kscloud's EC2 provider and workflows are tested
+// against. See README.md for the options and how to start it from a test.
+package ec2endpoint
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Test credentials the endpoint accepts when Options names none.
+const (
+	TestAccessKey = "AKIAKSCLOUDTEST00001"
+	TestSecretKey = "kscloud/test+secret/key0000000000000000"
+)
+
+// Delays are how long each asynchronous transition takes. In node mode
+// they are minimums: a transition also waits for the real work (copying
+// a file, booting a domain).
+type Delays struct {
+	InstancePending      time.Duration // pending → running
+	InstanceStopping     time.Duration // stopping → stopped
+	InstanceShuttingDown time.Duration // shutting-down → terminated
+	VolumeCreating       time.Duration // creating → available
+	VolumeDeleting       time.Duration // deleting → gone
+	Attaching            time.Duration // attaching → attached
+	Detaching            time.Duration // detaching → detached (volume available)
+	SnapshotStep         time.Duration // one step of snapshot progress
+	SnapshotSteps        int           // steps from 0 % to 100 % (pending → completed)
+	ImagePending         time.Duration // pending → available
+	TerminatedRetention  time.Duration // how long a terminated instance stays listed
+}
+
+// DefaultDelays are short enough for tests and long enough that every
+// intermediate state is observable.
+var DefaultDelays = Delays{
+	InstancePending:      300 * time.Millisecond,
+	InstanceStopping:     200 * time.Millisecond,
+	InstanceShuttingDown: 200 * time.Millisecond,
+	VolumeCreating:       200 * time.Millisecond,
+	VolumeDeleting:       100 * time.Millisecond,
+	Attaching:            150 * time.Millisecond,
+	Detaching:            150 * time.Millisecond,
+	SnapshotStep:         100 * time.Millisecond,
+	SnapshotSteps:        4,
+	ImagePending:         200 * time.Millisecond,
+	TerminatedRetention:  time.Minute,
+}
+
+// Options configure a Server. The zero value is plain mode on
+// 127.0.0.1:0 with TestAccessKey/TestSecretKey and DefaultDelays.
+type Options struct {
+	Addr      string // listen address (default 127.0.0.1:0)
+	AccessKey string // default TestAccessKey
+	SecretKey string // default TestSecretKey
+	Region    string // regionName in DescribeAvailabilityZones (default "eucalyptus")
+	Zones     []string
+	OwnerID   string  // account number in responses (default "000000000001")
+	Delays    *Delays // nil: DefaultDelays
+	// AllowReplay turns off the replay check (by default a signature seen
+	// in the last 15 minutes is refused, as Eucalyptus does).
+	AllowReplay bool
+	// Lenient ignores unknown parameters (Eucalyptus 3.x); by default they
+	// are refused with UnknownParameter (Eucalyptus 4.x's strict binding).
+	Lenient bool
+	// TagPageSize is DescribeTags' page size (default 1000).
+	TagPageSize int
+	// Node, when set, plays a Eucalyptus NC on a real libvirtd.
+	Node *NodeOptions
+	// Log receives one line per request and each state change (default: discard).
+	Log *slog.Logger
+}
+
+// Server is an EC2 test endpoint.
+type Server struct {
+	opts    Options
+	delays  Delays
+	log     *slog.Logger
+	ln      net.Listener
+	http    *http.Server
+	url     string
+	back    backend
+	replays replays
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	instances map[string]*instance
+	volumes   map[string]*volume
+	snapshots map[string]*snapshot
+	images    map[string]*image
+	tags      map[string]map[string]string
+	counts    map[string]int
+	ids       map[string]bool
+	// clientTokens maps RunInstances ClientTokens to reservations.
+	clientTokens map[string]string
+	nextIP       int
+}
+
+// New returns a Server configured by opts; Start makes it listen.
+func New(opts Options) *Server {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.AccessKey == "" && opts.SecretKey == "" {
+		opts.AccessKey, opts.SecretKey = TestAccessKey, TestSecretKey
+	}
+	if opts.Region == "" {
+		opts.Region = "eucalyptus"
+	}
+	if len(opts.Zones) == 0 {
+		opts.Zones = []string{"PARTI00"}
+	}
+	if opts.OwnerID == "" {
+		opts.OwnerID = "000000000001"
+	}
+	if opts.TagPageSize <= 0 {
+		opts.TagPageSize = 1000
+	}
+	d := DefaultDelays
+	if opts.Delays != nil {
+		d = *opts.Delays
+	}
+	if d.SnapshotSteps <= 0 {
+		d.SnapshotSteps = 1
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		opts: opts, delays: d, log: log, ctx: ctx, cancel: cancel,
+		instances: map[string]*instance{}, volumes: map[string]*volume{},
+		snapshots: map[string]*snapshot{}, images: map[string]*image{},
+		tags: map[string]map[string]string{}, counts: map[string]int{}, ids: map[string]bool{},
+	}
+}
+
+// Start listens on opts.Addr and, in node mode, connects to libvirtd.
+func (s *Server) Start() error {
+	if s.opts.Node != nil {
+		n, err := newNode(s.ctx, s, *s.opts.Node)
+		if err != nil {
+			return err
+		}
+		s.back = n
+	} else {
+		s.back = plain{}
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		s.back.close()
+		return fmt.Errorf("ec2endpoint: listen: %w", err)
+	}
+	s.ln = ln
+	s.url = "http://" + ln.Addr().String() + "/services/compute"
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go s.http.Serve(ln)
+	return nil
+}
+
+// Start starts a Server for a test and closes it when the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := New(opts)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// URL is the endpoint URL, Eucalyptus 4.x style:
+// http://127.0.0.1:PORT/services/compute. Any path is served.
+func (s *Server) URL() string { return s.url }
+
+// AccessKey and SecretKey are the credentials the endpoint accepts.
+func (s *Server) AccessKey() string { return s.opts.AccessKey }
+
+// SecretKey is the secret of AccessKey.
+func (s *Server) SecretKey() string { return s.opts.SecretKey }
+
+// Close stops serving, stops every transition in flight and, in node
+// mode, destroys the domains it created. The node directory is left.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	var err error
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.http.Shutdown(ctx)
+		cancel()
+	}
+	s.cancel()
+	s.wg.Wait()
+	if s.back != nil {
+		err = errors.Join(err, s.back.close())
+	}
+	return err
+}
+
+// Count returns how many requests named action the endpoint received
+// (signed or not, answered or refused).
+func (s *Server) Count(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[action]
+}
+
+// ResetCounts zeroes the request counters.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts = map[string]int{}
+}
+
+// async runs fn on its own goroutine; Close cancels its context and waits.
+func (s *Server) async(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+// sleepUntil waits until t; false if the server closed first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// newID returns a fresh Eucalyptus 3.x style ID: prefix-XXXXXXXX (upper-case hex).
+func (s *Server) newID(prefix string) string {
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		id := prefix + "-" + strings.ToUpper(hex.EncodeToString(b[:]))
+		if !s.ids[id] {
+			s.ids[id] = true
+			return id
+		}
+	}
+}
+
+// canon normalises an ID for lookup: lower-case prefix, upper-case hex, so
+// that vol-14ae3f68 finds vol-14AE3F68 (Eucalyptus 4 normalises the same way).
+func canon(id string) string {
+	p, rest, ok := strings.Cut(id, "-")
+	if !ok {
+		return id
+	}
+	return strings.ToLower(p) + "-" + strings.ToUpper(rest)
+}
+
+type handler func(s *Server, p *params) (response, *apiError)
+
+var handlers = map[string]handler{
+	"RunInstances":              (*Server).runInstances,
+	"DescribeInstances":         (*Server).describeInstances,
+	"TerminateInstances":        (*Server).terminateInstances,
+	"StopInstances":             (*Server).stopInstances,
+	"StartInstances":            (*Server).startInstances,
+	"GetConsoleOutput":          (*Server).getConsoleOutput,
+	"CreateVolume":              (*Server).createVolume,
+	"DescribeVolumes":           (*Server).describeVolumes,
+	"AttachVolume":              (*Server).attachVolume,
+	"DetachVolume":              (*Server).detachVolume,
+	"DeleteVolume":              (*Server).deleteVolume,
+	"CreateSnapshot":            (*Server).createSnapshot,
+	"DescribeSnapshots":         (*Server).describeSnapshots,
+	"DeleteSnapshot":            (*Server).deleteSnapshot,
+	"RegisterImage":             (*Server).registerImage,
+	"DescribeImages":            (*Server).describeImages,
+	"DeregisterImage":           (*Server).deregisterImage,
+	"CreateTags":                (*Server).createTags,
+	"DeleteTags":                (*Server).deleteTags,
+	"DescribeTags":              (*Server).describeTags,
+	"DescribeAvailabilityZones": (*Server).describeZones,
+}
+
+const maxBody = 1 << 20
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	start := time.Now()
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		s.writeError(w, reqID, apiErr("InvalidAction", "method %s: use GET or POST", r.Method))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		s.writeError(w, reqID, apiErr("InvalidParameterValue", "reading the body: %v", err))
+		return
+	}
+	if len(body) > maxBody {
+		s.writeError(w, reqID, apiErr("InvalidParameterValue", "request body over %d bytes", maxBody))
+		return
+	}
+	all := r.URL.Query()
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && ct == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			s.writeError(w, reqID, apiErr("InvalidParameterValue", "form body: %v", err))
+			return
+		}
+		for k, vs := range form {
+			all[k] = append(all[k], vs...)
+		}
+	}
+	action := all.Get("Action")
+	s.mu.Lock()
+	s.counts[action]++
+	s.mu.Unlock()
+
+	resp, e := s.serve(r, body, all, action, reqID)
+	if e != nil {
+		s.log.Info("request", "action", action, "error", e.Code, "message", e.Message, "duration_s", time.Since(start).Seconds())
+		s.writeError(w, reqID, e)
+		return
+	}
+	s.log.Debug("request", "action", action, "duration_s", time.Since(start).Seconds())
+	version := all.Get("Version")
+	resp.setHead(xml.Name{Space: "http://ec2.amazonaws.com/doc/" + version + "/", Local: action + "Response"}, reqID)
+	out, err := xml.Marshal(resp)
+	if err != nil {
+		s.writeError(w, reqID, apiErr("InternalError", "encoding the response: %v", err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	io.WriteString(w, xml.Header)
+	w.Write(out)
+}
+
+func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, reqID string) (response, *apiError) {
+	if e := s.authenticate(r, body, all, time.Now()); e != nil {
+		return nil, e
+	}
+	if action == "" {
+		return nil, apiErr("MissingAction", "The request must contain the parameter Action")
+	}
+	version := all.Get("Version")
+	if version == "" {
+		return nil, apiErr("MissingParameter", "The request must contain the parameter Version")
+	}
+	if !versionRe.MatchString(version) {
+		return nil, apiErr("InvalidParameterValue", "Version %q is not YYYY-MM-DD", version)
+	}
+	h := handlers[action]
+	if h == nil {
+		return nil, apiErr("InvalidAction", "The action %s is not valid for this web service.", action)
+	}
+	p := newParams(all)
+	dry, e := p.bool("DryRun", false)
+	if e != nil {
+		return nil, e
+	}
+	if s.opts.Lenient {
+		p.lenient = true
+	}
+	if dry {
+		if e := p.unknown(); e != nil {
+			return nil, e
+		}
+		return nil, &apiError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set.", Status: http.StatusPreconditionFailed}
+	}
+	return h(s, p)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, reqID string, e *apiError) {
+	out, _ := xml.Marshal(xmlErrorResponse{Errors: []xmlErr{{Code: e.Code, Message: e.Message}}, RequestID: reqID})
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.WriteHeader(e.Status)
+	io.WriteString(w, xml.Header)
+	w.Write(out)
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
