@@ -182,8 +182,8 @@ func reason(r string) string {
 }
 
 // Volume waits for a volume to reach one of want. "Not found" counts as
-// deleted when deleted is wanted; the error state ends the wait, as does
-// deleting/deleted when they are not wanted. Default bound: 10 min.
+// deleted when deleted is wanted; the error state ends the wait, as do
+// deleting and deleted unless deleted is wanted. Default bound: 10 min.
 func (w Waiter) Volume(ctx context.Context, p cloud.Volumes, id string, want ...string) (cloud.Volume, error) {
 	w = w.withDefaults(DefaultVolumeTimeout)
 	return Wait(ctx, w, "volume "+id, func(ctx context.Context) (cloud.Volume, string, error) {
@@ -194,7 +194,11 @@ func (w Waiter) Volume(ctx context.Context, p cloud.Volumes, id string, want ...
 		if err != nil {
 			return v, "", err
 		}
-		if !slices.Contains(want, v.State) && (v.State == cloud.VolumeError || v.State == cloud.VolumeDeleting || v.State == cloud.VolumeDeleted) {
+		if slices.Contains(want, v.State) {
+			return v, v.State, nil
+		}
+		going := v.State == cloud.VolumeDeleting || v.State == cloud.VolumeDeleted
+		if v.State == cloud.VolumeError || going && !slices.Contains(want, cloud.VolumeDeleted) {
 			return v, v.State, Stop(fmt.Errorf("volume is %s", v.State))
 		}
 		return v, v.State, nil
