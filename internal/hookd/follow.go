@@ -249,7 +249,12 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 	var err error
 	if st.Persistent {
 		// virt-install's pattern: the persistent definition boots from disk.
-		err = f.v.Start(ctx, name)
+		// kscloud, waiting on the same host, may have started it first.
+		if err = f.v.Start(ctx, name); err != nil {
+			if info, ierr := f.v.Info(ctx, name); ierr == nil && info.Active {
+				err = nil
+			}
+		}
 	} else {
 		err = f.createFinal(ctx, st)
 	}

@@ -343,3 +343,62 @@ func buildID(t *testing.T, stderr string) string {
 	f := strings.Fields(stderr[i+len("build "):])
 	return f[0]
 }
+
+// TestE2EKscloudWithNchookd: kscloud run in place on a host where nchookd
+// runs: nchookd adopts the installer from its metadata and either of them
+// boots the disk; the VNC console is there during the install (kscloud
+// vnc) and gone after; the installer comes from an install tree
+// (--location with a .treeinfo).
+func TestE2EKscloudWithNchookd(t *testing.T) {
+	e := newKsEnv(t)
+	n := newNode(t)
+	n.serve(t)
+	k, i := testInstaller(t)
+	tree := t.TempDir()
+	os.MkdirAll(filepath.Join(tree, "images", "pxeboot"), 0o755)
+	for src, dst := range map[string]string{k: "images/pxeboot/vmlinuz", i: "images/pxeboot/initrd.img"} {
+		b, _ := os.ReadFile(src)
+		os.WriteFile(filepath.Join(tree, dst), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(tree, ".treeinfo"), []byte("[general]\nfamily = kscloud-test\n[images-x86_64]\nkernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n"), 0o644)
+	ksText := baseKS + "reboot\n"
+	ks := writeKS(t, ksText)
+	cmd := exec.Command(bins.kscloud, "run", "--ks", ks, "--location", tree, "--disk", "1", "--vnc", "--state-dir", e.state, "--connect", e.uri)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &syncWriter{w: &se}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(se.String(), "launched") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not launched:\n%s", se.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	id := buildID(t, se.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if r := e.kscloud(t, ctx, "vnc", id); r.code != 0 || !strings.Contains(r.stdout, "vnc://127.0.0.1:") {
+		t.Fatalf("kscloud vnc during the install: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s", err, se.String())
+	}
+	if !strings.Contains(so.String(), "kscloud-installed sha256="+sha(ksText)) {
+		t.Fatalf("no marker:\n%s\n%s", so.String(), se.String())
+	}
+	inst := ""
+	for _, l := range strings.Split(so.String(), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "instance" {
+			inst = f[1]
+		}
+	}
+	st := waitPhase(t, n, inst, "final", time.Minute)
+	if st.Mode != "in-place" {
+		t.Fatalf("nchookd record: %+v", st)
+	}
+	if r := e.kscloud(t, ctx, "vnc", inst); r.code == 0 {
+		t.Fatalf("the installed system still has a VNC console: %s", r.stdout)
+	}
+}
