@@ -113,24 +113,30 @@ func (s *Server) verifyV4(r *http.Request, body []byte, auth string, now time.Ti
 		canon.WriteString(h + ":" + headerValue(r, h) + "\n")
 	}
 	canon.WriteString("\n" + signed + "\n" + payload)
-	want := SignV4(secret, amzDate, scope[1]+"/"+scope[2]+"/"+scope[3]+"/aws4_request", canon.String())
+	credScope := scope[1] + "/" + scope[2] + "/" + scope[3] + "/aws4_request"
+	want := SignV4(secret, credScope, StringToSignV4(amzDate, credScope, canon.String()))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(sig))) {
 		return apiErr("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
 	return s.replay("v4:" + sig)
 }
 
-// SignV4 computes a Signature Version 4 signature (hex) of a canonical
-// request with the scope "date/region/service/aws4_request".
-func SignV4(secret, amzDate, scope, canonicalRequest string) string {
-	parts := strings.Split(scope, "/")
+// StringToSignV4 is the Signature Version 4 string to sign for a
+// canonical request, at amzDate (yyyyMMddTHHmmssZ), in scope
+// (date/region/service/aws4_request).
+func StringToSignV4(amzDate, scope, canonicalRequest string) string {
 	sum := sha256.Sum256([]byte(canonicalRequest))
-	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
-	k := hmacSum(sha256.New, []byte("AWS4"+secret), parts[0])
-	for _, p := range parts[1:] {
+	return "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
+}
+
+// SignV4 signs a string to sign with the key derived from secret and scope
+// (hex, as in the Authorization header).
+func SignV4(secret, scope, stringToSign string) string {
+	k := []byte("AWS4" + secret)
+	for _, p := range strings.Split(scope, "/") {
 		k = hmacSum(sha256.New, k, p)
 	}
-	return hex.EncodeToString(hmacSum(sha256.New, k, sts))
+	return hex.EncodeToString(hmacSum(sha256.New, k, stringToSign))
 }
 
 func hmacSum(h func() hash.Hash, key []byte, data string) []byte {

@@ -196,6 +196,9 @@ func (s *Server) describeImages(p *params) (response, *apiError) {
 	owners := p.list("Owner")
 	p.list("ExecutableBy")
 	fs := p.filters()
+	if e := checkFilters(fs, (&image{}).fields); e != nil {
+		return nil, e
+	}
 	p.get("IncludeDeprecated")
 	p.get("IncludeDisabled")
 	p.get("MaxResults")

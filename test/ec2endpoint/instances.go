@@ -594,6 +594,9 @@ func (s *Server) sortedInstances() []*instance {
 func (s *Server) describeInstances(p *params) (response, *apiError) {
 	ids := p.list("InstanceId")
 	fs := p.filters()
+	if e := checkFilters(fs, (&instance{}).fields); e != nil {
+		return nil, e
+	}
 	p.get("MaxResults")
 	p.get("NextToken")
 	if e := p.unknown(); e != nil {

@@ -123,6 +123,9 @@ func (s *Server) describeSnapshots(p *params) (response, *apiError) {
 	owners := p.list("Owner")
 	p.list("RestorableBy")
 	fs := p.filters()
+	if e := checkFilters(fs, (&snapshot{}).fields); e != nil {
+		return nil, e
+	}
 	p.get("MaxResults")
 	p.get("NextToken")
 	if e := p.unknown(); e != nil {

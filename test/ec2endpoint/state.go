@@ -138,6 +138,20 @@ func (s *Server) matches(id string, fs []filter, f fields) (bool, *apiError) {
 	return true, nil
 }
 
+// checkFilters refuses filter names a resource type does not have, even
+// when there is nothing to match them against.
+func checkFilters(fs []filter, f fields) *apiError {
+	for _, flt := range fs {
+		if strings.HasPrefix(flt.name, "tag:") || flt.name == "tag-key" || flt.name == "tag-value" {
+			continue
+		}
+		if _, ok := f(flt.name); !ok {
+			return apiErr("InvalidParameterValue", "The filter '%s' is invalid", flt.name)
+		}
+	}
+	return nil
+}
+
 func anyMatch(patterns, vals []string) bool {
 	for _, p := range patterns {
 		for _, v := range vals {

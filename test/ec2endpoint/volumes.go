@@ -103,6 +103,9 @@ func xmlAttach(a *attachment) xmlAttachment {
 func (s *Server) describeVolumes(p *params) (response, *apiError) {
 	ids := p.list("VolumeId")
 	fs := p.filters()
+	if e := checkFilters(fs, (&volume{}).fields); e != nil {
+		return nil, e
+	}
 	p.get("MaxResults")
 	p.get("NextToken")
 	if e := p.unknown(); e != nil {

@@ -57,6 +57,15 @@ func (e *APIError) Error() string {
 // Unwrap returns cloud.ErrNotFound, cloud.ErrIncorrectState or nil.
 func (e *APIError) Unwrap() error { return e.kind }
 
+// ErrorCode, ErrorMessage and ErrorFault make an APIError a smithy.APIError.
+func (e *APIError) ErrorCode() string { return e.Code }
+
+// ErrorMessage is the service's message.
+func (e *APIError) ErrorMessage() string { return e.Message }
+
+// ErrorFault is unknown: EC2 Query errors do not say.
+func (e *APIError) ErrorFault() smithy.ErrorFault { return smithy.FaultUnknown }
+
 // classify turns an SDK error into a short one-line error: an *APIError
 // for errors the service returned (wrapping the cloud sentinel the code
 // means), else the SDK's error text without its "operation error" prefix.

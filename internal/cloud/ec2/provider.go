@@ -240,14 +240,17 @@ func instanceFrom(in types.Instance) cloud.Instance {
 
 // ---- volumes ----
 
-// dropClientToken removes the SDK's automatic ClientToken from CreateVolume:
-// Eucalyptus's CreateVolumeType has no such field, and Eucalyptus 4.x binds
-// compute requests strictly (ComputeQueryBinding: UnknownParameterStrategy.ERROR).
+// DropClientToken removes the SDK's automatic ClientToken from an
+// operation's stack (CreateVolume): Eucalyptus's CreateVolumeType has no
+// such field, and Eucalyptus 4.x binds compute requests strictly
+// (ComputeQueryBinding: UnknownParameterStrategy.ERROR).
+func DropClientToken(st *middleware.Stack) error {
+	_, err := st.Initialize.Remove("OperationIdempotencyTokenAutoFill")
+	return err
+}
+
 func dropClientToken(o *ec2.Options) {
-	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-		_, err := st.Initialize.Remove("OperationIdempotencyTokenAutoFill")
-		return err
-	})
+	o.APIOptions = append(o.APIOptions, DropClientToken)
 }
 
 // CreateVolume creates a volume (state creating), then tags it.
