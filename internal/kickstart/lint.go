@@ -359,7 +359,7 @@ func (l *linter) mac() {
 	}
 	removes := false
 	for _, s := range l.f.Sections {
-		if s.Kind == "%post" && reRemovesRules.MatchString(s.Text()) {
+		if t := s.Text(); s.Kind == "%post" && strings.Contains(t, "70-persistent-net") && reRemovesRules.MatchString(t) {
 			removes = true
 		}
 	}
@@ -368,6 +368,9 @@ func (l *linter) mac() {
 			continue
 		}
 		for _, ln := range s.Body {
+			if !strings.Contains(strings.ToUpper(ln.Text), "ADDR") && !strings.Contains(ln.Text, "70-persistent-net") {
+				continue // the cheap test first: regexps are the linter's main cost
+			}
 			switch {
 			case reHWADDR.MatchString(ln.Text):
 				l.add(ln.Pos, SeverityWarning, "hardcoded-mac", "a %%post script writes a fixed MAC address (HWADDR/MACADDR): the next instance has another MAC and the interface is not brought up (seeds 001, 003)")
@@ -394,6 +397,9 @@ func (l *linter) selinux() {
 	posts := l.f.Scripts("%post")
 	for i, s := range posts {
 		for _, ln := range s.Body {
+			if !strings.Contains(ln.Text, "files") && !strings.Contains(ln.Text, "restorecon") && !strings.Contains(ln.Text, "autorelabel") {
+				continue
+			}
 			if reRelabel.MatchString(ln.Text) && i != len(posts)-1 {
 				last := posts[len(posts)-1]
 				l.add(ln.Pos, SeverityWarning, "selinux-relabel", "SELinux relabel in a %%post that is not the last one (the last starts at %s:%d): files the later scripts create stay unlabelled and are denied at boot (seed 000); move the relabel to the last %%post", last.Pos.File, last.Pos.Line)
@@ -470,10 +476,13 @@ func readsTerminal(line string) bool {
 	if t == "" || strings.HasPrefix(t, "#") {
 		return false
 	}
-	if reTTYInput.MatchString(t) || reDialog.MatchString(t) {
+	if (strings.Contains(t, "/dev/") || strings.Contains(t, "exec")) && reTTYInput.MatchString(t) {
 		return true
 	}
-	if reReadCmd.MatchString(t) {
+	if (strings.Contains(t, "chvt") || strings.Contains(t, "whiptail") || strings.Contains(t, "dialog")) && reDialog.MatchString(t) {
+		return true
+	}
+	if strings.Contains(t, "read") && reReadCmd.MatchString(t) {
 		// "while read x; do … done < file" and "cmd | read x" read a file.
 		return strings.Contains(t, "read -p") || !(strings.Contains(t, "<") || strings.Contains(t, "|") || strings.HasPrefix(t, "while"))
 	}

@@ -1,6 +1,7 @@
 package kickstart
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -196,6 +197,10 @@ type Options struct {
 	MaxIncludeDepth int
 	// MaxTotalBytes bounds the text read through includes (default 16 MiB).
 	MaxTotalBytes int64
+	// MaxIncludes bounds how many includes are read in all (default 100):
+	// a file that includes several others, each including it back under
+	// another name, would otherwise grow exponentially with the depth.
+	MaxIncludes int
 }
 
 // Parse parses a kickstart the way pykickstart's KickstartParser does for
@@ -212,6 +217,9 @@ func Parse(src Source, opts Options) (*File, []Diagnostic) {
 	}
 	if opts.MaxTotalBytes == 0 {
 		opts.MaxTotalBytes = 16 << 20
+	}
+	if opts.MaxIncludes == 0 {
+		opts.MaxIncludes = 100
 	}
 	f := &File{Name: src.Name, Version: opts.Version}
 	v, err := LookupVersion(opts.Version)
@@ -235,7 +243,7 @@ func Parse(src Source, opts Options) (*File, []Diagnostic) {
 	}
 	if empty {
 		// ksvalidator refuses a file with nothing but (ASCII) whitespace.
-		p.fail(Pos{src.Name, len(lines)}, CodeSyntax, "the kickstart is empty")
+		p.fail(Pos{src.Name, max(1, len(lines))}, CodeSyntax, "the kickstart is empty")
 		return f, p.diags
 	}
 	for _, l := range lines {
@@ -301,6 +309,8 @@ type parser struct {
 	open         map[string]*Section // per section kind, the one being read
 	chain        []string            // the include chain, for cycle detection
 	total        int64
+	loads        int  // includes read
+	overBudget   bool // an include budget was exhausted (reported once)
 
 	droppedReported bool
 }
@@ -389,6 +399,11 @@ func (p *parser) preprocess(src Source) ([]rawLine, bool) {
 		if p.opts.Resolver == nil {
 			continue
 		}
+		if err := p.spend(); err != nil {
+			inc.Err = err
+			p.fail(l.pos, CodeInclude, "%%ksappend %s: %v", inc.Target, err)
+			return nil, false
+		}
 		s, err := p.load(src.Name, inc.Target)
 		if err != nil {
 			inc.Err = err
@@ -431,6 +446,22 @@ func endsWithBreak(s string) bool {
 	return s != "" && isLineBreak(r)
 }
 
+var errBudget = errors.New("include budget exhausted")
+
+// spend counts one include against the budget; the first include over it
+// gets an error that says so, the later ones errBudget (not reported).
+func (p *parser) spend() error {
+	if p.overBudget {
+		return errBudget
+	}
+	if p.loads >= p.opts.MaxIncludes {
+		p.overBudget = true
+		return fmt.Errorf("more than %d includes: %w", p.opts.MaxIncludes, errBudget)
+	}
+	p.loads++
+	return nil
+}
+
 // load resolves an include target with the resolver, within the byte budget.
 func (p *parser) load(from, target string) (Source, error) {
 	s, err := p.opts.Resolver.Resolve(from, target)
@@ -439,7 +470,8 @@ func (p *parser) load(from, target string) (Source, error) {
 	}
 	p.total += int64(len(s.Data))
 	if p.total > p.opts.MaxTotalBytes {
-		return Source{}, fmt.Errorf("included text exceeds %d bytes", p.opts.MaxTotalBytes)
+		p.overBudget = true
+		return Source{}, fmt.Errorf("included text exceeds %d bytes: %w", p.opts.MaxTotalBytes, errBudget)
 	}
 	return s, nil
 }
@@ -763,6 +795,13 @@ func (p *parser) include(pos Pos, target string) {
 	inc := &Include{Pos: pos, Directive: "%include", Target: target}
 	p.f.Includes = append(p.f.Includes, inc)
 	if p.opts.Resolver == nil {
+		return
+	}
+	if err := p.spend(); err != nil {
+		inc.Err = err
+		if err != errBudget {
+			p.report(pos, SeverityError, CodeInclude, "%%include %s: %v", target, err)
+		}
 		return
 	}
 	if p.includeDepth >= p.opts.MaxIncludeDepth {

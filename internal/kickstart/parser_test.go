@@ -272,6 +272,34 @@ func TestIncludeSizeBound(t *testing.T) {
 	}
 }
 
+func TestIncludeCountBound(t *testing.T) {
+	// Every file includes 18 others, each of which is the same text under
+	// another name: 18^8 includes without a bound.
+	var b strings.Builder
+	for i := 0; i < 18; i++ {
+		fmt.Fprintf(&b, "%%include %c\n", 'a'+i)
+	}
+	text := b.String()
+	res := resolverFunc(func(from, target string) (Source, error) {
+		return Source{Name: from + "/" + target, Data: []byte(text)}, nil
+	})
+	f, diags := Parse(Source{Name: "ks.cfg", Data: []byte(text)}, Options{Resolver: res})
+	followed := 0
+	for _, inc := range f.Includes {
+		if inc.Followed {
+			followed++
+		}
+	}
+	last := diags[len(diags)-1]
+	if followed > 100 || len(diags) > 101 || !strings.Contains(last.Message, "more than 100 includes") {
+		t.Fatalf("followed %d includes, %d diagnostics, the last %v", followed, len(diags), last)
+	}
+}
+
+type resolverFunc func(from, target string) (Source, error)
+
+func (r resolverFunc) Resolve(from, target string) (Source, error) { return r(from, target) }
+
 func TestLoader(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "part.cfg"), []byte("part / --size=1\n"), 0o644); err != nil {
