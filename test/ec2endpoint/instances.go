@@ -750,6 +750,7 @@ func (s *Server) startInstances(p *params) (response, *apiError) {
 		prev := inst.state
 		if prev == "stopped" {
 			inst.state, inst.reason, inst.transition = "pending", nil, ""
+			inst.launched = time.Now() // EC2 reports the latest start
 			s.consoleLine(inst, "pending (start)")
 			s.startLaunch(inst)
 		}
