@@ -122,13 +122,28 @@ func Lint(src Source, opts LintOptions) (*File, []Finding) {
 	if version == "" {
 		version = VersionFromText(src.Data)
 	}
-	f, diags := Parse(src, Options{Version: version, Resolver: opts.Resolver})
+	resolver := opts.Resolver
+	if resolver != nil {
+		// A file a %pre script writes exists only in the installer: do not
+		// read whatever the checking machine has under that name.
+		first, _ := Parse(src, Options{Version: version})
+		var pre []string
+		for _, s := range first.Sections {
+			if s.Kind == "%pre" || s.Kind == "%pre-install" {
+				pre = append(pre, s.Text())
+			}
+		}
+		if len(pre) > 0 {
+			resolver = preAwareResolver{resolver, pre}
+		}
+	}
+	f, diags := Parse(src, Options{Version: version, Resolver: resolver})
 	l := &linter{f: f, mode: opts.Mode}
 	l.v, _ = LookupVersion(f.Version)
 	for _, d := range diags {
 		rule := codeRule[d.Code]
 		if d.Code == CodeInclude && l.generatedByPre(d) {
-			l.add(d.Pos, SeverityInfo, "include-generated", "%s; the file is written by a %%pre script at install time, so it was not checked", d.Message)
+			l.add(d.Pos, SeverityInfo, "include-generated", "%s: the file exists only during the install, so it was not checked", d.Message)
 			continue
 		}
 		l.add(d.Pos, d.Severity, rule, "%s", d.Message)
@@ -141,6 +156,21 @@ func Lint(src Source, opts LintOptions) (*File, []Finding) {
 	}
 	l.sort()
 	return f, l.out
+}
+
+// preAwareResolver refuses the includes a %pre script writes.
+type preAwareResolver struct {
+	Resolver
+	pre []string
+}
+
+func (r preAwareResolver) Resolve(from, target string) (Source, error) {
+	for _, p := range r.pre {
+		if strings.Contains(p, target) {
+			return Source{}, fmt.Errorf("written by a %%pre script during the install")
+		}
+	}
+	return r.Resolver.Resolve(from, target)
 }
 
 type linter struct {

@@ -191,6 +191,14 @@ harddrive --partition=sdb1 --dir=/iso
 	if got, want := g.InstallSources(), []string{"nfs:10.0.0.1:/export/os", "cdrom", "http://h/root.img"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("InstallSources = %q, want %q", got, want)
 	}
+	h, _ := parse(t, "F45", "bootc --source-imgref=registry:quay.io/fedora/fedora-bootc:41\n")
+	if got, want := h.InstallSources(), []string{"registry:quay.io/fedora/fedora-bootc:41"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("InstallSources = %q, want %q", got, want)
+	}
+	o, _ := parse(t, "RHEL9", "ostreesetup --osname=rhel --url=https://h/repo --ref=rhel/9/x86_64/edge\nurl --url=http://bad#cut\n")
+	if got, want := o.InstallSources(), []string{"https://h/repo", "http://bad"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("InstallSources = %q, want %q", got, want)
+	}
 }
 
 type mapResolver map[string]string
