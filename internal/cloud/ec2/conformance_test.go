@@ -2,6 +2,8 @@ package ec2_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,5 +36,35 @@ func TestConformance(t *testing.T) {
 			srv := ec2endpoint.Start(t, ec2endpoint.Options{})
 			cloudtest.Run(t, func(t *testing.T) cloud.Provider { return newProvider(t, srv, sig) }, cloudtest.Options{Waiter: fastWaiter})
 		})
+	}
+}
+
+// TestEucarcEndToEnd: a eucarc as Eucalyptus writes it (EUCA_KEY_DIR
+// idiom, quoted keys) is all the provider needs, with either signature.
+func TestEucarcEndToEnd(t *testing.T) {
+	srv := ec2endpoint.Start(t, ec2endpoint.Options{})
+	dir := t.TempDir()
+	rc := "EUCA_KEY_DIR=$(cd $(dirname ${BASH_SOURCE:-$0}); pwd -P)\n" +
+		"export EC2_URL=" + srv.URL() + "\n" +
+		"export EC2_CERT=${EUCA_KEY_DIR}/euca2-admin-cert.pem\n" +
+		"export EC2_ACCESS_KEY='" + srv.AccessKey() + "'\n" +
+		"export EC2_SECRET_KEY='" + srv.SecretKey() + "'\n"
+	path := filepath.Join(dir, "eucarc")
+	if err := os.WriteFile(path, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EC2_URL", "http://wrong.invalid:8773/services/compute")
+	for _, sig := range []string{ec2.SignatureV4, ec2.SignatureV2} {
+		p, err := ec2.New(context.Background(), ec2.Config{Eucarc: path, Signature: sig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if eff := p.Effective(); eff.Endpoint != srv.URL() || eff.Credentials != "eucarc "+path {
+			t.Errorf("%s: effective %s", sig, eff)
+		}
+		v, err := p.CreateVolume(context.Background(), cloud.VolumeSpec{SizeGiB: 1, Tags: cloud.Tags{"via": "eucarc"}})
+		if err != nil || v.Tags["via"] != "eucarc" {
+			t.Errorf("%s: CreateVolume through the eucarc: %+v, %v", sig, v, err)
+		}
 	}
 }
