@@ -118,7 +118,11 @@ func (s *Server) verifyV4(r *http.Request, body []byte, auth string, now time.Ti
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(sig))) {
 		return apiErr("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
-	return s.replay("v4:" + sig)
+	if e := s.replay("v4:" + sig); e != nil {
+		return e
+	}
+	s.countSignature("v4")
+	return nil
 }
 
 // StringToSignV4 is the Signature Version 4 string to sign for a
@@ -227,7 +231,11 @@ func (s *Server) verifyV2(r *http.Request, all url.Values, now time.Time) *apiEr
 		sts := r.Method + "\n" + strings.ToLower(host) + "\n" + canonicalPath(r.URL.EscapedPath()) + "\n" + canonicalV2(all)
 		want := base64.StdEncoding.EncodeToString(hmacSum(newHash, []byte(secret), sts))
 		if hmac.Equal([]byte(want), []byte(sig)) {
-			return s.replay("v2:" + sig)
+			if e := s.replay("v2:" + sig); e != nil {
+				return e
+			}
+			s.countSignature("v2")
+			return nil
 		}
 	}
 	return apiErr("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")

@@ -113,6 +113,8 @@ type Server struct {
 	tags      map[string]map[string]string
 	counts    map[string]int
 	ids       map[string]bool
+	sigCounts map[string]int      // verified requests per signature version
+	faults    map[string][]string // FailNext: error codes to answer, per action
 	// clientTokens maps RunInstances ClientTokens to reservations.
 	clientTokens map[string]string
 	nextIP       int
@@ -234,11 +236,61 @@ func (s *Server) Count(action string) int {
 	return s.counts[action]
 }
 
-// ResetCounts zeroes the request counters.
+// ResetCounts zeroes the request and signature counters.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts = map[string]int{}
+	s.sigCounts = map[string]int{}
+}
+
+// Signatures returns how many requests passed the signature check with
+// version "v2" or "v4".
+func (s *Server) Signatures(version string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sigCounts[version]
+}
+
+func (s *Server) countSignature(version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sigCounts == nil {
+		s.sigCounts = map[string]int{}
+	}
+	s.sigCounts[version]++
+}
+
+// FailNext makes the next n authenticated requests for action fail with
+// code: "InternalError" (HTTP 500), "Unavailable" (503) or
+// "RequestLimitExceeded" (503, EC2's throttling code) — the errors SDKs
+// retry — or any other code (400). It tests clients' retries.
+func (s *Server) FailNext(action string, n int, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults == nil {
+		s.faults = map[string][]string{}
+	}
+	for i := 0; i < n; i++ {
+		s.faults[action] = append(s.faults[action], code)
+	}
+}
+
+// fault pops the next injected failure for action, if any.
+func (s *Server) fault(action string) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.faults[action]
+	if len(q) == 0 {
+		return nil
+	}
+	s.faults[action] = q[1:]
+	e := apiErr(q[0], "injected failure (FailNext)")
+	switch q[0] {
+	case "Unavailable", "RequestLimitExceeded":
+		e.Status = http.StatusServiceUnavailable
+	}
+	return e
 }
 
 // async runs fn on its own goroutine; Close cancels its context and waits.
@@ -370,6 +422,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, reqID string) (response, *apiError) {
 	if e := s.authenticate(r, body, all, time.Now()); e != nil {
+		return nil, e
+	}
+	if e := s.fault(action); e != nil {
 		return nil, e
 	}
 	if action == "" {

@@ -35,6 +35,11 @@ func TestConformance(t *testing.T) {
 		t.Run(sig, func(t *testing.T) {
 			srv := ec2endpoint.Start(t, ec2endpoint.Options{})
 			cloudtest.Run(t, func(t *testing.T) cloud.Provider { return newProvider(t, srv, sig) }, cloudtest.Options{Waiter: fastWaiter})
+			other := map[string]string{ec2.SignatureV4: ec2.SignatureV2, ec2.SignatureV2: ec2.SignatureV4}[sig]
+			if srv.Signatures(sig) == 0 || srv.Signatures(other) != 0 {
+				t.Errorf("the endpoint verified %d %s and %d %s signatures: want only %s", srv.Signatures(sig), sig, srv.Signatures(other), other, sig)
+			}
+			t.Logf("%d requests signed with %s", srv.Signatures(sig), sig)
 		})
 	}
 }
