@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kscloud/kscloud/internal/virt"
 )
 
 // MaxUserData is EC2's user-data limit, before base64.
@@ -537,8 +539,13 @@ func (s *Server) PowerOff(id string) error {
 	if state != "running" {
 		return fmt.Errorf("instance %q: power off: it is %s, not running", id, state)
 	}
-	if s.opts.Node != nil {
-		return s.back.halt(s.ctx, inst.id) // the monitor sees the domain go
+	if n, ok := s.back.(*node); ok {
+		// Pull the plug; the monitor sees the domain go, as after a real
+		// power-off (halt would tell it the endpoint did it).
+		if err := n.conn.Destroy(s.ctx, inst.id); err != nil && !virt.IsNotFound(err) {
+			return fmt.Errorf("instance %q: power off: %w", id, err)
+		}
+		return nil
 	}
 	s.guestPoweredOff(inst.id)
 	return nil

@@ -329,6 +329,15 @@ func TestNodeVolumes(t *testing.T) {
 	if x, err := n.conn.XML(c, inst.ID, false); err != nil || strings.Contains(x, copyVol.ID+".img") {
 		t.Errorf("live domain XML after detach still has %s (%v)", copyVol.ID, err)
 	}
+	// PowerOff pulls the plug: the default shutdown behaviour of an EBS
+	// instance is stop.
+	if err := n.srv.PowerOff(inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := nodeWait.Instance(c, n.p, inst.ID, cloud.InstanceStopped)
+	if err != nil || !strings.Contains(got.StateReason, "InstanceInitiatedShutdown") {
+		t.Errorf("after PowerOff: %+v, %v; want stopped by an instance-initiated shutdown", got, err)
+	}
 	if err := n.p.TerminateInstance(c, inst.ID); err != nil {
 		t.Fatal(err)
 	}
