@@ -87,13 +87,14 @@ type errStop struct{ err error }
 func (e errStop) Error() string { return e.err.Error() }
 func (e errStop) Unwrap() error { return e.err }
 
-// Stop makes describe's error end a Wait at once instead of being judged
-// (a "not found" inside the grace period is otherwise retried).
-func Stop(err error) error { return errStop{err} }
+// StopWait makes a describe function's error end a Wait at once, however
+// it reads (a "not found" inside the grace period is otherwise retried).
+func StopWait(err error) error { return errStop{err} }
 
 // Wait polls describe until the state it reports is one of want. what
 // names the resource for errors and progress ("volume vol-1"). It returns
-// the last value described. Errors read
+// the last value described. Without a Waiter.Timeout the bound is 10 min
+// (or the context's deadline, if sooner). Errors read
 // "waiting for volume vol-1 to be available: …" and wrap the cause
 // (context.DeadlineExceeded on timeout, the describe error otherwise).
 func Wait[T any](ctx context.Context, w Waiter, what string, describe func(context.Context) (T, string, error), want ...string) (T, error) {
@@ -168,7 +169,7 @@ func (w Waiter) Instance(ctx context.Context, p cloud.Instances, id string, want
 		dead := in.State == cloud.InstanceTerminated || in.State == cloud.InstanceShuttingDown
 		stopped := in.State == cloud.InstanceStopping || in.State == cloud.InstanceStopped
 		if dead && !slices.Contains(want, cloud.InstanceTerminated) || stopped && slices.Contains(want, cloud.InstanceRunning) {
-			return in, in.State, Stop(fmt.Errorf("instance is %s%s", in.State, reason(in.StateReason)))
+			return in, in.State, StopWait(fmt.Errorf("instance is %s%s", in.State, reason(in.StateReason)))
 		}
 		return in, in.State, nil
 	}, want...)
@@ -199,7 +200,7 @@ func (w Waiter) Volume(ctx context.Context, p cloud.Volumes, id string, want ...
 		}
 		going := v.State == cloud.VolumeDeleting || v.State == cloud.VolumeDeleted
 		if v.State == cloud.VolumeError || going && !slices.Contains(want, cloud.VolumeDeleted) {
-			return v, v.State, Stop(fmt.Errorf("volume is %s", v.State))
+			return v, v.State, StopWait(fmt.Errorf("volume is %s", v.State))
 		}
 		return v, v.State, nil
 	}, want...)
@@ -216,7 +217,7 @@ func (w Waiter) Attachment(ctx context.Context, p cloud.Volumes, volumeID, want 
 		}
 		switch {
 		case v.State == cloud.VolumeError:
-			return v, v.State, Stop(fmt.Errorf("volume is %s", v.State))
+			return v, v.State, StopWait(fmt.Errorf("volume is %s", v.State))
 		case v.Attachment == nil:
 			return v, "detached", nil
 		case v.AttachState == "":
@@ -242,7 +243,7 @@ func (w Waiter) Snapshot(ctx context.Context, p cloud.Snapshots, id string, want
 			label = l
 		}
 		if s.State == cloud.SnapshotError && !slices.Contains(want, s.State) {
-			return s, s.State, Stop(fmt.Errorf("snapshot is %s", s.State))
+			return s, s.State, StopWait(fmt.Errorf("snapshot is %s", s.State))
 		}
 		return s, s.State, nil
 	}, want...)
@@ -258,7 +259,7 @@ func (w Waiter) Image(ctx context.Context, p cloud.Images, id string, want ...st
 			return im, "", err
 		}
 		if im.State == cloud.ImageFailed && !slices.Contains(want, im.State) {
-			return im, im.State, Stop(fmt.Errorf("image is %s", im.State))
+			return im, im.State, StopWait(fmt.Errorf("image is %s", im.State))
 		}
 		return im, im.State, nil
 	}, want...)
