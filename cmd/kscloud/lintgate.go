@@ -4,24 +4,31 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/kscloud/kscloud/internal/kickstart"
 )
 
-// lintBeforeLaunch checks the kickstart before anything boots: problems
-// are printed as kscloud lint prints them; errors stop the launch (the
-// caller skips this with --no-lint).
+// lintBeforeLaunch runs kscloud lint on the kickstart before anything
+// boots, for the mode of the launch (bake → an image, run → in place):
+// findings are printed as kscloud lint prints them; errors stop the launch
+// (the caller skips this with --no-lint).
 func lintBeforeLaunch(ctx context.Context, name string, ks []byte, version, kind string, stderr io.Writer) error {
-	_, diags := kickstart.Parse(kickstart.Source{Name: name, Data: ks}, kickstart.Options{Version: version})
+	mode := kickstart.ModeBake
+	if kind == "run" {
+		mode = kickstart.ModeInPlace
+	}
+	loader := &kickstart.Loader{Fetch: kickstart.HTTPFetcher(30*time.Second, 1<<20), MaxBytes: 1 << 20}
+	_, findings := kickstart.Lint(kickstart.Source{Name: name, Data: ks}, kickstart.LintOptions{Version: version, Mode: mode, Resolver: loader})
 	errs := 0
-	for _, d := range diags {
-		fmt.Fprintln(stderr, d.String())
-		if d.Severity == kickstart.SeverityError {
+	for _, f := range findings {
+		fmt.Fprintln(stderr, f.String())
+		if f.Severity == kickstart.SeverityError {
 			errs++
 		}
 	}
 	if errs > 0 {
-		return fmt.Errorf("kickstart %s: %d error(s) found by the lint; fix them or launch with --no-lint", name, errs)
+		return fmt.Errorf("kickstart %s: kscloud lint --for %s found %d error(s); fix them or launch with --no-lint", name, mode, errs)
 	}
 	return nil
 }
