@@ -16,7 +16,8 @@
 # Usage: test/installer/smoke.sh [CASE...]   (default: http file 404 full)
 # Environment: BUS=virtio|scsi|sata|ide (disk bus, default virtio),
 #   SERIAL_PORT=0|1 (serial <target port>; 1 is ttyS1, as on Eucalyptus),
-#   NIC=<libvirt model> (default: libvirt's, rtl8139), KEEP=1 keeps the files,
+#   NIC=<libvirt model> (default: libvirt's, rtl8139), KEEP=1 keeps the files
+#   (a failed run always keeps them),
 #   LIBVIRT_URI (default qemu:///system).
 set -euo pipefail
 
@@ -46,12 +47,16 @@ work=$(mktemp -d /var/tmp/kscloud-smoke.XXXXXX)
 prefix=kscloud-smoke-$$
 http_pid=
 cleanup() {
-	local d
+	local rc=$? d
 	for d in $(virsh list --name 2>/dev/null | grep "^$prefix-" || true); do
 		virsh destroy "$d" >/dev/null 2>&1 || true
 	done
 	[ -z "$http_pid" ] || kill "$http_pid" 2>/dev/null || true
-	if [ -n "${KEEP:-}" ]; then echo "smoke: files kept in $work"; else rm -rf "$work"; fi
+	if [ -n "${KEEP:-}" ] || [ $rc -ne 0 ]; then
+		echo "smoke: files kept in $work"
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
