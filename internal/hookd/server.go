@@ -104,9 +104,12 @@ func (s *Server) handleConn(ctx context.Context, conn net.Conn) {
 		hookapi.WriteResponse(conn, &hookapi.Response{Error: err.Error()})
 		return
 	}
-	resp := s.Handle(ctx, req)
+	resp, after := s.handle(ctx, req)
 	if err := hookapi.WriteResponse(conn, resp); err != nil {
 		s.log.Warn("hook socket: write answer", "err", err)
+	}
+	if after != nil {
+		after()
 	}
 }
 
@@ -126,12 +129,23 @@ func (s *Server) allowed(uid uint32) bool {
 	return false
 }
 
-// Handle answers one request.
+// Handle answers one request (and does what it defers to after the
+// answer at once).
 func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Response {
+	resp, after := s.handle(ctx, req)
+	if after != nil {
+		after()
+	}
+	return resp
+}
+
+// handle answers one request; after, when not nil, is work to do once the
+// answer is sent (persisting state off the NC's critical path).
+func (s *Server) handle(ctx context.Context, req hookapi.Request) (*hookapi.Response, func()) {
 	cfg := s.Config()
 	switch req.Op {
 	case hookapi.OpPing:
-		return &hookapi.Response{OK: true}
+		return &hookapi.Response{OK: true}, nil
 	case hookapi.OpStatus:
 		resp := &hookapi.Response{OK: true, Daemon: &hookapi.DaemonStatus{
 			Version: s.version, PID: os.Getpid(), Config: cfg.Path, StartedAt: s.started,
@@ -143,7 +157,7 @@ func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Respo
 		if req.Instance != "" {
 			st, ok := s.store.Get(req.Instance)
 			if !ok {
-				return &hookapi.Response{Error: fmt.Sprintf("instance %q: not known to nchookd", req.Instance)}
+				return &hookapi.Response{Error: fmt.Sprintf("instance %q: not known to nchookd", req.Instance)}, nil
 			}
 			resp.Instances = []hookapi.InstanceStatus{st}
 		} else {
@@ -152,14 +166,14 @@ func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Respo
 		for i := range resp.Instances {
 			resp.Instances[i].InstallerXML = ""
 		}
-		return resp
+		return resp, nil
 	case hookapi.OpHook:
 		return s.hook(req)
 	}
-	return &hookapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+	return &hookapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
 }
 
-func (s *Server) hook(req hookapi.Request) *hookapi.Response {
+func (s *Server) hook(req hookapi.Request) (*hookapi.Response, func()) {
 	cfg := s.Config()
 	start := time.Now()
 	switch req.Event {
@@ -168,10 +182,16 @@ func (s *Server) hook(req hookapi.Request) *hookapi.Response {
 		if err != nil {
 			refuse := cfg.Hook.OnError == config.OnErrorRefuse || errors.Is(err, launch.ErrOutsideRoot)
 			s.log.Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
-			return &hookapi.Response{Refuse: refuse, Error: err.Error()}
+			return &hookapi.Response{Refuse: refuse, Error: err.Error()}, nil
 		}
+		var after func()
 		if o.Changed {
-			s.store.Started(o)
+			s.store.Remember(o)
+			after = func() {
+				if err := s.store.Persist(o.Instance); err != nil {
+					s.log.Error("record install", "instance", o.Instance, "err", err)
+				}
+			}
 			s.log.Info("pre-boot rewrite", "instance", o.Instance, "mode", o.Mode, "installer", o.Installer,
 				"vnc", o.VNC != nil, "inline_kickstart", o.Kickstart, "duration_s", time.Since(start).Seconds())
 			if f := s.fol.Load(); f != nil {
@@ -180,24 +200,24 @@ func (s *Server) hook(req hookapi.Request) *hookapi.Response {
 		} else {
 			s.log.Debug("pre-boot: nothing to do", "instance", o.Instance)
 		}
-		return &hookapi.Response{OK: true, Outcome: o}
+		return &hookapi.Response{OK: true, Outcome: o}, after
 	case euca.EventPreClean:
 		name := baseName(req.InstanceDir)
 		if f := s.fol.Load(); f != nil && f.Busy(name) {
 			msg := fmt.Sprintf("instance %s: switching to its final domain; not cleaned now", name)
 			s.log.Warn("pre-clean refused", "instance", name)
-			return &hookapi.Response{Refuse: true, Error: msg}
+			return &hookapi.Response{Refuse: true, Error: msg}, nil
 		}
 		o, err := launch.PreClean(cfg, req.InstanceDir)
 		if err != nil {
 			s.log.Warn("pre-clean", "dir", req.InstanceDir, "err", err)
-			return &hookapi.Response{Error: err.Error()}
+			return &hookapi.Response{Error: err.Error()}, nil
 		}
 		s.store.Cleaned(o.Instance)
 		s.log.Info("pre-clean", "instance", o.Instance)
-		return &hookapi.Response{OK: true, Outcome: o}
+		return &hookapi.Response{OK: true, Outcome: o}, nil
 	}
-	return &hookapi.Response{OK: true}
+	return &hookapi.Response{OK: true}, nil
 }
 
 func baseName(dir string) string {

@@ -84,10 +84,30 @@ func (s *Store) put(st hookapi.InstanceStatus) error {
 
 // Started records a fresh rewrite.
 func (s *Store) Started(o *launch.Outcome) error {
+	s.Remember(o)
+	return s.Persist(o.Instance)
+}
+
+// Remember records a fresh rewrite in memory only; Persist writes it. The
+// hook server answers the NC between the two, so the launch does not wait
+// for the state file's fsync, while the lifecycle follower, which reads
+// memory, already knows the install when the domain starts.
+func (s *Store) Remember(o *launch.Outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	return s.put(hookapi.InstanceStatus{Outcome: *o, Phase: PhaseInstalling, StartedAt: now})
+	s.m[o.Instance] = hookapi.InstanceStatus{Outcome: *o, Phase: PhaseInstalling, StartedAt: now, UpdatedAt: now}
+}
+
+// Persist writes the record of name to its state file.
+func (s *Store) Persist(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[name]
+	if !ok {
+		return fmt.Errorf("instance %q: not known", name)
+	}
+	return s.put(st)
 }
 
 // Update applies fn to the record of name and persists it.
