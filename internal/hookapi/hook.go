@@ -51,6 +51,9 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir})
+	if err == nil && resp.Denied {
+		err = fmt.Errorf("%s: %w: %s", socket, ErrUnavailable, resp.Error)
+	}
 	if err == nil {
 		if resp.Refuse {
 			fmt.Fprintf(stderr, "nchookd: %s\n", resp.Error)

@@ -94,12 +94,14 @@ func (s *Server) handleConn(ctx context.Context, conn net.Conn) {
 		s.log.Warn("hook socket: peer credentials", "err", err)
 		return
 	}
+	// Read the request before answering, also a refusal: a peer still
+	// writing would otherwise see a broken pipe instead of the reason.
+	req, err := hookapi.ReadRequest(bufio.NewReader(conn))
 	if !s.allowed(uid) {
 		s.log.Warn("hook socket: peer not allowed", "uid", uid)
-		hookapi.WriteResponse(conn, &hookapi.Response{Error: fmt.Sprintf("uid %d may not use nchookd", uid)})
+		hookapi.WriteResponse(conn, &hookapi.Response{Denied: true, Error: fmt.Sprintf("uid %d may not use nchookd", uid)})
 		return
 	}
-	req, err := hookapi.ReadRequest(bufio.NewReader(conn))
 	if err != nil {
 		hookapi.WriteResponse(conn, &hookapi.Response{Error: err.Error()})
 		return

@@ -183,3 +183,37 @@ func TestE2EMakeInstall(t *testing.T) {
 		t.Fatalf("hook links libvirt: %s", ldd)
 	}
 }
+
+// TestE2ESocketAccess: only root and the configured service user may use
+// the hook socket. The socket's mode keeps others out; even when the mode
+// is opened up, the daemon checks the peer's uid (SO_PEERCRED).
+func TestE2ESocketAccess(t *testing.T) {
+	n := newNode(t)
+	n.serve(t)
+	st, err := os.Stat(n.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v: with no socket_group only root may connect (0600)", st.Mode().Perm())
+	}
+	// Let nobody reach the socket's directory and the binary.
+	for d := filepath.Dir(n.socket); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	os.Chmod(bins.dir, 0o755)
+	asNobody := func() (string, error) {
+		cmd := exec.Command(bins.nchookd, "status", "--config", "/dev/null")
+		cmd.Env = append(os.Environ(), "NCHOOKD_SOCKET="+n.socket)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := asNobody(); err == nil || !strings.Contains(out, "connect: permission denied") {
+		t.Fatalf("nobody reached a 0600 socket: %v %s", err, out)
+	}
+	os.Chmod(n.socket, 0o666)
+	if out, err := asNobody(); err == nil || !strings.Contains(out, "uid 65534 may not use nchookd") {
+		t.Fatalf("the daemon served uid 65534: %v %s", err, out)
+	}
+}

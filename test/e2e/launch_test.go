@@ -101,6 +101,13 @@ func (n *node) serve(t testing.TB) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "VmHWM:") {
+					t.Logf("nchookd %s", strings.Join(strings.Fields(l), " "))
+				}
+			}
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		if t.Failed() {
