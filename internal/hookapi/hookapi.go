@@ -41,7 +41,10 @@ type Response struct {
 	OK bool `json:"ok"`
 	// Refuse asks the hook to exit non-zero (a pre-boot refusal cancels the
 	// launch; a pre-clean refusal keeps the instance's files).
-	Refuse    bool             `json:"refuse,omitempty"`
+	Refuse bool `json:"refuse,omitempty"`
+	// Denied: the daemon does not serve this peer (SO_PEERCRED); the hook
+	// then does the work itself, as when no daemon runs.
+	Denied    bool             `json:"denied,omitempty"`
 	Error     string           `json:"error,omitempty"`
 	Outcome   *launch.Outcome  `json:"outcome,omitempty"`
 	Instances []InstanceStatus `json:"instances,omitempty"`
