@@ -244,8 +244,12 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 		delete(f.busy, name)
 		f.mu.Unlock()
 	}()
-	f.store.Update(name, func(s *hookapi.InstanceStatus) { s.Phase = PhaseFinishing })
+	// Memory only: nothing is written to disk between the installer's stop
+	// and the final domain's start (a restart re-derives "finishing" from
+	// an installing record whose domain is gone).
+	f.store.Note(name, func(s *hookapi.InstanceStatus) { s.Phase = PhaseFinishing })
 	st, _ := f.store.Get(name)
+	var running time.Time
 	var err error
 	if st.Persistent {
 		// virt-install's pattern: the persistent definition boots from disk.
@@ -255,8 +259,9 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 				err = nil
 			}
 		}
+		running = f.now()
 	} else {
-		err = f.createFinal(ctx, st)
+		running, err = f.createFinal(ctx, st)
 	}
 	if err != nil {
 		reason := "boot installed system: " + err.Error()
@@ -264,7 +269,7 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 		f.store.Update(name, func(s *hookapi.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
 		return
 	}
-	gap := f.now().Sub(stopAt)
+	gap := running.Sub(stopAt)
 	f.log.Info("install in place: installed system booting from disk", "instance", name, "gap_s", gap.Seconds())
 	f.store.Update(name, func(s *hookapi.InstanceStatus) {
 		s.Phase, s.Reason = PhaseFinal, "installer finished; booted from disk"
@@ -273,30 +278,36 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 	})
 }
 
-func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) error {
+// createFinal starts the final domain and returns when it ran.
+func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) (time.Time, error) {
 	src := []byte(st.InstallerXML)
 	if len(src) == 0 && st.DomainFile != "" {
 		b, err := atomicfile.ReadRegular(st.DomainFile, 4<<20)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		src = b
 	}
 	if len(src) == 0 {
-		return errors.New("no installer definition recorded")
+		return time.Time{}, errors.New("no installer definition recorded")
 	}
 	final, err := libvirtxml.FinalDomain(src)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
+	if err := f.v.CreateXML(ctx, string(final)); err != nil {
+		return time.Time{}, err
+	}
+	running := f.now()
 	if st.DomainFile != "" {
 		// What the NC reads on a later reboot of the instance is the live
-		// XML; the file is kept in step for people and for reconcile.
+		// XML; the file is kept in step for people and for reconcile,
+		// after the domain runs (the NC's tolerance is counted until then).
 		if err := atomicfile.Write(st.DomainFile, final, 0o644); err != nil {
 			f.log.Warn("write final domain XML", "instance", st.Instance, "err", err)
 		}
 	}
-	return f.v.CreateXML(ctx, string(final))
+	return running, nil
 }
 
 // poll reads new console output and checks the inactivity watchdog.

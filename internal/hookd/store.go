@@ -122,6 +122,17 @@ func (s *Store) Update(name string, fn func(*hookapi.InstanceStatus)) error {
 	return s.put(st)
 }
 
+// Note applies fn to the record in memory only (a transient phase that a
+// restart recomputes anyway); the next Update persists it.
+func (s *Store) Note(name string, fn func(*hookapi.InstanceStatus)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.m[name]; ok {
+		fn(&st)
+		s.m[name] = st
+	}
+}
+
 // Cleaned forgets an instance (euca-nc-pre-clean).
 func (s *Store) Cleaned(name string) error {
 	s.mu.Lock()

@@ -85,6 +85,19 @@ func TestPreBootRewritesBothNCVersions(t *testing.T) {
 	}
 }
 
+// The seed's own example passes console=ttyS0, but the NC's serial log is
+// port 1: the installer must get ttyS1 (and only it) or the log stays empty.
+func TestSeedConsoleParamFollowsTheRealPort(t *testing.T) {
+	cfg, inst := setup(t, "3.4", []byte("bootparams=ksdevice=link ip=dhcp vnc keymap=us lang=en_US console=ttyS0\n"), true)
+	if _, err := PreBoot(cfg, inst.Dir); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(inst.DomainFile())
+	if got := cmdline(t, out); got != "ksdevice=link ip=dhcp vnc keymap=us lang=en_US console=ttyS1" {
+		t.Fatalf("cmdline %q", got)
+	}
+}
+
 func TestNoBootParamsLeavesFile(t *testing.T) {
 	for _, ud := range [][]byte{nil, []byte("#cloud-config\npackages: [vim]\n")} {
 		cfg, inst := setup(t, "3.4", ud, true)

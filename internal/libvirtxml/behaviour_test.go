@@ -277,21 +277,21 @@ func TestRewriteBehaviour(t *testing.T) {
 			},
 		},
 		{
-			name: "the user's exact console token is not repeated",
+			name: "the user's exact console token is not repeated, it moves last",
 			xml:  dom("", "", fileSerial1),
 			in:   ekiInstall("console=tty0 console=ttyS1 ks=x"),
 			check: func(t *testing.T, in, out []byte) {
-				if c, _ := cmdlineOf(t, out); c != "console=tty0 console=ttyS1 ks=x" {
+				if c, _ := cmdlineOf(t, out); c != "console=tty0 ks=x console=ttyS1" {
 					t.Errorf("cmdline = %q", c)
 				}
 			},
 		},
 		{
-			name: "a console token with options is not the same token",
+			name: "the user's options on the real port are kept; a port the domain lacks is dropped",
 			xml:  dom("", "", fileSerial1),
-			in:   ekiInstall("console=ttyS1,115200n8 console=ttyS0"),
+			in:   ekiInstall("console=ttyS1,115200n8 console=ttyS0 ks=x"),
 			check: func(t *testing.T, in, out []byte) {
-				if c, _ := cmdlineOf(t, out); c != "console=ttyS1,115200n8 console=ttyS0 console=ttyS1" {
+				if c, _ := cmdlineOf(t, out); c != "ks=x console=ttyS1,115200n8" {
 					t.Errorf("cmdline = %q", c)
 				}
 			},

@@ -143,30 +143,32 @@ func checkFuzzError(t *testing.T, err error) {
 	}
 }
 
-// cmdlineMatches reports whether got is user, or user plus a console=ttyS<N>.
+// cmdlineMatches reports whether got is the user's line with its
+// console=ttyS<k> tokens taken out and one console=ttyS<N>[,opts] last
+// (or the user's line as is, when the domain has no serial port).
 func cmdlineMatches(got, user string) bool {
 	if got == user {
 		return true
 	}
-	rest, ok := strings.CutPrefix(got, user)
-	if !ok {
-		return false
+	var keep []string
+	for _, f := range strings.Split(user, " ") {
+		if _, ok := serialConsolePort(f); !ok {
+			keep = append(keep, f)
+		}
 	}
-	if user != "" {
-		if rest, ok = strings.CutPrefix(rest, " "); !ok {
+	rest := strings.Join(keep, " ")
+	tail := got
+	if rest != "" {
+		var ok bool
+		if tail, ok = strings.CutPrefix(got, rest+" "); !ok {
 			return false
 		}
 	}
-	digits, ok := strings.CutPrefix(rest, "console=ttyS")
-	if !ok || digits == "" {
+	if strings.Contains(tail, " ") {
 		return false
 	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	_, ok := serialConsolePort(tail)
+	return ok
 }
 
 func BenchmarkRewriteInstall(b *testing.B) {

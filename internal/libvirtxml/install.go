@@ -139,13 +139,7 @@ func (d *domain) rewriteInstall(in Install) error {
 	// Command line.
 	cmdline := in.Cmdline
 	if port >= 0 {
-		tok := "console=ttyS" + strconv.Itoa(port)
-		if !hasToken(cmdline, tok) {
-			if cmdline != "" {
-				cmdline += " "
-			}
-			cmdline += tok
-		}
+		cmdline = withSerialConsole(cmdline, port)
 	}
 	if len(cmdline) > MaxCmdline {
 		return fmt.Errorf("%w: %d bytes with the console parameter, the limit is %d", ErrCmdlineTooLong, len(cmdline), MaxCmdline)
@@ -266,14 +260,44 @@ func consolePort(devices *etree.Element) (port int, hasSerial bool, err error) {
 	return -1, len(ports) > 0, nil
 }
 
-// hasToken reports whether the space-separated line holds exactly tok.
-func hasToken(line, tok string) bool {
+// withSerialConsole makes the serial console of the command line the one
+// the domain really has, ttyS<port>, and puts it last: Linux runs one
+// serial console only, and makes the last console= /dev/console, where an
+// installer writes. A user's console=ttyS<port>[,options] is kept (moved
+// last); a console=ttyS<k> naming a port the domain lacks is dropped (it
+// would take the one serial console away from the log); every other
+// parameter, console=tty0 included, stays as written.
+func withSerialConsole(line string, port int) string {
+	own := "console=ttyS" + strconv.Itoa(port)
+	var keep []string
 	for _, f := range strings.Split(line, " ") {
-		if f == tok {
-			return true
+		if p, ok := serialConsolePort(f); ok {
+			if p == port {
+				own = f
+			}
+			continue
 		}
+		keep = append(keep, f)
 	}
-	return false
+	rest := strings.Join(keep, " ")
+	if rest == "" {
+		return own
+	}
+	return rest + " " + own
+}
+
+// serialConsolePort parses console=ttyS<N>[,options].
+func serialConsolePort(tok string) (int, bool) {
+	rest, ok := strings.CutPrefix(tok, "console=ttyS")
+	if !ok {
+		return 0, false
+	}
+	digits, _, _ := strings.Cut(rest, ",")
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 0 || digits[0] == '+' {
+		return 0, false
+	}
+	return n, true
 }
 
 // addSerial adds <serial type="file"><source path=…/><target port="0"/></serial>.
