@@ -97,7 +97,7 @@ func TestE2EInstallInPlaceNC(t *testing.T) {
 	ks := baseKS + "reboot\n"
 	url := serveKS(t, ks)
 	name := fmt.Sprintf("i-in%05x", os.Getpid()&0xfffff)
-	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp\nkscloud.mode=in-place\n")
+	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp "+tcgArgs+"\nkscloud.mode=in-place\n")
 	st := waitPhase(t, n, name, "final", 6*time.Minute)
 	waitConsole(t, inst.ConsoleLog(), "kscloud-installed sha256="+sha(ks), 4*time.Minute)
 	t.Logf("in place on real libvirt: stop → final gap %d ms", st.FinalGapMS)
@@ -114,7 +114,7 @@ func TestE2EBakeInlineKickstartNC(t *testing.T) {
 	n := newNode(t)
 	n.serve(t)
 	ks := baseKS + "poweroff\n"
-	ud, err := userdata.Render(userdata.RenderInput{BootParams: "inst.ks=file:/ks.cfg", Kickstart: []byte(ks)})
+	ud, err := userdata.Render(userdata.RenderInput{BootParams: "inst.ks=file:/ks.cfg " + tcgArgs, Kickstart: []byte(ks)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,7 +179,7 @@ func TestE2EDaemonKilled(t *testing.T) {
 	ks := baseKS + "reboot\n"
 	url := serveKS(t, ks)
 	name := fmt.Sprintf("i-k9%05x", os.Getpid()&0xfffff)
-	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp\nkscloud.mode=in-place\n")
+	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp "+tcgArgs+"\nkscloud.mode=in-place\n")
 	waitPhase(t, n, name, "installing", 30*time.Second)
 	waitConsole(t, inst.ConsoleLog(), "Starting installer", 4*time.Minute)
 	cmd.Process.Signal(syscall.SIGKILL)
@@ -202,7 +202,7 @@ func TestE2ELibvirtdRestart(t *testing.T) {
 	ks := baseKS + "reboot\n"
 	url := serveKS(t, ks)
 	name := fmt.Sprintf("i-lr%05x", os.Getpid()&0xfffff)
-	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp\nkscloud.mode=in-place\n")
+	inst := ncInstall(t, n, c, name, "bootparams=inst.ks="+url+" ip=dhcp "+tcgArgs+"\nkscloud.mode=in-place\n")
 	waitPhase(t, n, name, "installing", 30*time.Second)
 	waitConsole(t, inst.ConsoleLog(), "Starting installer", 4*time.Minute)
 	restartLibvirtd(t)
