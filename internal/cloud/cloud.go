@@ -96,10 +96,23 @@ type InstanceSpec struct {
 	Tags                      Tags
 }
 
-// Attachment puts a volume on an instance.
+// Attachment puts a volume on an instance. In an InstanceSpec it is a
+// block-device mapping: VolumeID names an existing volume (only where
+// Capabilities.AttachExistingAtLaunch), a snapshot (snap-…: a new volume
+// from it), an instance-store disk (ephemeralN) or "none"; an empty
+// VolumeID with SizeGiB creates a new empty volume of that size. In an
+// Instance it is what the instance has: VolumeID is always the real
+// volume's ID, also for volumes its launch created.
 type Attachment struct {
 	VolumeID string
 	Device   string // /dev/sdb, vdb …
+	// SizeGiB is the size of a volume the launch creates (empty, or larger
+	// than its snapshot); 0: the snapshot's size.
+	SizeGiB int
+	// DeleteOnTermination says whether a volume the launch created goes
+	// with the instance; nil: the cloud's default (EC2: true). In an
+	// Instance, nil when the provider does not say.
+	DeleteOnTermination *bool
 }
 
 // Instance is an instance's state.
@@ -227,6 +240,32 @@ type Provider interface {
 	Images
 	Tagger
 }
+
+// Capabilities say how a provider differs where the interfaces leave it
+// open. The zero value is EC2's behaviour.
+type Capabilities struct {
+	// AttachExistingAtLaunch: InstanceSpec.Volumes may name existing
+	// volumes (local libvirt). Without it (EC2, Eucalyptus) a volume for a
+	// new instance is created by its block-device mapping (an Attachment
+	// with SizeGiB and no VolumeID) and its ID read from Instance.Volumes.
+	AttachExistingAtLaunch bool
+}
+
+// Capable is implemented by providers whose Capabilities are not the zero value.
+type Capable interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns p's capabilities (the zero value unless p is Capable).
+func CapabilitiesOf(p Provider) Capabilities {
+	if c, ok := p.(Capable); ok {
+		return c.Capabilities()
+	}
+	return Capabilities{}
+}
+
+// Bool returns a pointer to v (for Attachment.DeleteOnTermination).
+func Bool(v bool) *bool { return &v }
 
 // IsNotFound reports whether err wraps ErrNotFound.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -165,6 +165,12 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 			continue // instance-store disks are not modelled
 		}
 		d := devs[b.device]
+		if b.snapshotID == "" && d == nil && b.size > 0 {
+			// A new empty volume (Ebs.VolumeSize alone).
+			d = &dev{delete: true}
+			devs[b.device] = d
+			order = append(order, b.device)
+		}
 		if b.snapshotID != "" {
 			sn := s.snapshots[canon(b.snapshotID)]
 			if sn == nil {
@@ -184,7 +190,7 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 			return nil, apiErr("InvalidParameterValue", "Block device mapping %s names neither a snapshot nor a device of the image", b.device)
 		}
 		if b.size > 0 {
-			if b.size < d.snap.size {
+			if d.snap != nil && b.size < d.snap.size {
 				return nil, apiErr("InvalidParameterValue", "Volume size %d GiB of %s is smaller than snapshot %s (%d GiB)", b.size, b.device, d.snap.id, d.snap.size)
 			}
 			d.size = b.size
@@ -192,8 +198,11 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 		if b.deleteOnTermination != nil {
 			d.delete = *b.deleteOnTermination
 		}
-		if d.size == 0 {
+		if d.size == 0 && d.snap != nil {
 			d.size = d.snap.size
+		}
+		if d.size > maxVolumeGiB {
+			return nil, apiErr("InvalidParameterValue", "Volume size %d GiB of %s: want 1 to %d", d.size, b.device, maxVolumeGiB)
 		}
 	}
 	if img.rootType == "ebs" && (devs[img.rootDevice] == nil || devs[img.rootDevice].suppressed) {
@@ -220,11 +229,14 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 			if d.suppressed {
 				continue
 			}
-			v := &volume{id: s.newID("vol"), zone: zone, snapshotID: d.snap.id, vtype: "standard", size: d.size, state: "in-use", created: now, fromPath: d.snap.path}
+			v := &volume{id: s.newID("vol"), zone: zone, vtype: "standard", size: d.size, state: "in-use", created: now}
+			if d.snap != nil {
+				v.snapshotID, v.fromPath = d.snap.id, d.snap.path
+			}
 			a := &attachment{volumeID: v.id, instanceID: inst.id, device: devName, state: "attaching", at: now, deleteOnTermination: d.delete, root: devName == img.rootDevice && img.rootType == "ebs"}
 			v.att = a
 			if a.root {
-				inst.rootFrom, inst.rootSize = d.snap.path, d.size
+				inst.rootFrom, inst.rootSize = v.fromPath, d.size
 				inst.devices = append([]*attachment{a}, inst.devices...)
 			} else {
 				inst.devices = append(inst.devices, a)

@@ -36,10 +36,15 @@ const DefaultRootDevice = "/dev/sda1"
 // instance is returned with its ID alongside the error, so the caller can
 // record it and clean up.
 //
-// spec.Volumes become block-device mappings: a snap-… VolumeID creates a
-// new volume from that snapshot, ephemeralN maps an instance-store disk,
-// "none" suppresses the image's mapping at Device. An existing vol-… cannot
-// be attached at launch on EC2; attach it once the instance runs.
+// spec.Volumes become block-device mappings: an empty VolumeID with
+// SizeGiB creates a new empty volume of that size, a snap-… VolumeID a new
+// volume from that snapshot (SizeGiB may grow it), ephemeralN maps an
+// instance-store disk, "none" suppresses the image's mapping at Device;
+// DeleteOnTermination, when set, decides whether a created volume outlives
+// the instance. The IDs of created volumes are in Instance.Volumes (in the
+// answer when the cloud lists them at once, else once DescribeInstances
+// does). An existing vol-… cannot be attached at launch on EC2 (the zero
+// cloud.Capabilities); attach it once the instance runs.
 // spec.Cmdline, MemoryMB, CPUs, VNC and InPlace belong to local libvirt;
 // on a cloud the command line and the kscloud directives travel in
 // user-data, so a non-empty Cmdline is refused rather than dropped.
@@ -135,19 +140,34 @@ func launchMapping(a cloud.Attachment) (types.BlockDeviceMapping, error) {
 	if a.Device == "" {
 		return types.BlockDeviceMapping{}, fmt.Errorf("block-device mapping %q: no device", a.VolumeID)
 	}
+	if a.SizeGiB < 0 {
+		return types.BlockDeviceMapping{}, fmt.Errorf("block-device mapping at %s: size %d GiB", a.Device, a.SizeGiB)
+	}
 	m := types.BlockDeviceMapping{DeviceName: aws.String(devicePath(a.Device))}
+	ebs := func() *types.EbsBlockDevice {
+		e := &types.EbsBlockDevice{DeleteOnTermination: a.DeleteOnTermination}
+		if a.SizeGiB > 0 {
+			e.VolumeSize = aws.Int32(int32(a.SizeGiB))
+		}
+		return e
+	}
 	l := strings.ToLower(a.VolumeID)
 	switch {
+	case l == "" && a.SizeGiB > 0:
+		m.Ebs = ebs()
+	case l == "":
+		return m, fmt.Errorf("block-device mapping at %s: a new volume needs a size", a.Device)
 	case strings.HasPrefix(l, "snap-"):
-		m.Ebs = &types.EbsBlockDevice{SnapshotId: aws.String(a.VolumeID)}
+		m.Ebs = ebs()
+		m.Ebs.SnapshotId = aws.String(a.VolumeID)
 	case strings.HasPrefix(l, "ephemeral"):
 		m.VirtualName = aws.String(a.VolumeID)
 	case l == "none":
 		m.NoDevice = aws.String("")
 	case strings.HasPrefix(l, "vol-"):
-		return m, fmt.Errorf("volume %q: ec2 cannot attach an existing volume at launch: attach it when the instance is running", a.VolumeID)
+		return m, fmt.Errorf("volume %q: ec2 cannot attach an existing volume at launch: attach it when the instance is running, or let the launch create one (a size and no volume ID)", a.VolumeID)
 	default:
-		return m, fmt.Errorf("block-device mapping %q at %s: want snap-…, ephemeralN or none", a.VolumeID, a.Device)
+		return m, fmt.Errorf("block-device mapping %q at %s: want snap-…, ephemeralN, none, or a size for a new volume", a.VolumeID, a.Device)
 	}
 	return m, nil
 }
@@ -232,7 +252,8 @@ func instanceFrom(in types.Instance) cloud.Instance {
 	}
 	for _, m := range in.BlockDeviceMappings {
 		if m.Ebs != nil && m.Ebs.VolumeId != nil {
-			ci.Volumes = append(ci.Volumes, cloud.Attachment{VolumeID: aws.ToString(m.Ebs.VolumeId), Device: aws.ToString(m.DeviceName)})
+			ci.Volumes = append(ci.Volumes, cloud.Attachment{VolumeID: aws.ToString(m.Ebs.VolumeId), Device: aws.ToString(m.DeviceName),
+				DeleteOnTermination: m.Ebs.DeleteOnTermination})
 		}
 	}
 	return ci
