@@ -54,44 +54,22 @@ type NodeOptions struct {
 	// Poll is how often domains are checked for a guest power-off, on top
 	// of libvirt's lifecycle events (default 1 s).
 	Poll time.Duration
+	// GoneGrace is how long a domain must stay gone (or shut off) before
+	// the instance counts as powered off. The NC retries a vanished domain
+	// ~5 times, 20–25 s, before the instance goes SHUTOFF, and one that
+	// reappears meanwhile (nchookd booting an installed system from its
+	// disk under the same name) keeps running. Default 10 s: enough for
+	// nchookd's switch, shorter than the NC's to keep tests quick; <0: none.
+	GoneGrace time.Duration
 	// KeepFiles leaves instance directories in place on terminate.
 	KeepFiles bool
 }
 
-// hotplugger attaches and detaches devices of running domains. internal/virt
-// does not offer it yet (see README.md); virsh does it meanwhile, which
-// keeps the libvirt binding in internal/virt alone.
+// hotplugger attaches and detaches devices of running domains
+// (*virt.Conn; VIR_DOMAIN_AFFECT_LIVE on these transient domains).
 type hotplugger interface {
 	AttachDevice(ctx context.Context, domain, deviceXML string) error
 	DetachDevice(ctx context.Context, domain, deviceXML string) error
-}
-
-type virshHotplug struct{ uri string }
-
-func (v virshHotplug) AttachDevice(ctx context.Context, domain, deviceXML string) error {
-	return v.run(ctx, "attach-device", domain, deviceXML)
-}
-
-func (v virshHotplug) DetachDevice(ctx context.Context, domain, deviceXML string) error {
-	return v.run(ctx, "detach-device", domain, deviceXML)
-}
-
-func (v virshHotplug) run(ctx context.Context, verb, domain, deviceXML string) error {
-	f, err := os.CreateTemp("", "ec2endpoint-device-*.xml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.WriteString(deviceXML); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
-	out, err := exec.CommandContext(ctx, "virsh", "-c", v.uri, verb, domain, f.Name(), "--live").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("virsh %s %s: %v: %s", verb, domain, err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 type node struct {
@@ -101,7 +79,8 @@ type node struct {
 	hp   hotplugger
 
 	mu      sync.Mutex
-	running map[string]bool // domains this node started and has not halted
+	running map[string]bool      // domains this node started and has not halted
+	gone    map[string]time.Time // running domains seen gone, since when
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -134,6 +113,9 @@ func newNode(ctx context.Context, s *Server, o NodeOptions) (*node, error) {
 	if o.Poll <= 0 {
 		o.Poll = time.Second
 	}
+	if o.GoneGrace == 0 {
+		o.GoneGrace = 10 * time.Second
+	}
 	for _, d := range []string{o.instancesDir(), filepath.Join(o.Dir, "volumes"), filepath.Join(o.Dir, "snapshots")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("ec2endpoint: %w", err)
@@ -146,7 +128,7 @@ func newNode(ctx context.Context, s *Server, o NodeOptions) (*node, error) {
 		return nil, fmt.Errorf("ec2endpoint: node mode: %w", err)
 	}
 	mctx, stop := context.WithCancel(ctx)
-	n := &node{s: s, o: o, conn: conn, hp: virshHotplug{uri: o.LibvirtURI}, running: map[string]bool{}, stop: stop, done: make(chan struct{})}
+	n := &node{s: s, o: o, conn: conn, hp: conn, running: map[string]bool{}, gone: map[string]time.Time{}, stop: stop, done: make(chan struct{})}
 	go n.monitor(mctx)
 	return n, nil
 }
@@ -158,8 +140,10 @@ func (o NodeOptions) instancesDir() string {
 func (n *node) instanceDir(id string) string { return filepath.Join(n.o.instancesDir(), id) }
 
 // monitor notices guests that powered off: a domain it started that is
-// gone or shut off. Lifecycle events wake it; the poll catches what an
-// event channel may drop, as the NC's own 5 s poll does.
+// gone or shut off for GoneGrace (the NC's retries; a domain nchookd
+// re-creates under the same name meanwhile keeps the instance running).
+// Lifecycle events wake it; the poll catches what an event channel may
+// drop, as the NC's own 5 s poll does.
 func (n *node) monitor(ctx context.Context) {
 	defer close(n.done)
 	tick := time.NewTicker(n.o.Poll)
@@ -180,12 +164,24 @@ func (n *node) monitor(ctx context.Context) {
 		for _, id := range ids {
 			info, err := n.conn.Info(ctx, id)
 			gone := virt.IsNotFound(err) || err == nil && !info.Active
+			n.mu.Lock()
 			if !gone {
+				delete(n.gone, id)
+				n.mu.Unlock()
 				continue
 			}
-			n.mu.Lock()
+			since, seen := n.gone[id]
+			if !seen {
+				since = time.Now()
+				n.gone[id] = since
+			}
+			if n.o.GoneGrace > 0 && time.Since(since) < n.o.GoneGrace {
+				n.mu.Unlock()
+				continue
+			}
 			still := n.running[id]
 			delete(n.running, id)
+			delete(n.gone, id)
 			n.mu.Unlock()
 			if still {
 				n.s.guestPoweredOff(id)
@@ -322,6 +318,7 @@ func (n *node) launch(ctx context.Context, l launchSpec) (launchResult, error) {
 	}
 	n.mu.Lock()
 	n.running[l.id] = true
+	delete(n.gone, l.id)
 	n.mu.Unlock()
 	if err := n.conn.CreateXML(ctx, domXML); err != nil {
 		n.mu.Lock()
@@ -380,6 +377,7 @@ func (n *node) detach(ctx context.Context, id, path, device string) error {
 func (n *node) halt(ctx context.Context, id string) error {
 	n.mu.Lock()
 	delete(n.running, id)
+	delete(n.gone, id)
 	n.mu.Unlock()
 	if err := n.conn.Destroy(ctx, id); err != nil && !virt.IsNotFound(err) {
 		return err
