@@ -90,7 +90,8 @@ func (o *Options) defaults() {
 }
 
 // Run runs the suite; newProvider returns the provider to test (called
-// once per subtest).
+// once per subtest). What the interfaces leave open is checked against
+// the provider's cloud.Capabilities.
 func Run(t *testing.T, newProvider func(t *testing.T) cloud.Provider, opts Options) {
 	opts.defaults()
 	build := newBuild()
@@ -101,6 +102,7 @@ func Run(t *testing.T, newProvider func(t *testing.T) cloud.Provider, opts Optio
 	t.Run("Tags", c.tags)
 	t.Run("SnapshotImage", c.snapshotImage)
 	t.Run("Instance", c.instance)
+	t.Run("LaunchVolumes", c.launchVolumes)
 }
 
 type suite struct {
@@ -635,5 +637,137 @@ func (c *suite) instance(t *testing.T) {
 	}
 	if err := p.DeleteVolume(ctx, data.ID); err != nil {
 		t.Errorf("DeleteVolume of the detached volume: %v", err)
+	}
+}
+
+// launchVolumes: block-device mappings that create volumes at launch (a
+// size and no volume ID), one kept after the instance (DeleteOnTermination
+// false), one not: their real IDs are in Instance.Volumes at the devices
+// asked for, they are in-use on the instance, and terminating it deletes
+// the one and frees the other. An existing volume at launch is attached
+// where cloud.Capabilities.AttachExistingAtLaunch says so, and refused
+// (nothing launched) where it does not.
+func (c *suite) launchVolumes(t *testing.T) {
+	if c.opts.NoInstances {
+		t.Skip("cloudtest: the provider cannot run instances in this setup (Options.NoInstances)")
+	}
+	p := c.newProvider(t)
+	ctx := c.ctx(t)
+	caps := cloud.CapabilitiesOf(p)
+	root := c.newVolume(t, ctx, p, "target-volume")
+	if _, err := c.waiter(nil).Volume(ctx, p, root.ID, cloud.VolumeAvailable); err != nil {
+		t.Fatal(err)
+	}
+	_, img := c.newImage(t, ctx, p, root.ID)
+	existing := c.newVolume(t, ctx, p, "scratch")
+	if _, err := c.waiter(nil).Volume(ctx, p, existing.ID, cloud.VolumeAvailable); err != nil {
+		t.Fatal(err)
+	}
+
+	keepDev, dropDev, existingDev := "/dev/sdb", "/dev/sdc", "/dev/sdd"
+	spec := cloud.InstanceSpec{
+		Name: "cloudtest-bdm-" + c.build, ImageID: img.ID, KernelID: c.opts.KernelID, RamdiskID: c.opts.RamdiskID,
+		Type: c.opts.InstanceType, UserData: c.opts.UserData, Zone: c.opts.Zone,
+		InstanceInitiatedShutdown: "terminate", Tags: c.tagsFor("instance"),
+		Volumes: []cloud.Attachment{
+			{Device: keepDev, SizeGiB: c.opts.VolumeGiB, DeleteOnTermination: cloud.Bool(false)},
+			{Device: dropDev, SizeGiB: c.opts.VolumeGiB, DeleteOnTermination: cloud.Bool(true)},
+		},
+	}
+	if !caps.AttachExistingAtLaunch {
+		with := spec
+		with.Volumes = append(append([]cloud.Attachment(nil), spec.Volumes...), cloud.Attachment{VolumeID: existing.ID, Device: existingDev})
+		inst, err := p.RunInstance(ctx, with)
+		if err == nil || inst.ID != "" {
+			if inst.ID != "" {
+				p.TerminateInstance(context.WithoutCancel(ctx), inst.ID)
+			}
+			t.Fatalf("RunInstance with existing volume %s at launch: %+v, %v: want an error and no instance (Capabilities.AttachExistingAtLaunch is false)", existing.ID, inst, err)
+		}
+	} else {
+		spec.Volumes = append(spec.Volumes, cloud.Attachment{VolumeID: existing.ID, Device: existingDev})
+	}
+	inst, err := p.RunInstance(ctx, spec)
+	if inst.ID != "" {
+		cleanup(t, "instance "+inst.ID, func(ctx context.Context) error {
+			if err := p.TerminateInstance(ctx, inst.ID); err != nil {
+				return err
+			}
+			_, err := c.waiter(nil).Instance(ctx, p, inst.ID, cloud.InstanceTerminated)
+			return err
+		})
+	}
+	if err != nil {
+		t.Fatalf("RunInstance with block-device mappings: %v", err)
+	}
+	// The created volumes' IDs: in the answer, or soon in a describe.
+	byDev := map[string]cloud.Attachment{}
+	got, err := ec2.Wait(ctx, c.waiter(nil), "instance "+inst.ID+" block devices", func(ctx context.Context) (cloud.Instance, string, error) {
+		in, err := p.Instance(ctx, inst.ID)
+		if err != nil {
+			return in, "", err
+		}
+		n := 0
+		for _, a := range in.Volumes {
+			if a.Device == keepDev || a.Device == dropDev {
+				n++
+			}
+		}
+		if n == 2 {
+			return in, "listed", nil
+		}
+		return in, "not listed", nil
+	}, "listed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range got.Volumes {
+		byDev[a.Device] = a
+	}
+	keep, drop := byDev[keepDev], byDev[dropDev]
+	for _, a := range []cloud.Attachment{keep, drop} {
+		if !strings.HasPrefix(a.VolumeID, "vol-") {
+			t.Fatalf("instance volumes %+v: want real volume IDs at %s and %s", got.Volumes, keepDev, dropDev)
+		}
+		a := a
+		cleanup(t, "volume "+a.VolumeID, func(ctx context.Context) error { return c.removeVolume(ctx, p, a.VolumeID) })
+	}
+	if keep.DeleteOnTermination != nil && *keep.DeleteOnTermination || drop.DeleteOnTermination != nil && !*drop.DeleteOnTermination {
+		t.Errorf("instance volumes %+v: DeleteOnTermination not as asked (false at %s, true at %s)", got.Volumes, keepDev, dropDev)
+	}
+	if caps.AttachExistingAtLaunch {
+		if e, ok := byDev[existingDev]; !ok || !strings.EqualFold(e.VolumeID, existing.ID) {
+			t.Errorf("instance volumes %+v: want %s at %s", got.Volumes, existing.ID, existingDev)
+		}
+	}
+	if _, err := c.waiter(nil).Instance(ctx, p, inst.ID, cloud.InstanceRunning); err != nil {
+		t.Fatal(err)
+	}
+	for dev, a := range map[string]cloud.Attachment{keepDev: keep, dropDev: drop} {
+		v, err := c.waiter(nil).Attachment(ctx, p, a.VolumeID, "attached")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.State != cloud.VolumeInUse || !strings.EqualFold(v.InstanceID, inst.ID) || v.SizeGiB != c.opts.VolumeGiB || v.Attachment == nil || v.Attachment.Device != dev {
+			t.Errorf("volume %s created at launch: %+v (attachment %+v): want %d GiB in-use on %s at %s", a.VolumeID, v, v.Attachment, c.opts.VolumeGiB, inst.ID, dev)
+		}
+	}
+
+	if err := p.TerminateInstance(ctx, inst.ID); err != nil {
+		t.Fatalf("TerminateInstance: %v", err)
+	}
+	if _, err := c.waiter(nil).Instance(ctx, p, inst.ID, cloud.InstanceTerminated); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.waiter(nil).Volume(ctx, p, keep.VolumeID, cloud.VolumeAvailable); err != nil || v.Attachment != nil {
+		t.Errorf("volume %s (DeleteOnTermination false) after terminate: %+v, %v: want available, detached", keep.VolumeID, v, err)
+	}
+	if _, err := c.waiter(nil).Volume(ctx, p, drop.VolumeID, cloud.VolumeDeleted); err != nil {
+		t.Errorf("volume %s (DeleteOnTermination true) after terminate: %v", drop.VolumeID, err)
+	}
+	if caps.AttachExistingAtLaunch {
+		if v, err := c.waiter(nil).Volume(ctx, p, existing.ID, cloud.VolumeAvailable); err != nil {
+			t.Errorf("existing volume %s after terminate: %+v, %v: want it available, not deleted", existing.ID, v, err)
+		}
 	}
 }

@@ -3,7 +3,9 @@ package libvirt
 import (
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/beevik/etree"
 )
@@ -100,7 +102,22 @@ func baseXML(s domainSpec, kvm bool) (string, error) {
 	return doc.WriteToString()
 }
 
-// diskXML is the <disk> element for hot-plugging a volume.
+// hotplugTarget is the domain disk a hot-plugged volume becomes: SCSI
+// sdX for /dev/sdX, /dev/xvdX and /dev/vdX alike (the same letter), as a
+// Eucalyptus NC does. SCSI, because unplugging a SCSI disk needs no guest
+// cooperation (a virtio-blk unplug waits for the guest's ACPI eject).
+func hotplugTarget(device string) (string, error) {
+	name := filepath.Base(device)
+	for _, prefix := range []string{"xvd", "sd", "vd"} {
+		if rest, ok := strings.CutPrefix(name, prefix); ok && len(rest) == 1 && rest[0] >= 'b' && rest[0] <= 'z' {
+			return "sd" + rest, nil
+		}
+	}
+	return "", fmt.Errorf("device %q: want /dev/sdX, /dev/xvdX or /dev/vdX (X in b–z)", device)
+}
+
+// diskXML is the <disk> element for hot-plugging a volume (target sdX:
+// SCSI, vdX: virtio).
 func diskXML(path, format, dev string) (string, error) {
 	doc := etree.NewDocument()
 	disk := doc.CreateElement("disk")
@@ -112,6 +129,10 @@ func diskXML(path, format, dev string) (string, error) {
 	disk.CreateElement("source").CreateAttr("file", path)
 	tg := disk.CreateElement("target")
 	tg.CreateAttr("dev", dev)
-	tg.CreateAttr("bus", "virtio")
+	if strings.HasPrefix(dev, "sd") {
+		tg.CreateAttr("bus", "scsi")
+	} else {
+		tg.CreateAttr("bus", "virtio")
+	}
 	return doc.WriteToString()
 }

@@ -79,6 +79,21 @@ func Convert(ctx context.Context, src, dst string, progress func(int)) error {
 	return os.Rename(tmp, dst)
 }
 
+// virtualSize returns the size in bytes of the disk an image file holds.
+func virtualSize(ctx context.Context, path string) (int64, error) {
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "--output=json", path).Output()
+	if err != nil {
+		return 0, fmt.Errorf("qemu-img info %s: %w", filepath.Base(path), err)
+	}
+	var info struct {
+		VirtualSize int64 `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return 0, fmt.Errorf("qemu-img info %s: %w", filepath.Base(path), err)
+	}
+	return info.VirtualSize, nil
+}
+
 type bytesBuffer struct{ b []byte }
 
 func (w *bytesBuffer) Write(p []byte) (int, error) {

@@ -17,7 +17,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,6 +140,12 @@ func (p *Provider) Close() error {
 
 // Name implements cloud.Provider.
 func (p *Provider) Name() string { return "libvirt" }
+
+// Capabilities implements cloud.Capable: existing volumes can be attached
+// at launch (they are disks of the domain from its first boot).
+func (p *Provider) Capabilities() cloud.Capabilities {
+	return cloud.Capabilities{AttachExistingAtLaunch: true}
+}
 
 // Conn exposes the libvirt connection (for status and VNC lookups).
 func (p *Provider) Conn() *virt.Conn { return p.c }
@@ -273,8 +282,36 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 		rec.OwnedVolume, rec.Image = vol.Name, img.ID
 		ds.Disks, ds.DiskFormat = append(ds.Disks, vol.Path), append(ds.DiskFormat, "qcow2")
 	}
+	// Volumes the launch creates (a size, a snapshot) go if it fails.
+	var created []string
+	launched := false
+	defer func() {
+		if launched {
+			return
+		}
+		for _, vid := range created {
+			p.DeleteVolume(context.WithoutCancel(ctx), vid)
+		}
+	}()
+	var devices []string
+	var deleteOnTerm []bool
 	for _, a := range spec.Volumes {
-		v, err := p.reg.get("volume", a.VolumeID)
+		vid := a.VolumeID
+		switch {
+		case vid == "" || strings.HasPrefix(vid, "snap-"):
+			nv, err := p.CreateVolume(ctx, cloud.VolumeSpec{SizeGiB: a.SizeGiB, SnapshotID: vid})
+			if err != nil {
+				return cloud.Instance{}, fmt.Errorf("instance %s: block-device mapping at %s: %w", id, a.Device, err)
+			}
+			created = append(created, nv.ID)
+			vid = nv.ID
+			deleteOnTerm = append(deleteOnTerm, a.DeleteOnTermination == nil || *a.DeleteOnTermination)
+		case strings.HasPrefix(vid, "ephemeral") || vid == "none":
+			return cloud.Instance{}, fmt.Errorf("instance %s: block-device mapping %q at %s: the local provider has no instance store", id, vid, a.Device)
+		default:
+			deleteOnTerm = append(deleteOnTerm, false)
+		}
+		v, err := p.reg.get("volume", vid)
 		if err != nil {
 			return cloud.Instance{}, err
 		}
@@ -285,6 +322,7 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 		}
 		ds.Disks, ds.DiskFormat = append(ds.Disks, v.Path), append(ds.DiskFormat, "raw")
 		rec.Volumes = append(rec.Volumes, v.ID)
+		devices = append(devices, a.Device)
 	}
 	base, err := baseXML(ds, false)
 	if err != nil {
@@ -293,8 +331,17 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 	if err := p.reg.put(rec); err != nil {
 		return cloud.Instance{}, err
 	}
+	launched = true // the volumes are the instance's now: terminate handles them
 	for i, vid := range rec.Volumes {
-		p.reg.update("volume", vid, func(r *record) { r.Instance, r.Device = id, "vd"+string(rune('a'+i+len(ds.Disks)-len(rec.Volumes))) })
+		target := "vd" + string(rune('a'+i+len(ds.Disks)-len(rec.Volumes)))
+		dev := devices[i]
+		if dev == "" {
+			dev = target
+		}
+		del := deleteOnTerm[i]
+		p.reg.update("volume", vid, func(r *record) {
+			r.Instance, r.Device, r.Target, r.DeleteOnTermination = id, devicePath(dev), target, del
+		})
 	}
 	switch {
 	case spec.KernelID != "":
@@ -375,9 +422,10 @@ func (p *Provider) Instance(ctx context.Context, id string) (cloud.Instance, err
 	if err != nil {
 		return cloud.Instance{}, err
 	}
-	inst := cloud.Instance{ID: id, Tags: rec.Tags, Launched: rec.Created, StateReason: rec.StateReason, VNC: rec.VNC}
-	for _, v := range rec.Volumes {
-		inst.Volumes = append(inst.Volumes, cloud.Attachment{VolumeID: v})
+	inst := cloud.Instance{ID: id, Tags: rec.Tags, Launched: rec.Created, StateReason: rec.StateReason, VNC: rec.VNC, ImageID: rec.Image}
+	inst.Volumes, err = p.attachments(id)
+	if err != nil {
+		return cloud.Instance{}, err
 	}
 	if rec.Terminated {
 		inst.State = cloud.InstanceTerminated
@@ -403,6 +451,31 @@ func (p *Provider) Instance(ctx context.Context, id string) (cloud.Instance, err
 	return inst, nil
 }
 
+// attachments lists the volumes attached to an instance (at launch or
+// later), in the order of their devices.
+func (p *Provider) attachments(id string) ([]cloud.Attachment, error) {
+	vols, err := p.reg.list("volume")
+	if err != nil {
+		return nil, err
+	}
+	var out []cloud.Attachment
+	for _, v := range vols {
+		if v.Instance == id {
+			out = append(out, cloud.Attachment{VolumeID: v.ID, Device: v.Device, DeleteOnTermination: cloud.Bool(v.DeleteOnTermination)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
+	return out, nil
+}
+
+// devicePath makes "sdf" into "/dev/sdf", as the EC2 API names devices.
+func devicePath(d string) string {
+	if d == "" || strings.HasPrefix(d, "/") {
+		return d
+	}
+	return "/dev/" + d
+}
+
 // TerminateInstance implements cloud.Instances.
 func (p *Provider) TerminateInstance(ctx context.Context, id string) error {
 	rec, err := p.reg.get("instance", id)
@@ -424,12 +497,22 @@ func (p *Provider) TerminateInstance(ctx context.Context, id string) error {
 			return fmt.Errorf("instance %s: remove root clone: %w", id, err)
 		}
 	}
-	for _, v := range rec.Volumes {
-		p.reg.update("volume", v, func(r *record) {
-			if r.Instance == id {
-				r.Instance, r.Device = "", ""
+	vols, err := p.reg.list("volume")
+	if err != nil {
+		return err
+	}
+	for _, v := range vols {
+		if v.Instance != id {
+			continue
+		}
+		if v.DeleteOnTermination {
+			if err := p.c.DeleteVolume(ctx, p.opt.VolumePool, v.ID+".img"); err != nil && !errors.Is(err, virt.ErrNoVolume) {
+				return fmt.Errorf("instance %s: terminate: delete volume %s: %w", id, v.ID, err)
 			}
-		})
+			p.reg.remove(v.ID)
+			continue
+		}
+		p.reg.update("volume", v.ID, func(r *record) { r.Instance, r.Device, r.Target = "", "", "" })
 	}
 	return p.reg.update("instance", id, func(r *record) { r.Terminated, r.VNC = true, "" })
 }
@@ -449,20 +532,51 @@ func (p *Provider) ConsoleOutput(ctx context.Context, id string) ([]byte, error)
 
 // --- volumes ---
 
-// CreateVolume implements cloud.Volumes: a sparse raw file in the pool.
+// CreateVolume implements cloud.Volumes: a sparse raw file in the pool,
+// empty or holding a snapshot's blocks (written sparsely by qemu-img).
 func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (cloud.Volume, error) {
-	if spec.SizeGiB <= 0 {
-		return cloud.Volume{}, fmt.Errorf("volume: size %d GiB: must be positive", spec.SizeGiB)
+	var snap *record
+	size := spec.SizeGiB
+	if spec.SnapshotID != "" {
+		s, err := p.reg.get("snapshot", spec.SnapshotID)
+		if err != nil {
+			return cloud.Volume{}, err
+		}
+		if st, _ := p.Snapshot(ctx, s.ID); st.State != cloud.SnapshotCompleted {
+			return cloud.Volume{}, fmt.Errorf("volume from %s: snapshot is %s: %w", s.ID, st.State, cloud.ErrIncorrectState)
+		}
+		vsize, err := virtualSize(ctx, s.Path)
+		if err != nil {
+			return cloud.Volume{}, fmt.Errorf("volume from %s: %w", s.ID, err)
+		}
+		gib := int((vsize + 1<<30 - 1) >> 30)
+		if size == 0 {
+			size = gib
+		} else if size < gib {
+			return cloud.Volume{}, fmt.Errorf("volume from %s: %d GiB is smaller than the snapshot (%d GiB)", s.ID, size, gib)
+		}
+		snap = s
+	}
+	if size <= 0 {
+		return cloud.Volume{}, fmt.Errorf("volume: size %d GiB: must be positive", size)
 	}
 	id := newID("vol-")
-	rec := &record{Kind: "volume", ID: id, SizeGiB: spec.SizeGiB, Tags: spec.Tags, Created: time.Now().UTC()}
+	rec := &record{Kind: "volume", ID: id, SizeGiB: size, Tags: spec.Tags, Created: time.Now().UTC()}
 	if err := p.reg.put(rec); err != nil {
 		return cloud.Volume{}, err
 	}
-	v, err := p.c.CreateVolume(ctx, p.opt.VolumePool, id+".img", uint64(spec.SizeGiB)<<30, "raw", "", "")
+	v, err := p.c.CreateVolume(ctx, p.opt.VolumePool, id+".img", uint64(size)<<30, "raw", "", "")
 	if err != nil {
 		p.reg.remove(id)
 		return cloud.Volume{}, err
+	}
+	if snap != nil {
+		out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-n", "--target-is-zero", "-f", "qcow2", "-O", "raw", snap.Path, v.Path).CombinedOutput()
+		if err != nil {
+			p.c.DeleteVolume(context.WithoutCancel(ctx), p.opt.VolumePool, id+".img")
+			p.reg.remove(id)
+			return cloud.Volume{}, fmt.Errorf("volume from %s: qemu-img convert: %v: %s", snap.ID, err, strings.TrimSpace(string(out)))
+		}
 	}
 	rec.Path = v.Path
 	if err := p.reg.put(rec); err != nil {
@@ -501,11 +615,11 @@ func (p *Provider) AttachVolume(ctx context.Context, volumeID, instanceID, devic
 		return fmt.Errorf("volume %q: attach: %s: %w", volumeID, v.State, cloud.ErrIncorrectState)
 	}
 	rec, _ := p.reg.get("volume", volumeID)
-	dev := filepath.Base(device)
-	if dev == "" || dev == "." {
-		dev = "vdb"
+	target, err := hotplugTarget(device)
+	if err != nil {
+		return fmt.Errorf("volume %q: attach to instance %s: %w", volumeID, instanceID, err)
 	}
-	x, err := diskXML(rec.Path, "raw", dev)
+	x, err := diskXML(rec.Path, "raw", target)
 	if err != nil {
 		return err
 	}
@@ -515,7 +629,9 @@ func (p *Provider) AttachVolume(ctx context.Context, volumeID, instanceID, devic
 		}
 		return err
 	}
-	return p.reg.update("volume", volumeID, func(r *record) { r.Instance, r.Device = instanceID, dev })
+	return p.reg.update("volume", volumeID, func(r *record) {
+		r.Instance, r.Device, r.Target, r.DeleteOnTermination = instanceID, devicePath(device), target, false
+	})
 }
 
 // DetachVolume implements cloud.Volumes.
@@ -528,12 +644,16 @@ func (p *Provider) DetachVolume(ctx context.Context, volumeID string) error {
 		return fmt.Errorf("volume %q: detach: not attached: %w", volumeID, cloud.ErrIncorrectState)
 	}
 	if info, err := p.c.Info(ctx, rec.Instance); err == nil && info.Active {
-		x, _ := diskXML(rec.Path, "raw", rec.Device)
+		target := rec.Target
+		if target == "" {
+			target = filepath.Base(rec.Device) // recorded before targets were
+		}
+		x, _ := diskXML(rec.Path, "raw", target)
 		if err := p.c.DetachDevice(ctx, rec.Instance, x); err != nil {
 			return err
 		}
 	}
-	return p.reg.update("volume", volumeID, func(r *record) { r.Instance, r.Device = "", "" })
+	return p.reg.update("volume", volumeID, func(r *record) { r.Instance, r.Device, r.Target, r.DeleteOnTermination = "", "", "", false })
 }
 
 // DeleteVolume implements cloud.Volumes.

@@ -28,9 +28,14 @@ type record struct {
 	SizeGiB int        `json:"size_gib,omitempty"`
 	Tags    cloud.Tags `json:"tags,omitempty"`
 	Created time.Time  `json:"created"`
-	// Volumes: the instance it is attached to and the device.
+	// Volumes: the instance it is attached to, the device as the caller
+	// named it (/dev/sdf), and the disk's target in the domain (vdb, sdf).
 	Instance string `json:"instance,omitempty"`
 	Device   string `json:"device,omitempty"`
+	Target   string `json:"target,omitempty"`
+	// DeleteOnTermination: a volume the instance's launch created, removed
+	// when the instance is terminated.
+	DeleteOnTermination bool `json:"delete_on_termination,omitempty"`
 	// Instances.
 	Console     string   `json:"console,omitempty"`
 	Volumes     []string `json:"volumes,omitempty"`
