@@ -132,23 +132,32 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 	return runErr
 }
 
-// Sweep deletes every resource a build recorded that still exists, newest
-// first (kscloud cleanup ID).
+// Sweep deletes every resource a build recorded that still exists
+// (kscloud cleanup ID): instances first, so that the volumes they hold
+// (on EC2 a volume an instance's launch created is recorded after it) are
+// free, then the rest newest first (an image before its snapshot). A
+// target volume the installer's launch created but the build did not get
+// to record is found on the installer and removed too.
 func (e *Engine) Sweep(ctx context.Context, b *Build) error {
 	b.save = e.Store.Save
 	var errs []error
-	for i := len(b.Resources) - 1; i >= 0; i-- {
-		r := &b.Resources[i]
-		if r.Deleted {
-			continue
+	if err := AdoptTarget(ctx, e.Provider, b); err != nil {
+		errs = append(errs, fmt.Errorf("installer's volumes: %w", err))
+	}
+	for _, instances := range []bool{true, false} {
+		for i := len(b.Resources) - 1; i >= 0; i-- {
+			r := &b.Resources[i]
+			if r.Deleted || (r.Kind == KindInstance) != instances {
+				continue
+			}
+			if err := DeleteResource(ctx, e.Provider, *r); err != nil && !cloud.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("%s %s: %w", r.Kind, r.ID, err))
+				continue
+			}
+			r.Deleted = true
+			e.Store.Save(b)
+			e.progress(fmt.Sprintf("removed %s %s", r.Kind, r.ID))
 		}
-		if err := DeleteResource(ctx, e.Provider, *r); err != nil && !cloud.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("%s %s: %w", r.Kind, r.ID, err))
-			continue
-		}
-		r.Deleted = true
-		e.Store.Save(b)
-		e.progress(fmt.Sprintf("removed %s %s", r.Kind, r.ID))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

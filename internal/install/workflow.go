@@ -1,6 +1,7 @@
 package install
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,14 +23,22 @@ type Workflow struct {
 	UserData        []byte
 	// TargetDevice is where the target volume is attached for a bake on a
 	// cloud (the installer boots from its own image): /dev/sdb by default.
+	// Where the provider cannot attach an existing volume at launch (EC2),
+	// the installer's launch creates it there (a block-device mapping of
+	// Spec.DiskGiB, DeleteOnTermination false).
 	TargetDevice string
 	// Ephemeral mappings for registered images (seed 000).
 	Ephemeral  map[string]string
 	Provenance *Provenance
 	// Status, when set, gets the live progress line (for people, stderr).
 	Status func(line string)
-	// ConsolePoll is how often the console is read (default 1 s).
-	ConsolePoll time.Duration
+	// ConsolePoll is how often the console is read (default 1 s) where
+	// the provider tells instance states by events (InstanceWaiter). Where
+	// states are polled (a cloud API), console and state are read with a
+	// backoff from ConsolePoll (default 2 s) to ConsolePollMax (default
+	// 10 s), back to the start whenever the console grew.
+	ConsolePoll    time.Duration
+	ConsolePollMax time.Duration
 	// LastLines is how many console lines a failure shows (default 15).
 	LastLines int
 	// MarkerRE matches the console line saying the installed system is up.
@@ -48,6 +57,17 @@ func (w *Workflow) status(s string) {
 func (w *Workflow) tags(b *Build, role string) cloud.Tags {
 	return cloud.Tags{cloud.TagBuild: b.ID, cloud.TagCreator: "kscloud", cloud.TagRole: role}
 }
+
+func (w *Workflow) targetDevice() string {
+	if w.TargetDevice != "" {
+		return w.TargetDevice
+	}
+	return "/dev/sdb"
+}
+
+// notVisibleFor is how long "not found" right after a launch means "not
+// visible yet" (EC2 is eventually consistent after a create).
+const notVisibleFor = 15 * time.Second
 
 // volumeStep creates (or, on resume, finds) a volume with role.
 func (w *Workflow) volumeStep(name, role string) Step {
@@ -84,57 +104,165 @@ func (w *Workflow) volumeStep(name, role string) Step {
 	}
 }
 
-// instanceStep launches (or finds) the installer instance.
-func (w *Workflow) instanceStep(name, role string, inPlace bool) Step {
+// instanceStep launches (or finds) the installer instance. newTarget:
+// the launch creates the target volume (a block-device mapping, for
+// providers that cannot attach an existing volume at launch); its ID is
+// recorded as role "target" as soon as the instance lists it, before any
+// other wait, and cleanup removes it with the instance.
+func (w *Workflow) instanceStep(name, role string, inPlace, newTarget bool) Step {
 	return Step{
 		Name: name,
 		Run: func(ctx context.Context, b *Build) error {
-			if _, ok := b.Resource(role); ok {
-				return nil // resumed: following picks it up in whatever state
-			}
-			spec := cloud.InstanceSpec{
-				Name: b.Spec.Name, ImageID: b.Spec.ImageID, KernelID: w.Kernel, RamdiskID: w.Ramdisk,
-				Cmdline: w.Cmdline, UserData: w.UserData, Type: b.Spec.Type, MemoryMB: b.Spec.MemoryMB, CPUs: b.Spec.CPUs,
-				KeyName: b.Spec.KeyName, Zone: b.Spec.Zone, VNC: b.Spec.VNC, InPlace: inPlace, Tags: w.tags(b, role),
-			}
-			spec.InstanceInitiatedShutdown = "stop"
-			if r, ok := b.Resource("target"); ok {
-				dev := w.TargetDevice
-				if dev == "" {
-					dev = "/dev/sdb"
+			r, ok := b.Resource(role)
+			var launched cloud.Instance
+			if !ok {
+				spec := cloud.InstanceSpec{
+					Name: b.Spec.Name, ImageID: b.Spec.ImageID, KernelID: w.Kernel, RamdiskID: w.Ramdisk,
+					Cmdline: w.Cmdline, UserData: w.UserData, Type: b.Spec.Type, MemoryMB: b.Spec.MemoryMB, CPUs: b.Spec.CPUs,
+					KeyName: b.Spec.KeyName, Zone: b.Spec.Zone, VNC: b.Spec.VNC, InPlace: inPlace, Tags: w.tags(b, role),
 				}
-				spec.Volumes = []cloud.Attachment{{VolumeID: r.ID, Device: dev}}
+				// The guest's power-off does what the cloud does by default:
+				// stop an EBS-rooted instance, terminate an instance-store
+				// one (EC2 refuses "stop" there). Either ends the install;
+				// the target volume outlives both.
+				if newTarget {
+					dev := w.targetDevice()
+					spec.Volumes = []cloud.Attachment{{Device: dev, SizeGiB: b.Spec.DiskGiB, DeleteOnTermination: cloud.Bool(false)}}
+					b.SetValue("target.device", dev)
+					if err := b.Save(); err != nil {
+						return err
+					}
+				} else if r, ok := b.Resource("target"); ok {
+					spec.Volumes = []cloud.Attachment{{VolumeID: r.ID, Device: w.targetDevice()}}
+				}
+				if r, ok := b.Resource("root"); ok {
+					spec.Volumes = []cloud.Attachment{{VolumeID: r.ID, Device: "/dev/vda"}}
+				}
+				inst, err := w.P.RunInstance(ctx, spec)
+				if inst.ID != "" {
+					// Recorded even when tagging it failed: cleanup removes it.
+					r = Resource{Kind: KindInstance, ID: inst.ID, Role: role, Step: name}
+					b.Record(r)
+					b.SetValue("install.started", time.Now().UTC().Format(time.RFC3339Nano))
+					if serr := b.Save(); err == nil {
+						err = serr
+					}
+				}
+				if err != nil {
+					return err
+				}
+				launched = inst
+				w.status(fmt.Sprintf("instance %s launched", inst.ID))
+				if inst.VNC != "" {
+					w.status("VNC console: " + inst.VNC)
+				}
 			}
-			if r, ok := b.Resource("root"); ok {
-				spec.Volumes = []cloud.Attachment{{VolumeID: r.ID, Device: "/dev/vda"}}
+			if newTarget {
+				if _, ok := b.Resource("target"); !ok {
+					return w.recordTarget(ctx, b, r, launched)
+				}
 			}
-			inst, err := w.P.RunInstance(ctx, spec)
-			if err != nil {
-				return err
-			}
-			b.Record(Resource{Kind: KindInstance, ID: inst.ID, Role: role, Step: name})
-			b.SetValue("install.started", time.Now().UTC().Format(time.RFC3339Nano))
-			if err := b.Save(); err != nil {
-				return err
-			}
-			w.status(fmt.Sprintf("instance %s launched", inst.ID))
-			if inst.VNC != "" {
-				w.status("VNC console: " + inst.VNC)
-			}
-			return nil
+			return nil // resumed: following picks it up in whatever state
 		},
 		Cleanup: func(ctx context.Context, b *Build, failed bool) error {
-			r, ok := b.Resource(role)
-			if !ok || (r.Keep && !failed) {
-				return nil
+			var errs []error
+			if r, ok := b.Resource(role); ok && (!r.Keep || failed) {
+				if err := DeleteResource(ctx, w.P, r); err != nil && !cloud.IsNotFound(err) {
+					return err // the volume cannot go while the instance holds it
+				}
+				b.MarkDeleted(r.Kind, r.ID)
 			}
-			if err := DeleteResource(ctx, w.P, r); err != nil && !cloud.IsNotFound(err) {
-				return err
+			if r, ok := b.Resource("target"); ok && newTarget && r.Step == name {
+				if err := DeleteResource(ctx, w.P, r); err != nil && !cloud.IsNotFound(err) {
+					errs = append(errs, err)
+				} else {
+					b.MarkDeleted(r.Kind, r.ID)
+				}
 			}
-			b.MarkDeleted(r.Kind, r.ID)
-			return nil
+			return errors.Join(errs...)
 		},
 	}
+}
+
+// recordTarget finds the volume the installer's launch created at the
+// target device, in the launch's answer or, polling with backoff, in the
+// instance's description, and records it (role "target") and tags it.
+func (w *Workflow) recordTarget(ctx context.Context, b *Build, installer Resource, launched cloud.Instance) error {
+	dev := b.Value("target.device")
+	if dev == "" {
+		dev = w.targetDevice()
+	}
+	a, ok := volumeAt(launched.Volumes, dev)
+	if !ok {
+		start := time.Now()
+		var err error
+		a, err = poll(ctx, 10*time.Minute, fmt.Sprintf("instance %s to list its volume at %s", installer.ID, dev), func() (cloud.Attachment, bool, error) {
+			inst, err := w.P.Instance(ctx, installer.ID)
+			if cloud.IsNotFound(err) && time.Since(start) < notVisibleFor {
+				return cloud.Attachment{}, false, nil
+			}
+			if err != nil {
+				return cloud.Attachment{}, false, err
+			}
+			if a, ok := volumeAt(inst.Volumes, dev); ok {
+				return a, true, nil
+			}
+			if inst.State == cloud.InstanceTerminated || inst.State == cloud.InstanceShuttingDown {
+				return cloud.Attachment{}, false, fmt.Errorf("instance %s is %s without a volume at %s: %s", installer.ID, inst.State, dev, inst.StateReason)
+			}
+			return cloud.Attachment{}, false, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r := Resource{Kind: KindVolume, ID: a.VolumeID, Role: "target", Step: installer.Step}
+	b.Record(r)
+	if err := b.Save(); err != nil {
+		return err
+	}
+	w.status(fmt.Sprintf("volume %s created at %s (%d GiB)", a.VolumeID, dev, b.Spec.DiskGiB))
+	return w.P.Tag(ctx, a.VolumeID, w.tags(b, "target"))
+}
+
+// volumeAt returns the attachment at dev ("/dev/sdb" and "sdb" alike).
+func volumeAt(as []cloud.Attachment, dev string) (cloud.Attachment, bool) {
+	want := strings.TrimPrefix(dev, "/dev/")
+	for _, a := range as {
+		if a.VolumeID != "" && strings.TrimPrefix(a.Device, "/dev/") == want {
+			return a, true
+		}
+	}
+	return cloud.Attachment{}, false
+}
+
+// AdoptTarget records the target volume an installer's launch created
+// when the build recorded the installer but not yet the volume (a kill in
+// between): kscloud cleanup then removes it too. Nothing to do otherwise.
+func AdoptTarget(ctx context.Context, p cloud.Provider, b *Build) error {
+	dev := b.Value("target.device")
+	if dev == "" {
+		return nil
+	}
+	if _, ok := b.Resource("target"); ok {
+		return nil
+	}
+	inst, ok := b.Resource("installer")
+	if !ok {
+		return nil
+	}
+	in, err := p.Instance(ctx, inst.ID)
+	if cloud.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if a, ok := volumeAt(in.Volumes, dev); ok {
+		b.Record(Resource{Kind: KindVolume, ID: a.VolumeID, Role: "target", Step: inst.Step})
+		return b.Save()
+	}
+	return nil
 }
 
 // InstallError is an install that failed, with the last console lines.
@@ -150,19 +278,37 @@ func (e *InstallError) Error() string {
 
 // follow reads the installer's console until the instance reaches one of
 // until, tracking progress, failure patterns, the inactivity watchdog and
-// the overall timeout.
+// the overall timeout. Where the provider reports states by events it
+// waits on them; otherwise console and state are polled with a backoff
+// (see Workflow.ConsolePoll).
 func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []string, stopAtMarker bool) (cloud.Instance, string, error) {
 	sc := progress.NewScanner(w.lastLines())
-	var seen int
-	lastActive := time.Now()
-	deadline := time.Now().Add(b.Spec.Timeout.Duration)
+	var cons consoleTail
+	start := time.Now()
+	lastActive := start
+	deadline := start.Add(b.Spec.Timeout.Duration)
 	if b.Spec.Timeout.Duration == 0 {
-		deadline = time.Now().Add(2 * time.Hour)
+		deadline = start.Add(2 * time.Hour)
 	}
-	poll := w.ConsolePoll
-	if poll == 0 {
-		poll = time.Second
+	waiter, events := w.P.(InstanceWaiter)
+	period := w.ConsolePoll
+	if period == 0 {
+		period = time.Second
 	}
+	newBackoff := func() Backoff {
+		bo := Backoff{Start: w.ConsolePoll, Max: w.ConsolePollMax}
+		if bo.Start == 0 {
+			bo.Start = 2 * time.Second
+		}
+		if bo.Max == 0 {
+			bo.Max = 10 * time.Second
+		}
+		if bo.Max < bo.Start {
+			bo.Max = bo.Start
+		}
+		return bo
+	}
+	bo := newBackoff()
 	var lastLine string
 	marker := w.MarkerRE
 	if marker == nil {
@@ -172,17 +318,17 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 		return &InstallError{Instance: id, Reason: reason, Last: sc.State().Last}
 	}
 	for {
+		grew := false
 		out, err := w.P.ConsoleOutput(ctx, id)
-		if err == nil && len(out) < seen {
-			seen = 0 // the console file was started anew (a new boot)
-		}
-		if err == nil && len(out) > seen {
-			sc.Write(out[seen:])
-			seen = len(out)
-			lastActive = time.Now()
-			if stopAtMarker {
-				if m := marker.Find(out); m != nil {
-					return cloud.Instance{ID: id}, string(m), nil
+		if err == nil {
+			if d := cons.next(out); len(d) > 0 {
+				sc.Write(d)
+				lastActive = time.Now()
+				grew = true
+				if stopAtMarker {
+					if m := marker.Find(out); m != nil {
+						return cloud.Instance{ID: id}, string(m), nil
+					}
 				}
 			}
 		}
@@ -195,9 +341,9 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 			return cloud.Instance{}, "", fail(st.Failure)
 		}
 		var inst cloud.Instance
-		if wt, ok := w.P.(InstanceWaiter); ok {
-			tctx, cancel := context.WithTimeout(ctx, poll)
-			inst, err = wt.WaitInstanceState(tctx, id, until...)
+		if events {
+			tctx, cancel := context.WithTimeout(ctx, period)
+			inst, err = waiter.WaitInstanceState(tctx, id, until...)
 			cancel()
 			if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 				err = nil
@@ -205,6 +351,15 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 			}
 		} else {
 			inst, err = w.P.Instance(ctx, id)
+			if cloud.IsNotFound(err) && ctx.Err() == nil {
+				switch {
+				case time.Since(start) < notVisibleFor:
+					err, inst.State = nil, "" // not visible yet
+				case contains(until, cloud.InstanceTerminated):
+					// Terminated long enough ago to be no longer listed.
+					err, inst = nil, cloud.Instance{ID: id, State: cloud.InstanceTerminated}
+				}
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -215,8 +370,10 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 		for _, u := range until {
 			if inst.State == u {
 				// Read what the console still holds.
-				if out, err := w.P.ConsoleOutput(ctx, id); err == nil && len(out) > seen {
-					sc.Write(out[seen:])
+				if out, err := w.P.ConsoleOutput(ctx, id); err == nil {
+					if d := cons.next(out); len(d) > 0 {
+						sc.Write(d)
+					}
 					if stopAtMarker {
 						if m := marker.Find(out); m != nil {
 							return inst, string(m), nil
@@ -238,14 +395,46 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 		if time.Now().After(deadline) {
 			return inst, "", fail(fmt.Sprintf("not finished within %s (timeout)", b.Spec.Timeout.Duration))
 		}
-		if _, ok := w.P.(InstanceWaiter); !ok {
+		if !events {
+			if grew {
+				bo = newBackoff()
+			}
 			select {
 			case <-ctx.Done():
 				return cloud.Instance{}, "", fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
-			case <-time.After(poll):
+			case <-time.After(bo.Next()):
 			}
 		}
 	}
+}
+
+// consoleTail finds what is new in successive console reads: a local
+// serial log grows in place; a cloud's console output is a window (EC2:
+// the last 64 KiB) that slides once full; a new boot may start it anew.
+type consoleTail struct {
+	n    int    // length of the last read
+	tail []byte // its last bytes
+}
+
+const consoleTailLen = 256
+
+func (c *consoleTail) next(out []byte) []byte {
+	var d []byte
+	switch {
+	case c.n == 0:
+		d = out
+	case len(out) >= c.n && bytes.Equal(out[c.n-len(c.tail):c.n], c.tail):
+		d = out[c.n:] // grew in place
+	default:
+		if i := bytes.LastIndex(out, c.tail); i >= 0 {
+			d = out[i+len(c.tail):] // the window slid
+		} else {
+			d = out // started anew (a new boot)
+		}
+	}
+	c.n = len(out)
+	c.tail = append(c.tail[:0], out[max(0, len(out)-consoleTailLen):]...)
+	return d
 }
 
 func contains(list []string, s string) bool {
@@ -276,8 +465,14 @@ func (w *Workflow) followStep(name, role string) Step {
 			}
 			w.status("following the install on " + r.ID + "'s console")
 			start := time.Now()
-			if _, _, err := w.follow(ctx, b, r.ID, []string{cloud.InstanceStopped, cloud.InstanceTerminated}, false); err != nil {
+			inst, _, err := w.follow(ctx, b, r.ID, []string{cloud.InstanceStopped, cloud.InstanceTerminated}, false)
+			if err != nil {
 				return err
+			}
+			// The installer's power-off ends it; anything else (a failed
+			// launch, someone terminating it) leaves no install to keep.
+			if why := inst.StateReason; strings.Contains(why, "Server.") || strings.Contains(why, "UserInitiated") {
+				return &InstallError{Instance: r.ID, Reason: fmt.Sprintf("instance %s: %s", inst.State, why)}
 			}
 			b.SetValue("install.seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
 			b.SetValue("install.ended", time.Now().UTC().Format(time.RFC3339Nano))
@@ -317,6 +512,24 @@ func (w *Workflow) snapshotStep(name string) Step {
 		Name: name,
 		Run: func(ctx context.Context, b *Build) error {
 			r, ok := b.Resource("snapshot")
+			if ok {
+				// Resumed: a pending snapshot is waited for, not retaken; one
+				// that failed (local: its conversion died with kscloud) is.
+				s, err := w.P.Snapshot(ctx, r.ID)
+				if err != nil && !cloud.IsNotFound(err) {
+					return err
+				}
+				if cloud.IsNotFound(err) || s.State == cloud.SnapshotError {
+					if err == nil {
+						if err := w.P.DeleteSnapshot(ctx, r.ID); err != nil && !cloud.IsNotFound(err) {
+							return err
+						}
+					}
+					b.MarkDeleted(r.Kind, r.ID)
+					w.status(fmt.Sprintf("snapshot %s did not survive the interruption: taking it again", r.ID))
+					ok = false
+				}
+			}
 			if !ok {
 				vol, ok := b.Resource("target")
 				if !ok {
@@ -408,7 +621,16 @@ func (w *Workflow) registerStep(name string) Step {
 			}
 			b.SetKeep(KindImage, img.ID)
 			b.SetKeep(KindSnapshot, snap.ID)
-			im, err := w.P.Image(ctx, img.ID)
+			im, err := poll(ctx, 30*time.Minute, fmt.Sprintf("image %s to be available", img.ID), func() (cloud.Image, bool, error) {
+				im, err := w.P.Image(ctx, img.ID)
+				if err != nil {
+					return im, false, err
+				}
+				if im.State == cloud.ImageFailed {
+					return im, false, fmt.Errorf("image %s: state failed", img.ID)
+				}
+				return im, im.State == cloud.ImageAvailable || im.State == "", nil
+			})
 			if err != nil {
 				return err
 			}
@@ -447,15 +669,21 @@ func imageName(b *Build) string {
 // BakeSteps: create a volume, run the installer against it, follow it to
 // its power-off, detach, snapshot, register the image; the installer and
 // the volume are removed at the end, the snapshot and image kept.
+//
+// Where the provider attaches existing volumes at launch (local libvirt)
+// the volume is created first; elsewhere (EC2) the installer's launch
+// creates it, and it is recorded the moment the instance lists it.
 func (w *Workflow) BakeSteps() []Step {
-	return []Step{
-		w.volumeStep("create-volume", "target"),
-		w.instanceStep("launch-installer", "installer", false),
+	launch := []Step{w.instanceStep("launch-installer", "installer", false, true)}
+	if cloud.CapabilitiesOf(w.P).AttachExistingAtLaunch {
+		launch = []Step{w.volumeStep("create-volume", "target"), w.instanceStep("launch-installer", "installer", false, false)}
+	}
+	return append(launch,
 		w.followStep("follow-install", "installer"),
 		w.detachStep("detach-volume"),
 		w.snapshotStep("snapshot"),
 		w.registerStep("register-image"),
-	}
+	)
 }
 
 // RunSteps installs in place: the instance boots the installer, which
@@ -471,13 +699,13 @@ func (w *Workflow) RunSteps(withVolume bool) []Step {
 	}
 	// A stop is not the end here: the installer's own stop is followed by
 	// the installed system's boot under the same instance.
-	return append(steps, w.instanceStep("launch", "instance", true),
+	return append(steps, w.instanceStep("launch", "instance", true, false),
 		w.bootStep("install-and-boot", "instance", cloud.InstanceTerminated))
 }
 
 // ImageRunSteps boots an instance from an image and waits until it is up.
 func (w *Workflow) ImageRunSteps() []Step {
-	return []Step{w.instanceStep("launch", "instance", false),
+	return []Step{w.instanceStep("launch", "instance", false, false),
 		w.bootStep("boot", "instance", cloud.InstanceTerminated, cloud.InstanceStopped)}
 }
 
