@@ -16,5 +16,13 @@ func openEC2(ctx context.Context, g *global, stderr io.Writer) (cloud.Provider, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// -v: the configuration in effect, and where the keys came from.
+	eff := p.Effective()
+	endpoint := eff.Endpoint
+	if endpoint == "" {
+		endpoint = "(aws)"
+	}
+	g.logger(stderr).Info("ec2 provider", "endpoint", endpoint, "region", eff.Region, "signature", eff.Signature,
+		"credentials", eff.Credentials, "zone", eff.Zone)
 	return p, func() {}, nil
 }

@@ -26,6 +26,7 @@ type launchFlags struct {
 	ks, delivery                 string
 	kernel, initrd, location     string
 	image                        string // run: boot this image; ec2 bake: the installer image (EMI)
+	installerImage               string // ec2 run in place: the installer image (EMI) whose root disk gets the install
 	catalog                      string // kscloud.installer= on a cloud with nchookd
 	extraArgs                    string
 	name                         string
@@ -67,6 +68,7 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.StringVar(&f.targetDevice, "target-device", "/dev/sdb", "device the target volume is attached as (ec2 bake)")
 	if kind == "run" {
 		fs.StringVar(&f.image, "image", "", "boot a copy of this image `NAME|ID` instead of installing")
+		fs.StringVar(&f.installerImage, "installer-image", "", "installer image `ID` (emi-/ami-) to install in place on (ec2): its root disk receives the install")
 	} else {
 		fs.StringVar(&f.image, "installer-image", "", "installer image `ID` (emi-/ami-) the bake boots with the volume attached (ec2)")
 	}
@@ -79,6 +81,9 @@ func (f *launchFlags) spec() install.Spec {
 		Type: f.itype, Zone: f.zone, KeyName: f.key, VNC: f.vnc,
 		Timeout: install.Duration{Duration: f.timeout}, Inactivity: install.Duration{Duration: f.inactivity},
 		Architecture: f.architecture, Virtualization: f.virtualization, RootDevice: "/dev/sda1",
+	}
+	if f.installerImage != "" {
+		s.ImageID = f.installerImage // ec2 run in place: the instance's image
 	}
 	if f.provider == "libvirt" {
 		s.RootDevice = "/dev/vda"
@@ -231,8 +236,8 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		}
 		wf.Cmdline = strings.Join(args, " ")
 	case "ec2":
-		if spec.ImageID != "" && kind == "run" {
-			break
+		if kind == "run" && spec.Kickstart == "" && spec.ExtraArgs == "" {
+			break // boots an image, no installer
 		}
 		wf.Kernel, wf.Ramdisk = spec.Kernel, spec.Initrd
 		in := userdata.RenderInput{Mode: userdata.ModeBake, Installer: spec.Catalog, VNC: spec.VNC}
@@ -260,8 +265,10 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		if err != nil {
 			return nil, err
 		}
+		// The command line travels in user-data (bootparams=); nchookd on
+		// the node puts it on the installer.
 		wf.UserData = ud
-		wf.Cmdline = in.BootParams
+		b.SetValue("bootparams", in.BootParams)
 		if spec.Virtualization == "paravirtual" && (spec.Kernel == "" || spec.Initrd == "") {
 			return nil, errors.New("--virtualization paravirtual needs --kernel eki-… and --initrd eri-…")
 		}

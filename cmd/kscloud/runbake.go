@@ -89,10 +89,13 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case kind == "bake":
 		if f.provider == "ec2" {
-			pr.wf.Ephemeral = map[string]string{"/dev/sda2": "ephemeral0", "/dev/sda3": "ephemeral1"}
+			// Instance-store disks as seed 000 maps them (name → device).
+			pr.wf.Ephemeral = map[string]string{"ephemeral0": "/dev/sdb", "ephemeral1": "/dev/sdc"}
 		}
 		steps = pr.wf.BakeSteps()
-	case b.Spec.ImageID != "":
+	case b.Spec.ImageID != "" && b.Spec.Kickstart == "" && b.Spec.ExtraArgs == "":
+		// Boots an image. (On ec2 an install in place has an image too:
+		// the installer's, given with --installer-image.)
 		steps = pr.wf.ImageRunSteps()
 	default:
 		steps = pr.wf.RunSteps(f.provider == "libvirt")
@@ -144,10 +147,13 @@ func (f *launchFlags) validate(kind string) string {
 		return "--vnc applies to installs; an image boots without one"
 	}
 	if kind == "run" && f.image != "" {
-		if f.ks != "" || f.kernel != "" || f.location != "" {
-			return "--image boots an installed system: it takes no --ks, --kernel or --location"
+		if f.ks != "" || f.kernel != "" || f.location != "" || f.installerImage != "" {
+			return "--image boots an installed system: it takes no --ks, --kernel, --location or --installer-image"
 		}
 		return ""
+	}
+	if f.installerImage != "" && f.provider != "ec2" {
+		return "--installer-image is for ec2 (an install in place on an instance of that image)"
 	}
 	if f.ks == "" && f.extraArgs == "" {
 		return "--ks FILE|URL is required (see kscloud " + kind + " -h)"
@@ -158,8 +164,12 @@ func (f *launchFlags) validate(kind string) string {
 	if f.location != "" && (f.kernel != "" || f.initrd != "") {
 		return "--location and --kernel/--initrd exclude each other"
 	}
-	if f.provider == "ec2" && kind == "bake" && f.image == "" && f.catalog == "" && f.kernel == "" {
-		return "ec2 bake needs an installer: --installer-image emi-… (with --kernel eki-… --initrd eri-…), or --installer NAME from the node's catalog"
+	if f.provider == "ec2" && (kind == "bake" && f.image == "" || kind == "run" && f.installerImage == "") {
+		what := "the image the installer instance boots (its own disk is not the target)"
+		if kind == "run" {
+			what = "the image whose root disk the install replaces"
+		}
+		return "ec2 " + kind + " needs an installer image: --installer-image emi-… (" + what + "), with --kernel eki-… --initrd eri-…, or --installer NAME from the node's catalog"
 	}
 	if n := f.name; n != "" && strings.ContainsAny(n, "/ \t\n") {
 		return fmt.Sprintf("--name %q: no slashes or spaces", n)
