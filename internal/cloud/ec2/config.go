@@ -135,16 +135,16 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if sig == SignatureV2 && ac.Credentials == nil {
 		return nil, fmt.Errorf("ec2: signature v2 needs credentials")
 	}
-	now := cfg.Now
+	now, clock := cfg.Now, (*v2Clock)(nil)
 	if now == nil {
-		now = time.Now
+		now, clock = time.Now, processV2Clock
 	}
 	api := ec2.NewFromConfig(ac, func(o *ec2.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		if sig == SignatureV2 {
-			o.APIOptions = append(o.APIOptions, addSigV2(&sigV2{creds: o.Credentials, now: now}))
+			o.APIOptions = append(o.APIOptions, addSigV2(&sigV2{creds: o.Credentials, now: now, clock: clock}))
 		}
 	})
 	return &Provider{

@@ -51,25 +51,42 @@ const v2TimeFormat = "2006-01-02T15:04:05.000Z"
 type sigV2 struct {
 	creds aws.CredentialsProvider
 	now   func() time.Time
+	// clock hands out the timestamps; nil: own, this client's alone.
+	clock *v2Clock
+	own   v2Clock
+}
 
+// v2Clock hands out strictly increasing millisecond timestamps.
+type v2Clock struct {
 	mu   sync.Mutex
 	last time.Time
 }
+
+// processV2Clock is shared by every client on the real clock: Eucalyptus
+// refuses a signature seen in the last 15 minutes whichever client sent
+// it, and two clients of one process (a provider per command, per test)
+// may sign the same request in the same millisecond.
+var processV2Clock = &v2Clock{}
 
 // ID keeps the name of the middleware it replaces, so the rest of the
 // stack (which orders itself relative to "Signing") is undisturbed.
 func (*sigV2) ID() string { return "Signing" }
 
 // timestamp returns a strictly increasing millisecond timestamp: no two
-// requests of one client carry the same Timestamp, hence the same signature.
+// requests of one client (of this process, on the real clock) carry the
+// same Timestamp, hence the same signature.
 func (s *sigV2) timestamp() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.now().UTC().Truncate(time.Millisecond)
-	if !t.After(s.last) {
-		t = s.last.Add(time.Millisecond)
+	c := s.clock
+	if c == nil {
+		c = &s.own
 	}
-	s.last = t
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := s.now().UTC().Truncate(time.Millisecond)
+	if !t.After(c.last) {
+		t = c.last.Add(time.Millisecond)
+	}
+	c.last = t
 	return t.Format(v2TimeFormat)
 }
 

@@ -51,6 +51,14 @@ func TestV2TimestampsIncrease(t *testing.T) {
 	if a != "2024-05-06T07:08:09.123Z" || b != "2024-05-06T07:08:09.124Z" || c != "2024-05-06T07:08:09.125Z" {
 		t.Fatalf("timestamps %s %s %s", a, b, c)
 	}
+	// Two clients on one clock (the process's, for the real time) never
+	// repeat a timestamp either: the conformance suite's subtests each
+	// open a client and may sign the same request in one millisecond.
+	clock := &v2Clock{}
+	x, y := &sigV2{now: func() time.Time { return fixed }, clock: clock}, &sigV2{now: func() time.Time { return fixed }, clock: clock}
+	if p, q := x.timestamp(), y.timestamp(); p == q || q != "2024-05-06T07:08:09.124Z" {
+		t.Fatalf("two clients on one clock: %s %s", p, q)
+	}
 }
 
 func TestParseSignature(t *testing.T) {
