@@ -295,7 +295,17 @@ func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) (
 	if err != nil {
 		return time.Time{}, err
 	}
-	if err := f.v.CreateXML(ctx, string(final)); err != nil {
+	// The stopped event can arrive while libvirt still tears the installer
+	// down ("already active"): retry briefly, well inside the NC's tolerance.
+	deadline := f.now().Add(10 * time.Second)
+	for {
+		err = f.v.CreateXML(ctx, string(final))
+		if err == nil || !errors.Is(err, virt.ErrDomainActive) || f.now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		return time.Time{}, err
 	}
 	running := f.now()

@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"libvirt.org/go/libvirt"
 )
+
+// ErrDomainActive means a domain of that name is still active. Right after
+// a transient domain's stopped event libvirt may still hold it for a moment
+// while it tears it down: callers re-creating it under the same name retry.
+var ErrDomainActive = errors.New("domain still active")
 
 // DomainInfo is a snapshot of a domain.
 type DomainInfo struct {
@@ -52,6 +58,10 @@ func (c *Conn) CreateXML(ctx context.Context, xml string) error {
 	}
 	d, err := cc.DomainCreateXML(xml, 0)
 	if err != nil {
+		var le libvirt.Error
+		if errors.As(err, &le) && le.Code == libvirt.ERR_OPERATION_INVALID && strings.Contains(le.Message, "already active") {
+			return fmt.Errorf("create domain: %w: %w", ErrDomainActive, err)
+		}
 		return fmt.Errorf("create domain: %w", err)
 	}
 	d.Free()
