@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/kscloud/kscloud/internal/cloud"
@@ -156,6 +157,49 @@ func TestBakeWorkflow(t *testing.T) {
 	}
 	if n := r.srv.Count("DetachVolume"); n != 1 {
 		t.Errorf("%d DetachVolume: the stopped installer's target should be detached once", n)
+	}
+}
+
+// TestBakeWorkflowInstanceStore: with an instance-store installer EMI
+// (seed 001's fake EMI, no EBS root) the guest's power-off terminates the
+// installer (EC2 refuses the "stop" behaviour there, so the bake asks for
+// none); the target volume outlives it (DeleteOnTermination false) and is
+// snapshotted without a detach.
+func TestBakeWorkflowInstanceStore(t *testing.T) {
+	r := newBakeRig(t, ec2endpoint.DefaultDelays)
+	ctx := context.Background()
+	out, err := r.p.Client().RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("fake-emi"), ImageLocation: aws.String("f16/fake-emi.img.manifest.xml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fastWaiter.Image(ctx, r.p, *out.ImageId, cloud.ImageAvailable); err != nil {
+		t.Fatal(err)
+	}
+	r.emi = *out.ImageId
+	b := r.newBuild()
+	ids := make(chan string, 1)
+	go func() {
+		id := <-r.launched
+		ids <- id
+		r.powerOff(t, id)
+	}()
+	eng := &install.Engine{Provider: r.p, Store: r.store}
+	if err := eng.Run(ctx, b, r.workflow().BakeSteps()); err != nil {
+		t.Fatal(err)
+	}
+	id := <-ids
+	if b.Result == nil || !strings.HasPrefix(b.Result.ImageID, "emi-") {
+		t.Fatalf("result %+v", b.Result)
+	}
+	if n := r.srv.Count("DetachVolume"); n != 0 {
+		t.Errorf("%d DetachVolume: the terminated installer left its target free", n)
+	}
+	if v := r.volumes(t); len(v) != 0 {
+		t.Errorf("volumes left: %v", v)
+	}
+	inst, err := r.p.Instance(ctx, id)
+	if err != nil || inst.State != cloud.InstanceTerminated || !strings.Contains(inst.StateReason, "InstanceInitiatedShutdown") {
+		t.Errorf("installer %+v, %v: want terminated by its power-off", inst, err)
 	}
 }
 
