@@ -383,8 +383,8 @@ func TestE2EEC2BakeResume(t *testing.T) {
 	ks := writeKS(t, ec2KS)
 	e.srv.ResetCounts()
 	cmd := e.cmd(nil, e.bakeArgs(ks, "e2e-resume")...)
-	var se bytes.Buffer
-	cmd.Stderr = &syncWriter{w: &se}
+	se := new(lockedBuffer)
+	cmd.Stderr = se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -500,10 +500,10 @@ func userdataOf(b *install.Build) (*userdata.Request, error) {
 func TestE2EEC2Interrupt(t *testing.T) {
 	e := newEC2Env(t, nil)
 	ks := writeKS(t, ec2KS)
-	start := func() (*exec.Cmd, *bytes.Buffer) {
+	start := func() (*exec.Cmd, *lockedBuffer) {
 		cmd := e.cmd(nil, e.bakeArgs(ks, "e2e-int")...)
-		var se bytes.Buffer
-		cmd.Stderr = &syncWriter{w: &se}
+		se := new(lockedBuffer)
+		cmd.Stderr = se
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -515,7 +515,7 @@ func TestE2EEC2Interrupt(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		return cmd, &se
+		return cmd, se
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

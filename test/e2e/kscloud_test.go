@@ -264,17 +264,17 @@ func TestE2EKscloudWatchdog(t *testing.T) {
 func TestE2EKscloudInterrupt(t *testing.T) {
 	k, i := testInstaller(t)
 	ks := writeKS(t, baseKS+"poweroff\n")
-	start := func(e *ksEnv, extra ...string) (*exec.Cmd, *bytes.Buffer) {
+	start := func(e *ksEnv, extra ...string) (*exec.Cmd, *lockedBuffer) {
 		args := append([]string{"bake", "--ks", ks, "--kernel", k, "--initrd", i, "--disk", "1", "--extra-args", tcgArgs, "--state-dir", e.state, "--connect", e.uri}, extra...)
 		cmd := exec.Command(bins.kscloud, args...)
-		var se bytes.Buffer
-		cmd.Stderr = &syncWriter{w: &se}
+		se := new(lockedBuffer)
+		cmd.Stderr = se
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		return cmd, &se
+		return cmd, se
 	}
-	waitFor := func(se *bytes.Buffer, s string) {
+	waitFor := func(se *lockedBuffer, s string) {
 		deadline := time.Now().Add(5 * time.Minute)
 		for !strings.Contains(se.String(), s) {
 			if time.Now().After(deadline) {
@@ -368,8 +368,9 @@ func TestE2EKscloudWithNchookd(t *testing.T) {
 	ksText := baseKS + "reboot\n"
 	ks := writeKS(t, ksText)
 	cmd := exec.Command(bins.kscloud, "run", "--ks", ks, "--location", tree, "--disk", "1", "--extra-args", tcgArgs, "--vnc", "--state-dir", e.state, "--connect", e.uri)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &syncWriter{w: &se}
+	var so bytes.Buffer
+	se := new(lockedBuffer)
+	cmd.Stdout, cmd.Stderr = &so, se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

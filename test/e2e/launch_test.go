@@ -95,8 +95,8 @@ func (n *node) serve(t testing.TB) *exec.Cmd {
 	defer ln.Close()
 	cmd := exec.Command(bins.nchookd, "serve", "--config", n.cfg, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifySock)
-	var logs bytes.Buffer
-	cmd.Stderr = &syncWriter{w: &logs}
+	logs := new(lockedBuffer)
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -133,17 +133,23 @@ func (n *node) serve(t testing.TB) *exec.Cmd {
 	return nil
 }
 
-// syncWriter serialises writes from the child's stderr copier and reads
-// from the test.
-type syncWriter struct {
+// lockedBuffer collects a child's output while the test reads it: the
+// copying goroutine of exec.Cmd writes, the test polls String.
+type lockedBuffer struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  bytes.Buffer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func openVirt(t *testing.T) *virt.Conn {
