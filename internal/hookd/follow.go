@@ -13,6 +13,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
 	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/launch"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
@@ -44,6 +45,7 @@ type Follower struct {
 	v     Virt
 	cfg   func() *config.Config
 	now   func() time.Time
+	node  string // this host's name, in the VNC notes
 
 	mu       sync.Mutex
 	busy     map[string]bool
@@ -57,12 +59,24 @@ type watch struct {
 	writes     uint64
 	lastActive time.Time
 	lastSeen   string
+	vnc        *consolenote.VNC // the open VNC console noted in the log
+	noteAt     int64            // console offset after the last note
 }
 
 // NewFollower returns a follower; call Run.
 func NewFollower(log *slog.Logger, store *Store, v Virt, cfg func() *config.Config) *Follower {
-	return &Follower{log: log, store: store, v: v, cfg: cfg, now: time.Now,
+	return &Follower{log: log, store: store, v: v, cfg: cfg, now: time.Now, node: nodeName(),
 		busy: map[string]bool{}, watching: map[string]*watch{}}
+}
+
+// nodeName is the host name the VNC notes give (the host an operator
+// tunnels to for a console on loopback).
+func nodeName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
 }
 
 // Busy reports whether an instance is being switched to its final domain
@@ -167,16 +181,85 @@ func (f *Follower) started(ctx context.Context, name string) {
 		f.log.Error("record install start", "domain", name, "err", err)
 		return
 	}
-	f.watch(name, console)
+	w := f.watch(name, console)
+	if st, ok := f.store.Get(name); ok && st.VNC != nil && st.VNC.Port > 0 {
+		host := st.VNC.Listen
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = f.node
+		}
+		f.mu.Lock()
+		w.vnc = &consolenote.VNC{Instance: name, Node: f.node, Host: host, Port: st.VNC.Port, Password: st.VNC.Password}
+		f.mu.Unlock()
+		f.noteVNC(w)
+	}
 }
 
-func (f *Follower) watch(name, console string) {
+func (f *Follower) watch(name, console string) *watch {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.watching[name]; ok {
+	if w, ok := f.watching[name]; ok {
+		return w
+	}
+	w := &watch{console: console, scan: progress.NewScanner(20), lastActive: f.now()}
+	f.watching[name] = w
+	return w
+}
+
+// noteVNC appends where the VNC console is to the instance's console log,
+// for kscloud to read through the cloud's GetConsoleOutput (package
+// consolenote). The rewrite opened the log in append mode.
+func (f *Follower) noteVNC(w *watch) {
+	f.mu.Lock()
+	v := w.vnc
+	f.mu.Unlock()
+	if v == nil || w.console == "" {
 		return
 	}
-	f.watching[name] = &watch{console: console, scan: progress.NewScanner(20), lastActive: f.now()}
+	b, err := consolenote.FormatOpen(*v)
+	if err == nil {
+		var end int64
+		end, err = appendConsole(w.console, b)
+		f.mu.Lock()
+		w.noteAt = max(end, w.offset)
+		f.mu.Unlock()
+	}
+	if err != nil {
+		f.log.Warn("vnc note", "instance", v.Instance, "err", err)
+		return
+	}
+	f.log.Info("vnc console noted in the console log", "instance", v.Instance, "host", v.Host, "port", v.Port)
+}
+
+// noteClosed appends that the install's VNC console is gone.
+func (f *Follower) noteClosed(name, console string) {
+	if console == "" {
+		return
+	}
+	b, err := consolenote.FormatClosed(name)
+	if err == nil {
+		_, err = appendConsole(console, b)
+	}
+	if err != nil {
+		f.log.Warn("vnc note", "instance", name, "err", err)
+	}
+}
+
+// appendConsole appends b to an existing console log in one write and
+// returns the log's size after it.
+func appendConsole(path string, b []byte) (int64, error) {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	if _, err := fh.Write(b); err != nil {
+		return 0, err
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 func (f *Follower) unwatch(name string) *watch {
@@ -203,6 +286,9 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	}
 	f.pollOne(ctx, ev.Domain) // read the console to its end
 	w := f.unwatch(ev.Domain)
+	if st.VNC != nil && st.VNC.Port > 0 {
+		f.noteClosed(ev.Domain, st.ConsoleLog)
+	}
 	var pst progress.State
 	if w != nil {
 		pst = w.scan.State()
@@ -350,6 +436,12 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 	if wr, err := f.v.DiskWrites(ctx, name); err == nil && wr != w.writes {
 		w.writes = wr
 		w.lastActive = now
+	}
+	f.mu.Lock()
+	renote := w.vnc != nil && w.offset-w.noteAt > consolenote.Repeat
+	f.mu.Unlock()
+	if renote {
+		f.noteVNC(w) // keep it inside the tail GetConsoleOutput returns
 	}
 	pst := w.scan.State()
 	line := pst.Line()

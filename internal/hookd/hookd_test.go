@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/launch"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
@@ -296,5 +297,76 @@ func TestServerSocket(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFollowerVNCNote: with a VNC console, the follower appends where it
+// is to the console log (the channel kscloud reads through the cloud's
+// GetConsoleOutput), repeats it when the console has grown past the tail
+// EC2 returns, never shows it in progress or last lines, and notes the
+// console closed when the installer ends.
+func TestFollowerVNCNote(t *testing.T) {
+	state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
+	os.WriteFile(con, []byte("Starting installer, one moment...\n"), 0o644)
+	v := newFakeVirt()
+	f, store := newFollower(t, v, state)
+	f.node = "nc7"
+	ctx := context.Background()
+	live := strings.Replace(installer(t, "bake", con), `port="-1"`, `port="5907"`, 1)
+	if !strings.Contains(live, `port="5907"`) || !strings.Contains(live, `append="on"`) {
+		t.Fatalf("installer domain:\n%s", live)
+	}
+	v.CreateXML(ctx, live)
+	store.Started(&launch.Outcome{Instance: "i-1", Mode: "bake", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+	b, _ := os.ReadFile(con)
+	want := consolenote.VNC{Instance: "i-1", Node: "nc7", Host: "127.0.0.1", Port: 5907, Password: "abcdefgh"}
+	if got, st := consolenote.Last(b, "i-1"); st != consolenote.Open || got != want {
+		t.Fatalf("console after start: %+v %v, want %+v open:\n%s", got, st, want, b)
+	}
+	if n := strings.Count(string(b), consolenote.Prefix); n != 1 {
+		t.Fatalf("%d notes after start", n)
+	}
+	// 40 KiB of installer output: the note is written again.
+	fh, _ := os.OpenFile(con, os.O_WRONLY|os.O_APPEND, 0)
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(fh, "Installing package-%04d (%d/1000) padding padding\n", i, i+1)
+	}
+	fh.Close()
+	f.poll(ctx)
+	b, _ = os.ReadFile(con)
+	if n := strings.Count(string(b), consolenote.Prefix); n != 2 {
+		t.Fatalf("%d notes after 40 KiB of output: want 2", n)
+	}
+	if tail := b[len(b)-consolenote.Repeat:]; !strings.Contains(string(tail), "port=5907") {
+		t.Error("the repeated note is not in the console's tail")
+	}
+	f.poll(ctx)
+	b, _ = os.ReadFile(con)
+	if n := strings.Count(string(b), consolenote.Prefix); n != 2 {
+		t.Fatalf("%d notes after a quiet poll: want still 2", n)
+	}
+	st, _ := store.Get("i-1")
+	if strings.Contains(st.Progress, "kscloud-vnc") || strings.Contains(st.Progress, "abcdefgh") {
+		t.Errorf("progress shows the note: %q", st.Progress)
+	}
+	// A failed install's last lines never carry the password.
+	fh, _ = os.OpenFile(con, os.O_WRONLY|os.O_APPEND, 0)
+	fmt.Fprintln(fh, "Kernel panic - not syncing: test")
+	fh.Close()
+	v.stop("i-1")
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "shutdown", Time: time.Now()})
+	st, _ = store.Get("i-1")
+	if st.Phase != PhaseFailed {
+		t.Fatalf("after the panic: %+v", st)
+	}
+	for _, l := range st.LastLines {
+		if strings.Contains(l, "abcdefgh") {
+			t.Errorf("last lines carry the VNC password: %q", st.LastLines)
+		}
+	}
+	b, _ = os.ReadFile(con)
+	if _, s := consolenote.Last(b, "i-1"); s != consolenote.Closed {
+		t.Fatalf("after the installer stopped: %v, want closed:\n%s", s, b[len(b)-200:])
 	}
 }

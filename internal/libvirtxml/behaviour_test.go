@@ -167,7 +167,7 @@ func TestRewriteBehaviour(t *testing.T) {
 					ss[0].FindElement("target").SelectAttrValue("port", "") != "0" {
 					t.Fatalf("serial not added as specified:\n%s", out)
 				}
-				want := "    </disk>\n    <serial type=\"file\">\n      <source path=\"" + testSerialLog + "\"/>\n      <target port=\"0\"/>\n    </serial>\n  </devices>"
+				want := "    </disk>\n    <serial type=\"file\">\n      <source path=\"" + testSerialLog + "\" append=\"on\"/>\n      <target port=\"0\"/>\n    </serial>\n  </devices>"
 				if !bytes.Contains(out, []byte(want)) {
 					t.Errorf("serial not indented like its siblings:\n%s", out)
 				}
@@ -208,6 +208,24 @@ func TestRewriteBehaviour(t *testing.T) {
 					t.Errorf("<cmdline> kept with %q", c)
 				}
 				assertOnlyOwnedChanged(t, in, out)
+			},
+		},
+		{
+			name: "the console log is opened for appending, only the first file log",
+			xml:  dom("", "", "\n    <serial type=\"pty\"/>\n    <serial type=\"file\"><source path=\"/l\" append=\"off\"/></serial>\n    <serial type=\"file\"><source path=\"/m\"/></serial>"),
+			in:   ekiInstall("ks=x"),
+			check: func(t *testing.T, in, out []byte) {
+				ss := find(t, out, "/domain/devices/serial/source")
+				if len(ss) != 2 || ss[0].SelectAttrValue("append", "") != "on" || ss[1].SelectAttr("append") != nil {
+					t.Fatalf("want append=on on /l only:\n%s", out)
+				}
+				final, err := FinalDomain(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s := find(t, final, "/domain/devices/serial/source"); s[0].SelectAttrValue("append", "") != "on" {
+					t.Errorf("the final domain truncates the installer's log:\n%s", final)
+				}
 			},
 		},
 		{
@@ -427,7 +445,7 @@ func TestRewriteBehaviour(t *testing.T) {
 				if bytes.Contains(out, []byte("\n")) {
 					t.Errorf("indentation added to a compact document:\n%s", out)
 				}
-				want := `<devices><serial type="file"><source path="/l"/><target port="0"/></serial><graphics type="vnc" port="-1" autoport="yes" listen="127.0.0.1" passwd="pw"><listen type="address" address="127.0.0.1"/></graphics></devices>`
+				want := `<devices><serial type="file"><source path="/l" append="on"/><target port="0"/></serial><graphics type="vnc" port="-1" autoport="yes" listen="127.0.0.1" passwd="pw"><listen type="address" address="127.0.0.1"/></graphics></devices>`
 				if !bytes.Contains(out, []byte(want)) {
 					t.Errorf("output lacks %s:\n%s", want, out)
 				}
@@ -438,7 +456,7 @@ func TestRewriteBehaviour(t *testing.T) {
 			xml:  []byte("<domain type=\"kvm\">\n\t<name>c</name>\n\t<os>\n\t\t<type>hvm</type>\n\t\t<kernel>/k</kernel>\n\t</os>\n\t<devices>\n\t</devices>\n</domain>\n"),
 			in:   Install{Cmdline: "ks=x", Mode: ModeBake, SerialLog: "/l"},
 			check: func(t *testing.T, in, out []byte) {
-				want := "\t<devices>\n\t\t<serial type=\"file\">\n\t\t\t<source path=\"/l\"/>\n\t\t\t<target port=\"0\"/>\n\t\t</serial>\n\t</devices>"
+				want := "\t<devices>\n\t\t<serial type=\"file\">\n\t\t\t<source path=\"/l\" append=\"on\"/>\n\t\t\t<target port=\"0\"/>\n\t\t</serial>\n\t</devices>"
 				if !bytes.Contains(out, []byte(want)) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}

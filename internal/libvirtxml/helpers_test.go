@@ -132,6 +132,7 @@ func devicesWithout(t testing.TB, b []byte, vnc, serial bool) []string {
 	doc := mustParse(t, b)
 	var out []string
 	for _, devs := range strictFind(doc, "/domain/devices") {
+		dropSerialAppend(devs)
 		for _, dev := range devs.ChildElements() {
 			if dev.Space == "" && (vnc && dev.Tag == "graphics" && attrValue(dev, "type") == "vnc" || serial && dev.Tag == "serial") {
 				continue
@@ -192,6 +193,7 @@ func maskOwned(t testing.TB, d *domain, m Meta, keepBoot bool) []byte {
 		}
 	}
 	for _, devs := range children(d.root, "devices") {
+		dropSerialAppend(devs)
 		if m.VNCAdded {
 			removeAll(devs, isVNC)
 		}
@@ -207,6 +209,16 @@ func maskOwned(t testing.TB, d *domain, m Meta, keepBoot bool) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// dropSerialAppend removes the append attribute of serial logs: a rewrite
+// with a VNC console owns it (appendConsoleLog).
+func dropSerialAppend(devs *etree.Element) {
+	for _, s := range children(devs, "serial") {
+		for _, src := range children(s, "source") {
+			src.RemoveAttr("append")
+		}
+	}
 }
 
 // onlyBlank reports whether e has nothing but indentation inside.

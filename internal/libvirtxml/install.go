@@ -26,6 +26,10 @@ import (
 //     graphics yet.
 //   - A <serial type="file"> writing to in.SerialLog is added when the domain
 //     has no serial device and SerialLog is set.
+//   - The first file-backed serial device's <source> gets append="on": QEMU
+//     must not write over what nchookd appends to the log for kscloud (the
+//     VNC console's location, package consolenote), and the installer's
+//     output stays in the log when the installed system boots in place.
 //   - [Meta] is recorded in <metadata> (created if missing).
 //
 // RewriteInstall is idempotent: given its own output and the same in, it
@@ -181,6 +185,7 @@ func (d *domain) rewriteInstall(in Install) error {
 			m.VNCAdded = true
 		}
 	}
+	appendConsoleLog(devices)
 
 	return d.writeMeta(m)
 }
@@ -311,6 +316,22 @@ func (d *domain) addSerial(devices *etree.Element, path string) {
 	target := etree.NewElement("target")
 	target.CreateAttr("port", "0")
 	d.appendChild(s, target)
+}
+
+// appendConsoleLog opens the first file-backed serial log in append mode.
+func appendConsoleLog(devices *etree.Element) {
+	if devices == nil {
+		return
+	}
+	for _, s := range children(devices, "serial") {
+		if attrValue(s, "type") != "file" {
+			continue
+		}
+		if src := first(s, "source"); src != nil && attrValue(src, "path") != "" {
+			src.CreateAttr("append", "on")
+			return
+		}
+	}
 }
 
 // addVNC adds a VNC console with an automatically assigned port.

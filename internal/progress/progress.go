@@ -8,6 +8,7 @@ package progress
 
 import (
 	"bytes"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,7 +130,7 @@ const dracutTimeout = "timeout scripts"
 func (sc *Scanner) line(l string) {
 	l = reANSI.ReplaceAllString(strings.TrimRight(l, "\r"), "")
 	l = strings.TrimSpace(reKernelTS.ReplaceAllString(l, ""))
-	if l == "" {
+	if l == "" || consolenote.IsNote(l) { // nchookd's notes hold a password
 		return
 	}
 	if sc.keep > 0 {

@@ -1,0 +1,176 @@
+// Package consolenote is the one message nchookd leaves for kscloud in an
+// instance's serial console log: where the install's VNC console is.
+//
+// On a cloud, kscloud reaches an instance only through the cloud's API, and
+// the only thing the node controller hands back from an instance is its
+// console output (EC2 GetConsoleOutput, which Eucalyptus reads from the
+// console.log in the instance directory). The console log is readable by
+// the instance's owner only, the same person who asked for the console
+// with kscloud.vnc=yes. So when libvirt has given the installer's VNC
+// console a port, nchookd appends one line to that log:
+//
+//	kscloud-vnc: instance=i-3A2B41C0 node=nc1 host=127.0.0.1 port=5901 password=Xy7kP2mQ
+//
+// and, when the installer has ended and the console is gone:
+//
+//	kscloud-vnc: instance=i-3A2B41C0 closed
+//
+// Each line is written with one append (O_APPEND) and starts with CR LF, so
+// it begins a line of its own whatever the guest was writing. The installer
+// rewrite opens the log in append mode (libvirt's <source append="on"/>) so
+// QEMU's own writes never overwrite it. The open line is written again when
+// the console has grown by [Repeat] bytes, so that it stays inside the
+// 64 KiB tail EC2 returns.
+package consolenote
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Prefix starts every note.
+const Prefix = "kscloud-vnc:"
+
+// Repeat is how much console output may follow an open note before it is
+// written again (GetConsoleOutput returns the last 64 KiB).
+const Repeat = 32 << 10
+
+// VNC is where an install's VNC console listens.
+type VNC struct {
+	Instance string `json:"instance"`
+	Node     string `json:"node,omitempty"` // the node controller's host name
+	Host     string `json:"host"`           // the listen address (loopback: on the node)
+	Port     int    `json:"port"`
+	Password string `json:"password"`
+}
+
+// State is what a console says about the VNC console of one instance.
+type State int
+
+const (
+	None   State = iota // no note for the instance
+	Open                // the latest note gives a location
+	Closed              // the latest note says the console is gone
+)
+
+// Loopback reports whether the console listens on the node's loopback
+// only (an operator reaches it through an SSH tunnel to the node).
+func (v VNC) Loopback() bool {
+	return v.Host == "localhost" || strings.HasPrefix(v.Host, "127.") || v.Host == "::1"
+}
+
+// URL is vnc://host:port.
+func (v VNC) URL() string {
+	h := v.Host
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	return fmt.Sprintf("vnc://%s:%d", h, v.Port)
+}
+
+// valid reports whether a field can be written as one key=value word.
+func valid(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || r == '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// FormatOpen returns the note for an open console, CR LF on both sides. It
+// refuses fields that would not read back as written.
+func FormatOpen(v VNC) ([]byte, error) {
+	for name, s := range map[string]string{"instance": v.Instance, "node": v.Node, "host": v.Host, "password": v.Password} {
+		if !valid(s) {
+			return nil, fmt.Errorf("vnc note: %s %q cannot be written on one console line", name, s)
+		}
+	}
+	if v.Port <= 0 || v.Port > 65535 {
+		return nil, fmt.Errorf("vnc note: port %d", v.Port)
+	}
+	return []byte(fmt.Sprintf("\r\n%s instance=%s node=%s host=%s port=%d password=%s\r\n",
+		Prefix, v.Instance, v.Node, v.Host, v.Port, v.Password)), nil
+}
+
+// FormatClosed returns the note saying the console is gone.
+func FormatClosed(instance string) ([]byte, error) {
+	if !valid(instance) {
+		return nil, fmt.Errorf("vnc note: instance %q cannot be written on one console line", instance)
+	}
+	return []byte(fmt.Sprintf("\r\n%s instance=%s closed\r\n", Prefix, instance)), nil
+}
+
+// IsNote reports whether a console line is a note (progress scanners leave
+// them out of the "last lines" they show: they hold a password).
+func IsNote(line string) bool { return strings.Contains(line, Prefix) }
+
+// Last returns the latest note for instance in a console's output.
+func Last(console []byte, instance string) (VNC, State) {
+	var v VNC
+	st := None
+	rest := console
+	for {
+		i := bytes.Index(rest, []byte(Prefix))
+		if i < 0 {
+			return v, st
+		}
+		rest = rest[i+len(Prefix):]
+		end := bytes.IndexAny(rest, "\r\n")
+		if end < 0 {
+			return v, st // a note cut by the end of the output is not read
+		}
+		line := string(rest[:end])
+		rest = rest[end:]
+		n, s, ok := parse(line)
+		if !ok || n.Instance != instance {
+			continue
+		}
+		v, st = n, s
+	}
+}
+
+func parse(line string) (VNC, State, bool) {
+	var v VNC
+	closed := false
+	for _, f := range strings.Fields(line) {
+		if f == "closed" {
+			closed = true
+			continue
+		}
+		k, val, ok := strings.Cut(f, "=")
+		if !ok {
+			return VNC{}, None, false
+		}
+		switch k {
+		case "instance":
+			v.Instance = val
+		case "node":
+			v.Node = val
+		case "host":
+			v.Host = val
+		case "port":
+			p, err := strconv.Atoi(val)
+			if err != nil || p <= 0 || p > 65535 {
+				return VNC{}, None, false
+			}
+			v.Port = p
+		case "password":
+			v.Password = val
+		}
+	}
+	switch {
+	case v.Instance == "":
+		return VNC{}, None, false
+	case closed:
+		return VNC{Instance: v.Instance}, Closed, true
+	case v.Host == "" || v.Port == 0:
+		return VNC{}, None, false
+	}
+	return v, Open, true
+}

@@ -1,0 +1,111 @@
+package consolenote
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	v := VNC{Instance: "i-3A2B41C0", Node: "nc1", Host: "127.0.0.1", Port: 5901, Password: "Xy7kP2mQ"}
+	open, err := FormatOpen(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A guest in the middle of a line, the note, more output.
+	console := []byte("Installing bash (12/3")
+	console = append(console, open...)
+	console = append(console, "45)\r\nRunning post-installation scripts\r\n"...)
+	got, st := Last(console, v.Instance)
+	if st != Open || got != v {
+		t.Fatalf("Last = %+v, %v: want %+v open", got, st, v)
+	}
+	if !got.Loopback() || got.URL() != "vnc://127.0.0.1:5901" {
+		t.Errorf("loopback %v url %s", got.Loopback(), got.URL())
+	}
+	if _, st := Last(console, "i-other"); st != None {
+		t.Errorf("another instance's note read as %v", st)
+	}
+	closed, err := FormatClosed(v.Instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := append(append([]byte{}, console...), closed...)
+	if got, st := Last(after, v.Instance); st != Closed || got.Password != "" {
+		t.Errorf("after the closed note: %+v, %v", got, st)
+	}
+	// A later open note (a reconcile after a daemon restart) wins again.
+	again := append(append([]byte{}, after...), open...)
+	if _, st := Last(again, v.Instance); st != Open {
+		t.Errorf("open after closed: %v", st)
+	}
+}
+
+func TestLastIgnoresCutAndBadNotes(t *testing.T) {
+	open, _ := FormatOpen(VNC{Instance: "i-1", Node: "n", Host: "::1", Port: 5900, Password: "p"})
+	cut := open[:len(open)-6]
+	if _, st := Last(cut, "i-1"); st != None {
+		t.Errorf("a note cut by the end of the output was read: %v", st)
+	}
+	for _, bad := range []string{
+		"kscloud-vnc: instance=i-1 host=h port=99999 password=p\n",
+		"kscloud-vnc: instance=i-1 host=h port=x password=p\n",
+		"kscloud-vnc: instance=i-1 port=5900\n",
+		"kscloud-vnc: instance=i-1 garbage\n",
+		"kscloud-vnc: host=h port=5900\n",
+	} {
+		if v, st := Last([]byte(bad), "i-1"); st != None {
+			t.Errorf("%q read as %+v %v", bad, v, st)
+		}
+	}
+	v, _ := Last(open, "i-1")
+	if v.URL() != "vnc://[::1]:5900" || !v.Loopback() {
+		t.Errorf("IPv6 loopback: %s %v", v.URL(), v.Loopback())
+	}
+}
+
+func TestFormatRefusesWhatWouldNotReadBack(t *testing.T) {
+	for _, v := range []VNC{
+		{Instance: "i 1", Node: "n", Host: "h", Port: 1, Password: "p"},
+		{Instance: "i-1", Node: "n\r\nkscloud-vnc: instance=i-1 closed", Host: "h", Port: 1, Password: "p"},
+		{Instance: "i-1", Node: "n", Host: "h", Port: 0, Password: "p"},
+		{Instance: "i-1", Node: "n", Host: "h", Port: 1, Password: "a=b"},
+		{Instance: "i-1", Node: "", Host: "h", Port: 1, Password: "p"},
+	} {
+		if b, err := FormatOpen(v); err == nil {
+			t.Errorf("FormatOpen(%+v) = %q: want an error", v, b)
+		}
+	}
+	if _, err := FormatClosed(""); err == nil {
+		t.Error("FormatClosed of no instance")
+	}
+}
+
+func TestIsNote(t *testing.T) {
+	open, _ := FormatOpen(VNC{Instance: "i-1", Node: "n", Host: "h", Port: 5900, Password: "p"})
+	if !IsNote(strings.TrimSpace(string(open))) || IsNote("Installing bash (1/2)") {
+		t.Error("IsNote")
+	}
+}
+
+func FuzzLast(f *testing.F) {
+	open, _ := FormatOpen(VNC{Instance: "i-1", Node: "n", Host: "h", Port: 5900, Password: "p"})
+	f.Add(open, "i-1")
+	f.Add([]byte("kscloud-vnc: instance=i-1 closed\r\n"), "i-1")
+	f.Fuzz(func(t *testing.T, console []byte, instance string) {
+		v, st := Last(console, instance)
+		if st == Open {
+			if v.Instance != instance || v.Port <= 0 || v.Port > 65535 || v.Host == "" {
+				t.Fatalf("open note %+v", v)
+			}
+			// What was read writes back and reads back the same.
+			if v.Node != "" {
+				b, err := FormatOpen(v)
+				if err == nil {
+					if w, st2 := Last(b, instance); st2 != Open || w != v {
+						t.Fatalf("re-read %+v %v: want %+v", w, st2, v)
+					}
+				}
+			}
+		}
+	})
+}
