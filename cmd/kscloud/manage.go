@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
-	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 	"github.com/kscloud/kscloud/internal/install"
-	"github.com/kscloud/kscloud/internal/libvirtxml"
 	"github.com/kscloud/kscloud/internal/userdata"
 )
 
@@ -303,32 +301,30 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "vnc", err)
 	}
 	defer closeP()
-	lp, ok := p.(*cloudlibvirt.Provider)
+	vp, ok := p.(cloud.VNCConsoles)
 	if !ok {
-		// On a cloud the console is on the node: nchookd knows it.
-		inst, err := p.Instance(ctx, id)
-		if err != nil {
-			return fail(stderr, "vnc", err)
-		}
-		if inst.VNC == "" {
-			return fail(stderr, "vnc", fmt.Errorf("instance %s: no VNC console known here; on the node controller run: nchookd status %s", id, id))
-		}
-		fmt.Fprintln(stdout, inst.VNC)
-		return 0
+		return fail(stderr, "vnc", fmt.Errorf("provider %s cannot tell where a VNC console is", p.Name()))
 	}
-	live, err := lp.Conn().XML(ctx, id, true)
+	v, err := vp.VNCConsole(ctx, id)
 	if err != nil {
-		return fail(stderr, "vnc", fmt.Errorf("instance %s: %w", id, err))
-	}
-	listen, port, pw, ok, err := libvirtxml.VNCGraphics([]byte(live))
-	if err != nil || !ok || port <= 0 {
-		return fail(stderr, "vnc", fmt.Errorf("instance %s: no VNC console (it has one only during an install started with --vnc)", id))
+		return fail(stderr, "vnc", err)
 	}
 	if g.output == "json" {
-		printJSON(stdout, map[string]any{"instance": id, "host": listen, "port": port, "password": pw})
+		printJSON(stdout, v)
 		return 0
 	}
-	fmt.Fprintf(stdout, "vnc://%s:%d\npassword\t%s\n", listen, port, pw)
+	fmt.Fprintf(stdout, "%s\npassword\t%s\n", v.URL(), v.Password)
+	if v.Node != "" {
+		fmt.Fprintf(stdout, "node\t%s\n", v.Node)
+		if v.Loopback() {
+			// The console listens on the node's loopback only.
+			host := v.Host
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			fmt.Fprintf(stdout, "tunnel\tssh -N -L %d:%s:%d %s   (then vnc://127.0.0.1:%d)\n", v.Port, host, v.Port, v.Node, v.Port)
+		}
+	}
 	return 0
 }
 

@@ -21,6 +21,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/kscloud/kscloud/internal/consolenote"
 )
 
 // ErrNotFound wraps every "no such resource" error.
@@ -262,6 +264,16 @@ func CapabilitiesOf(p Provider) Capabilities {
 		return c.Capabilities()
 	}
 	return Capabilities{}
+}
+
+// ErrNoVNC wraps "this instance has no VNC console (now)".
+var ErrNoVNC = errors.New("no VNC console")
+
+// VNCConsoles is implemented by providers that can say where an install's
+// VNC console listens: local libvirt from the live domain, EC2 from the
+// note nchookd leaves in the console output (package consolenote).
+type VNCConsoles interface {
+	VNCConsole(ctx context.Context, instanceID string) (consolenote.VNC, error)
 }
 
 // Bool returns a pointer to v (for Attachment.DeleteOnTermination).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/progress"
 )
 
@@ -317,6 +318,7 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 	fail := func(reason string) error {
 		return &InstallError{Instance: id, Reason: reason, Last: sc.State().Last}
 	}
+	vncSaid := false
 	for {
 		grew := false
 		out, err := w.P.ConsoleOutput(ctx, id)
@@ -325,6 +327,17 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 				sc.Write(d)
 				lastActive = time.Now()
 				grew = true
+				if b.Spec.VNC && !vncSaid {
+					// On a cloud nchookd notes the console in the output.
+					if v, st := consolenote.Last(out, id); st == consolenote.Open {
+						vncSaid = true
+						where := v.URL()
+						if v.Node != "" {
+							where += " on node " + v.Node
+						}
+						w.status(fmt.Sprintf("VNC console: %s (password and tunnel: kscloud vnc %s)", where, b.ID))
+					}
+				}
 				if stopAtMarker {
 					if m := marker.Find(out); m != nil {
 						return cloud.Instance{ID: id}, string(m), nil

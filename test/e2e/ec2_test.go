@@ -6,10 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	cloudec2 "github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/testenv"
@@ -440,14 +444,63 @@ func TestE2EEC2BakeResume(t *testing.T) {
 // address.
 func TestE2EEC2RunInPlace(t *testing.T) {
 	e := newEC2Env(t, nil)
-	ksText := strings.NewReplacer("sdb", "sda", "poweroff\n", "reboot\n").Replace(ec2KS)
+	// %pre waits a little: the VNC console is checked during the install.
+	ksText := strings.NewReplacer("sdb", "sda", "poweroff\n", "reboot\n").Replace(ec2KS) + "%pre\nsleep 20\n%end\n"
 	url := serveKS(t, ksText)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	r := e.kscloud(t, ctx, "run", "--ks", url, "--installer-image", e.emi, "--kernel", e.eki, "--initrd", e.eri,
+	cmd := e.cmd(ctx, "run", "--ks", url, "--installer-image", e.emi, "--kernel", e.eki, "--initrd", e.eri, "--vnc",
 		"--extra-args", "no_timer_check", "--timeout", "30m", "--inactivity", "10m", "--output", "json")
-	if r.code != 0 {
-		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	var so bytes.Buffer
+	se := new(lockedBuffer)
+	cmd.Stdout, cmd.Stderr = &so, se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// kscloud announces the VNC console nchookd noted in the console
+	// output; kscloud vnc gives its location and password, the ones
+	// nchookd on the node reports, and a VNC server answers there.
+	deadline := time.Now().Add(10 * time.Minute)
+	for !strings.Contains(se.String(), "VNC console: vnc://") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no VNC console announced:\n%s", se.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	id := buildID(t, se.String())
+	vr := e.kscloud(t, ctx, "vnc", id, "--output", "json")
+	var v consolenote.VNC
+	if vr.code != 0 || json.Unmarshal([]byte(vr.stdout), &v) != nil {
+		cmd.Process.Kill()
+		t.Fatalf("kscloud vnc during the install: exit %d %q\n%s", vr.code, vr.stdout, vr.stderr)
+	}
+	host, _ := os.Hostname()
+	if v.Host != "127.0.0.1" || v.Node != host || len(v.Password) != 8 || !strings.HasPrefix(v.Instance, "i-") {
+		t.Errorf("kscloud vnc: %+v: want loopback on node %s with an 8-character password", v, host)
+	}
+	if st, err := status(t, e.node, v.Instance); err != nil || st.VNC == nil || st.VNC.Port != v.Port || st.VNC.Password != v.Password {
+		t.Errorf("nchookd status %+v (%v): kscloud vnc says port %d password %s", st.VNC, err, v.Port, v.Password)
+	}
+	if banner, err := rfbBanner(v.Host, v.Port); err != nil || !strings.HasPrefix(banner, "RFB 003.") {
+		t.Errorf("no VNC server at %s: %q, %v", v.URL(), banner, err)
+	}
+	if vt := e.kscloud(t, ctx, "vnc", id); vt.code != 0 || !strings.Contains(vt.stdout, "tunnel\tssh -N -L") {
+		t.Errorf("kscloud vnc (text): exit %d\n%s%s", vt.code, vt.stdout, vt.stderr)
+	} else {
+		t.Logf("kscloud vnc during the install:\n%s", vt.stdout)
+	}
+	err := cmd.Wait()
+	r := result{stdout: so.String(), stderr: se.String()}
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, r.stderr)
+	}
+	if strings.Contains(r.stderr, v.Password) {
+		t.Errorf("kscloud run printed the VNC password on stderr:\n%s", r.stderr)
+	}
+	// After the install the console is gone, and kscloud vnc says so.
+	if vr := e.kscloud(t, ctx, "vnc", id); vr.code != 1 || !strings.Contains(vr.stderr, "install has ended") || strings.Count(vr.stderr, "\n") != 1 {
+		t.Errorf("kscloud vnc after the install: exit %d, want 1 and one line saying it ended:\n%s", vr.code, vr.stderr)
 	}
 	var out bakeOutput
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
@@ -459,8 +512,8 @@ func TestE2EEC2RunInPlace(t *testing.T) {
 	}
 	b := e.loadBuild(t, out.Build)
 	ud, err := userdataOf(b)
-	if err != nil || ud.Mode != userdata.ModeInPlace || !strings.Contains(ud.BootParams, "inst.ks="+url) || ud.Kickstart != nil {
-		t.Errorf("user-data %+v (%v): want kscloud.mode=in-place and inst.ks=%s, no inline kickstart", ud, err, url)
+	if err != nil || ud.Mode != userdata.ModeInPlace || !ud.VNC || !strings.Contains(ud.BootParams, "inst.ks="+url) || ud.Kickstart != nil {
+		t.Errorf("user-data %+v (%v): want kscloud.mode=in-place, kscloud.vnc=yes and inst.ks=%s, no inline kickstart", ud, err, url)
 	}
 	st := waitPhase(t, e.node, res.InstanceID, "final", 2*time.Minute)
 	if st.Mode != "in-place" {
@@ -473,6 +526,19 @@ func TestE2EEC2RunInPlace(t *testing.T) {
 	if err := e.p.TerminateInstance(ctx, res.InstanceID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rfbBanner reads the protocol version a VNC server sends first.
+func rfbBanner(host string, port int) (string, error) {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 12)
+	_, err = io.ReadFull(c, b)
+	return string(b), err
 }
 
 func contains(list []string, s string) bool {

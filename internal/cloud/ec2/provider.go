@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/userdata"
 )
 
@@ -229,6 +230,23 @@ func (p *Provider) ConsoleOutput(ctx context.Context, id string) ([]byte, error)
 		return nil, fmt.Errorf("instance %q: console output: not base64: %w", id, err)
 	}
 	return b, nil
+}
+
+// VNCConsole implements cloud.VNCConsoles: the console is on the node, and
+// nchookd there notes where in the instance's console output.
+func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, error) {
+	out, err := p.ConsoleOutput(ctx, id)
+	if err != nil {
+		return consolenote.VNC{}, err
+	}
+	v, st := consolenote.Last(out, id)
+	switch st {
+	case consolenote.Closed:
+		return consolenote.VNC{}, fmt.Errorf("instance %s: the install has ended and its VNC console with it: %w", id, cloud.ErrNoVNC)
+	case consolenote.None:
+		return consolenote.VNC{}, fmt.Errorf("instance %s: its console output names no VNC console yet (launched with --vnc? the node's nchookd notes it once the installer runs, if its policy allows one): %w", id, cloud.ErrNoVNC)
+	}
+	return v, nil
 }
 
 func instanceFrom(in types.Instance) cloud.Instance {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
 	"github.com/kscloud/kscloud/internal/progress"
 	"github.com/kscloud/kscloud/internal/virt"
@@ -528,6 +529,26 @@ func (p *Provider) ConsoleOutput(ctx context.Context, id string) ([]byte, error)
 		return nil, nil
 	}
 	return b, err
+}
+
+// VNCConsole implements cloud.VNCConsoles: the live domain's VNC graphics
+// (an installer started with --vnc has one, an installed system never).
+func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, error) {
+	if _, err := p.reg.get("instance", id); err != nil {
+		return consolenote.VNC{}, err
+	}
+	live, err := p.c.XML(ctx, id, true)
+	if err != nil {
+		if virt.IsNotFound(err) {
+			return consolenote.VNC{}, fmt.Errorf("instance %s: not running: %w", id, cloud.ErrNoVNC)
+		}
+		return consolenote.VNC{}, fmt.Errorf("instance %s: %w", id, err)
+	}
+	listen, port, pw, ok, err := libvirtxml.VNCGraphics([]byte(live))
+	if err != nil || !ok || port <= 0 {
+		return consolenote.VNC{}, fmt.Errorf("instance %s: it has one only during an install started with --vnc: %w", id, cloud.ErrNoVNC)
+	}
+	return consolenote.VNC{Instance: id, Host: listen, Port: port, Password: pw}, nil
 }
 
 // --- volumes ---
