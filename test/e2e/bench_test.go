@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,4 +134,52 @@ func benchInstaller(b *testing.B) (string, string) {
 		b.Fatalf("test installer: %v\n%s", err, out)
 	}
 	return filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
+}
+
+// BenchmarkEC2Bake runs a whole kscloud bake --provider ec2 against the
+// test endpoint in node mode (the real hook, nchookd and QEMU, the
+// endpoint's default state delays) and reports the requests per bake by
+// action, the installer's run and kscloud's time after the installer's
+// power-off (stopped → detach → snapshot → image registered → installer
+// and volume removed).
+func BenchmarkEC2Bake(b *testing.B) {
+	if os.Getenv("KSCLOUD_TEST_LIBVIRT") == "" {
+		b.Skip("needs a real libvirtd: run make bench as root, or set KSCLOUD_TEST_LIBVIRT")
+	}
+	e := newEC2Env(b, nil)
+	ks := filepath.Join(b.TempDir(), "ks.cfg")
+	os.WriteFile(ks, []byte(ec2KS), 0o644)
+	var install, overhead, wall float64
+	counts := map[string]int{}
+	total := 0
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		e.srv.ResetCounts()
+		start := time.Now()
+		r := e.kscloud(b, context.Background(), append(e.bakeArgs(ks, fmt.Sprintf("bench-%d", n)), "--output", "json")...)
+		wall += time.Since(start).Seconds()
+		if r.code != 0 {
+			b.Fatalf("bake: exit %d\n%s", r.code, r.stderr)
+		}
+		var out bakeOutput
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			b.Fatal(err)
+		}
+		install += out.Result.InstallSeconds
+		overhead += out.Result.OverheadSeconds
+		c, t := e.counts()
+		for k, v := range c {
+			counts[k] += v
+		}
+		total += t
+	}
+	N := float64(b.N)
+	b.ReportMetric(wall/N, "wall-s")
+	b.ReportMetric(install/N, "install-s")
+	b.ReportMetric(overhead/N, "overhead-s")
+	b.ReportMetric(float64(total)/N, "requests")
+	for k := range counts {
+		counts[k] /= b.N
+	}
+	b.Logf("requests per bake by action: %s", fmtCounts(counts))
 }

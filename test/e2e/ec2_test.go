@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/kscloud/kscloud/internal/cloud"
-	"github.com/kscloud/kscloud/internal/consolenote"
 	cloudec2 "github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/internal/userdata"
@@ -48,7 +48,7 @@ var ec2Actions = []string{"RunInstances", "DescribeInstances", "GetConsoleOutput
 	"RegisterImage", "DescribeImages", "DeregisterImage", "CreateTags", "DescribeTags", "DescribeAvailabilityZones",
 	"CreateVolume", "AttachVolume", "StopInstances", "StartInstances"}
 
-func newEC2Env(t *testing.T, delays *ec2endpoint.Delays) *ec2Env {
+func newEC2Env(t testing.TB, delays *ec2endpoint.Delays) *ec2Env {
 	t.Helper()
 	uri := testenv.Libvirt(t)
 	k, i := testInstaller(t)
@@ -120,7 +120,7 @@ func (e *ec2Env) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (e *ec2Env) kscloud(t *testing.T, ctx context.Context, args ...string) result {
+func (e *ec2Env) kscloud(t testing.TB, ctx context.Context, args ...string) result {
 	t.Helper()
 	cmd := e.cmd(ctx, args...)
 	var so, se bytes.Buffer

@@ -24,7 +24,7 @@ import (
 // installer builds the project's test installer once per test binary.
 var installerDir string
 
-func testInstaller(t *testing.T) (kernel, initrd string) {
+func testInstaller(t testing.TB) (kernel, initrd string) {
 	t.Helper()
 	if installerDir == "" {
 		dir := filepath.Join(bins.dir, "test-installer")
