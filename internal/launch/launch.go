@@ -6,7 +6,6 @@
 package launch
 
 import (
-	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -164,7 +163,7 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 		if listen := cfg.VNCListenAddr(); listen == "" {
 			p.Notes = append(p.Notes, "kscloud.vnc=yes ignored: the operator's policy allows no VNC console")
 		} else {
-			pw, err := password(8)
+			pw, err := libvirtxml.NewVNCPassword()
 			if err != nil {
 				return nil, err
 			}
@@ -206,20 +205,6 @@ func hasParam(cmdline, key string) bool {
 		}
 	}
 	return false
-}
-
-const pwAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-// password returns n random characters (libvirt caps VNC passwords at 8).
-func password(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("vnc password: %w", err)
-	}
-	for i := range b {
-		b[i] = pwAlphabet[int(b[i])%len(pwAlphabet)]
-	}
-	return string(b), nil
 }
 
 // CheckDir refuses an instance directory that is not a real directory

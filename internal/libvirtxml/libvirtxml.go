@@ -1,6 +1,10 @@
 package libvirtxml
 
-import "errors"
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Every error returned by this package wraps one of them;
 // test for them with errors.Is. Messages are one lowercase line.
@@ -33,6 +37,21 @@ const MaxCmdline = 2047
 // MaxVNCPassword is the longest VNC password libvirt and QEMU accept, in
 // characters (VNC authentication uses an 8-byte DES key).
 const MaxVNCPassword = 8
+
+const pwAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// NewVNCPassword returns a random password of MaxVNCPassword characters
+// that are easy to read and type (no 0/O, 1/l/I).
+func NewVNCPassword() (string, error) {
+	b := make([]byte, MaxVNCPassword)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("vnc password: %w", err)
+	}
+	for i := range b {
+		b[i] = pwAlphabet[int(b[i])%len(pwAlphabet)]
+	}
+	return string(b), nil
+}
 
 // Namespace and element of the kscloud metadata.
 const (

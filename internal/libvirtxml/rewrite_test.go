@@ -384,3 +384,20 @@ func cpuTime(t *testing.T) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestNewVNCPassword(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		pw, err := NewVNCPassword()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pw) != MaxVNCPassword || strings.Trim(pw, pwAlphabet) != "" {
+			t.Fatalf("password %q", pw)
+		}
+		seen[pw] = true
+	}
+	if len(seen) < 99 {
+		t.Errorf("%d distinct passwords out of 100", len(seen))
+	}
+}

@@ -3,7 +3,6 @@ package libvirt
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +16,6 @@ import (
 	"github.com/kscloud/kscloud/internal/atomicfile"
 	"github.com/kscloud/kscloud/internal/cloud"
 )
-
-var randReader = rand.Reader
 
 // CreateSnapshot implements cloud.Snapshots: the volume is converted to a
 // sparse qcow2 in the image pool by qemu-img (holes are not read, zero

@@ -352,7 +352,7 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 		}
 		in := libvirtxml.Install{Kernel: spec.KernelID, Initrd: spec.RamdiskID, Cmdline: spec.Cmdline, Mode: mode, SerialLog: rec.Console}
 		if spec.VNC {
-			pw, err := password()
+			pw, err := libvirtxml.NewVNCPassword()
 			if err != nil {
 				return cloud.Instance{}, err
 			}
@@ -734,14 +734,3 @@ func (p *Provider) FindTagged(ctx context.Context, key, value string) ([]cloud.R
 	return out, nil
 }
 
-func password() (string, error) {
-	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	b := make([]byte, 8)
-	if _, err := io.ReadFull(randReader, b); err != nil {
-		return "", err
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b), nil
-}
