@@ -24,7 +24,7 @@ test: ## everything CI runs: installs missing Debian packages, starts libvirtd a
 e2e: ## only the real-libvirt end-to-end tests (root)
 	GOTESTFLAGS='-run E2E' scripts/test.sh
 
-bench: ## benchmarks: hook latency, rewrite/parse cost, bake overhead, 10 GiB image conversion (BENCH=regexp)
+bench: ## benchmarks: hook latency, rewrite/parse cost, local and ec2 bake overhead, ec2 requests per bake, 10 GiB image conversion (BENCH=regexp)
 	scripts/bench.sh
 
 test-installer: ## build the small test installer into build/test-installer/
