@@ -225,6 +225,10 @@ func (c *suite) notFound(t *testing.T) {
 	wantNotFound(t, "TerminateInstance", p.TerminateInstance(ctx, m.Instance), m.Instance)
 	_, err = p.ConsoleOutput(ctx, m.Instance)
 	wantNotFound(t, "ConsoleOutput", err, m.Instance)
+	if vp, ok := p.(cloud.VNCConsoles); ok {
+		_, err = vp.VNCConsole(ctx, m.Instance)
+		wantNotFound(t, "VNCConsole", err, m.Instance)
+	}
 	_, err = p.Volume(ctx, m.Volume)
 	wantNotFound(t, "Volume", err, m.Volume)
 	wantNotFound(t, "DeleteVolume", p.DeleteVolume(ctx, m.Volume), m.Volume)
@@ -568,6 +572,13 @@ func (c *suite) instance(t *testing.T) {
 	}
 	if _, err := p.ConsoleOutput(ctx, inst.ID); err != nil {
 		t.Errorf("ConsoleOutput of a running instance: %v", err)
+	}
+	if vp, ok := p.(cloud.VNCConsoles); ok {
+		// Launched without VNC: none, said in one line naming the instance.
+		_, err := vp.VNCConsole(ctx, inst.ID)
+		if !errors.Is(err, cloud.ErrNoVNC) || !strings.Contains(err.Error(), inst.ID) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("VNCConsole of an instance launched without one: %v: want one line naming %s, wrapping cloud.ErrNoVNC", err, inst.ID)
+		}
 	}
 	found, err := p.FindTagged(ctx, cloud.TagRole, "instance")
 	if err != nil {

@@ -232,6 +232,8 @@ func (p *Provider) ConsoleOutput(ctx context.Context, id string) ([]byte, error)
 	return b, nil
 }
 
+var _ cloud.VNCConsoles = (*Provider)(nil)
+
 // VNCConsole implements cloud.VNCConsoles: the console is on the node, and
 // nchookd there notes where in the instance's console output.
 func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, error) {

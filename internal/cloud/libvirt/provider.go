@@ -531,6 +531,8 @@ func (p *Provider) ConsoleOutput(ctx context.Context, id string) ([]byte, error)
 	return b, err
 }
 
+var _ cloud.VNCConsoles = (*Provider)(nil)
+
 // VNCConsole implements cloud.VNCConsoles: the live domain's VNC graphics
 // (an installer started with --vnc has one, an installed system never).
 func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, error) {
