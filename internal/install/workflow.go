@@ -46,8 +46,9 @@ type Workflow struct {
 	MarkerRE *regexp.Regexp
 }
 
-// DefaultMarker matches the test installer's marker or a login prompt.
-var DefaultMarker = regexp.MustCompile(`kscloud-installed sha256=[0-9a-f]+|\blogin: ?$`)
+// DefaultMarker matches the test installer's marker or a getty login
+// prompt ("host login: ") ending a line or the output so far.
+var DefaultMarker = regexp.MustCompile(`(?m)kscloud-installed sha256=[0-9a-f]+|\blogin: ?\r?$`)
 
 func (w *Workflow) status(s string) {
 	if w.Status != nil {
