@@ -1,26 +1,27 @@
 // Package consolenote is the one message nchookd leaves for kscloud in an
-// instance's serial console log: where the install's VNC console is.
+// instance's console output: where the install's VNC console is.
 //
 // On a cloud, kscloud reaches an instance only through the cloud's API, and
-// the only thing the node controller hands back from an instance is its
-// console output (EC2 GetConsoleOutput, which Eucalyptus reads from the
-// console.log in the instance directory). The console log is readable by
-// the instance's owner only, the same person who asked for the console
-// with kscloud.vnc=yes. So when libvirt has given the installer's VNC
-// console a port, nchookd appends one line to that log:
+// the one thing a node controller hands back from an instance is its
+// console output. The Eucalyptus NC builds GetConsoleOutput from two files
+// in the instance directory (node/handlers_kvm.c, doGetConsoleOutput): the
+// first 4 KiB of console.append.log, then the last 64 KiB of console.log.
+// console.append.log is the NC's channel for text from the node rather
+// than the guest (the NC writes a Windows instance's encrypted password
+// there; Eucalyptus' own sample nc-hook reports the guest's operating
+// system there). Only the instance's owner reads it, the person who asked
+// for the console with kscloud.vnc=yes. So when libvirt has given the
+// installer's VNC console a port, nchookd puts one line first in that file:
 //
 //	kscloud-vnc: instance=i-3A2B41C0 node=nc1 host=127.0.0.1 port=5901 password=Xy7kP2mQ
 //
-// and, when the installer has ended and the console is gone:
+// and replaces it when the installer has ended and the console is gone:
 //
 //	kscloud-vnc: instance=i-3A2B41C0 closed
 //
-// Each line is written with one append (O_APPEND) and starts with CR LF, so
-// it begins a line of its own whatever the guest was writing. The installer
-// rewrite opens the log in append mode (libvirt's <source append="on"/>) so
-// QEMU's own writes never overwrite it. The open line is written again when
-// the console has grown by [Repeat] bytes, so that it stays inside the
-// 64 KiB tail EC2 returns.
+// Whatever else the file holds is kept after the line ([Merge]). Unlike a
+// line in console.log it never scrolls out of the 64 KiB window, and the
+// guest cannot write it.
 package consolenote
 
 import (
@@ -33,9 +34,13 @@ import (
 // Prefix starts every note.
 const Prefix = "kscloud-vnc:"
 
-// Repeat is how much console output may follow an open note before it is
-// written again (GetConsoleOutput returns the last 64 KiB).
-const Repeat = 32 << 10
+// AppendLog is the file in the instance directory whose first
+// MaxAppendLog bytes the Eucalyptus NC puts before the console log in
+// GetConsoleOutput.
+const AppendLog = "console.append.log"
+
+// MaxAppendLog is how much of AppendLog the NC reads.
+const MaxAppendLog = 4095
 
 // VNC is where an install's VNC console listens.
 type VNC struct {
@@ -83,8 +88,8 @@ func valid(s string) bool {
 	return true
 }
 
-// FormatOpen returns the note for an open console, CR LF on both sides. It
-// refuses fields that would not read back as written.
+// FormatOpen returns the note for an open console, one line ending in
+// CR LF. It refuses fields that would not read back as written.
 func FormatOpen(v VNC) ([]byte, error) {
 	for name, s := range map[string]string{"instance": v.Instance, "node": v.Node, "host": v.Host, "password": v.Password} {
 		if !valid(s) {
@@ -94,7 +99,7 @@ func FormatOpen(v VNC) ([]byte, error) {
 	if v.Port <= 0 || v.Port > 65535 {
 		return nil, fmt.Errorf("vnc note: port %d", v.Port)
 	}
-	return []byte(fmt.Sprintf("\r\n%s instance=%s node=%s host=%s port=%d password=%s\r\n",
+	return []byte(fmt.Sprintf("%s instance=%s node=%s host=%s port=%d password=%s\r\n",
 		Prefix, v.Instance, v.Node, v.Host, v.Port, v.Password)), nil
 }
 
@@ -103,7 +108,25 @@ func FormatClosed(instance string) ([]byte, error) {
 	if !valid(instance) {
 		return nil, fmt.Errorf("vnc note: instance %q cannot be written on one console line", instance)
 	}
-	return []byte(fmt.Sprintf("\r\n%s instance=%s closed\r\n", Prefix, instance)), nil
+	return []byte(fmt.Sprintf("%s instance=%s closed\r\n", Prefix, instance)), nil
+}
+
+// Merge returns the content of an append log with note as its first line
+// and every earlier note removed; the other lines stay as they were.
+func Merge(old, note []byte) []byte {
+	out := append([]byte(nil), note...)
+	for len(old) > 0 {
+		line := old
+		if i := bytes.IndexByte(old, '\n'); i >= 0 {
+			line, old = old[:i+1], old[i+1:]
+		} else {
+			old = nil
+		}
+		if !bytes.Contains(line, []byte(Prefix)) {
+			out = append(out, line...)
+		}
+	}
+	return out
 }
 
 // IsNote reports whether a console line is a note (progress scanners leave

@@ -11,10 +11,9 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A guest in the middle of a line, the note, more output.
-	console := []byte("Installing bash (12/3")
-	console = append(console, open...)
-	console = append(console, "45)\r\nRunning post-installation scripts\r\n"...)
+	// What GetConsoleOutput returns: the append log, then the console.
+	appendLog := Merge([]byte("Operating system: Linux\r\n"), open)
+	console := append(append([]byte{}, appendLog...), "Starting installer\r\nInstalling bash (12/345)\r\n"...)
 	got, st := Last(console, v.Instance)
 	if st != Open || got != v {
 		t.Fatalf("Last = %+v, %v: want %+v open", got, st, v)
@@ -29,14 +28,32 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := append(append([]byte{}, console...), closed...)
+	after := Merge(appendLog, closed)
 	if got, st := Last(after, v.Instance); st != Closed || got.Password != "" {
 		t.Errorf("after the closed note: %+v, %v", got, st)
 	}
+	if want := "kscloud-vnc: instance=i-3A2B41C0 closed\r\nOperating system: Linux\r\n"; string(after) != want {
+		t.Errorf("merged append log %q, want %q", after, want)
+	}
 	// A later open note (a reconcile after a daemon restart) wins again.
-	again := append(append([]byte{}, after...), open...)
-	if _, st := Last(again, v.Instance); st != Open {
+	if _, st := Last(Merge(after, open), v.Instance); st != Open {
 		t.Errorf("open after closed: %v", st)
+	}
+	if len(open) > MaxAppendLog {
+		t.Errorf("a note of %d bytes", len(open))
+	}
+}
+
+func TestMerge(t *testing.T) {
+	for _, c := range []struct{ old, want string }{
+		{"", "N\r\n"},
+		{"a\nb", "N\r\na\nb"},
+		{"kscloud-vnc: instance=i-1 closed\r\n", "N\r\n"},
+		{"x\nkscloud-vnc: instance=i-1 closed\r\ny\n", "N\r\nx\ny\n"},
+	} {
+		if got := string(Merge([]byte(c.old), []byte("N\r\n"))); got != c.want {
+			t.Errorf("Merge(%q) = %q, want %q", c.old, got, c.want)
+		}
 	}
 }
 

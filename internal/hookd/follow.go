@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -59,8 +61,6 @@ type watch struct {
 	writes     uint64
 	lastActive time.Time
 	lastSeen   string
-	vnc        *consolenote.VNC // the open VNC console noted in the log
-	noteAt     int64            // console offset after the last note
 }
 
 // NewFollower returns a follower; call Run.
@@ -181,85 +181,59 @@ func (f *Follower) started(ctx context.Context, name string) {
 		f.log.Error("record install start", "domain", name, "err", err)
 		return
 	}
-	w := f.watch(name, console)
+	f.watch(name, console)
 	if st, ok := f.store.Get(name); ok && st.VNC != nil && st.VNC.Port > 0 {
 		host := st.VNC.Listen
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = f.node
 		}
-		f.mu.Lock()
-		w.vnc = &consolenote.VNC{Instance: name, Node: f.node, Host: host, Port: st.VNC.Port, Password: st.VNC.Password}
-		f.mu.Unlock()
-		f.noteVNC(w)
+		v := consolenote.VNC{Instance: name, Node: f.node, Host: host, Port: st.VNC.Port, Password: st.VNC.Password}
+		line, err := consolenote.FormatOpen(v)
+		if err == nil {
+			err = f.note(st, line)
+		}
+		if err != nil {
+			f.log.Warn("vnc note", "instance", name, "err", err)
+		} else if st.Dir != "" {
+			f.log.Info("vnc console noted for GetConsoleOutput", "instance", name, "host", host, "port", v.Port)
+		}
 	}
 }
 
-func (f *Follower) watch(name, console string) *watch {
+func (f *Follower) watch(name, console string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if w, ok := f.watching[name]; ok {
-		return w
-	}
-	w := &watch{console: console, scan: progress.NewScanner(20), lastActive: f.now()}
-	f.watching[name] = w
-	return w
-}
-
-// noteVNC appends where the VNC console is to the instance's console log,
-// for kscloud to read through the cloud's GetConsoleOutput (package
-// consolenote). The rewrite opened the log in append mode.
-func (f *Follower) noteVNC(w *watch) {
-	f.mu.Lock()
-	v := w.vnc
-	f.mu.Unlock()
-	if v == nil || w.console == "" {
+	if _, ok := f.watching[name]; ok {
 		return
 	}
-	b, err := consolenote.FormatOpen(*v)
+	f.watching[name] = &watch{console: console, scan: progress.NewScanner(20), lastActive: f.now()}
+}
+
+// note puts line first in the instance directory's console.append.log,
+// which the Eucalyptus NC puts before the console in GetConsoleOutput
+// (package consolenote), keeping the rest of the file. Instances without
+// an instance directory (kscloud on plain libvirt) get none.
+func (f *Follower) note(st hookapi.InstanceStatus, line []byte) error {
+	if st.Dir == "" {
+		return nil
+	}
+	path := filepath.Join(st.Dir, consolenote.AppendLog)
+	old, err := atomicfile.ReadRegular(path, 1<<20)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return atomicfile.Write(path, consolenote.Merge(old, line), 0o644)
+}
+
+// noteClosed replaces the open note: the install's console is gone.
+func (f *Follower) noteClosed(st hookapi.InstanceStatus) {
+	line, err := consolenote.FormatClosed(st.Instance)
 	if err == nil {
-		var end int64
-		end, err = appendConsole(w.console, b)
-		f.mu.Lock()
-		w.noteAt = max(end, w.offset)
-		f.mu.Unlock()
+		err = f.note(st, line)
 	}
 	if err != nil {
-		f.log.Warn("vnc note", "instance", v.Instance, "err", err)
-		return
+		f.log.Warn("vnc note", "instance", st.Instance, "err", err)
 	}
-	f.log.Info("vnc console noted in the console log", "instance", v.Instance, "host", v.Host, "port", v.Port)
-}
-
-// noteClosed appends that the install's VNC console is gone.
-func (f *Follower) noteClosed(name, console string) {
-	if console == "" {
-		return
-	}
-	b, err := consolenote.FormatClosed(name)
-	if err == nil {
-		_, err = appendConsole(console, b)
-	}
-	if err != nil {
-		f.log.Warn("vnc note", "instance", name, "err", err)
-	}
-}
-
-// appendConsole appends b to an existing console log in one write and
-// returns the log's size after it.
-func appendConsole(path string, b []byte) (int64, error) {
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer fh.Close()
-	if _, err := fh.Write(b); err != nil {
-		return 0, err
-	}
-	fi, err := fh.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
 }
 
 func (f *Follower) unwatch(name string) *watch {
@@ -287,7 +261,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	f.pollOne(ctx, ev.Domain) // read the console to its end
 	w := f.unwatch(ev.Domain)
 	if st.VNC != nil && st.VNC.Port > 0 {
-		f.noteClosed(ev.Domain, st.ConsoleLog)
+		f.noteClosed(st)
 	}
 	var pst progress.State
 	if w != nil {
@@ -436,12 +410,6 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 	if wr, err := f.v.DiskWrites(ctx, name); err == nil && wr != w.writes {
 		w.writes = wr
 		w.lastActive = now
-	}
-	f.mu.Lock()
-	renote := w.vnc != nil && w.offset-w.noteAt > consolenote.Repeat
-	f.mu.Unlock()
-	if renote {
-		f.noteVNC(w) // keep it inside the tail GetConsoleOutput returns
 	}
 	pst := w.scan.State()
 	line := pst.Line()

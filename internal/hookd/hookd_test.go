@@ -300,73 +300,61 @@ func TestServerSocket(t *testing.T) {
 	}
 }
 
-// TestFollowerVNCNote: with a VNC console, the follower appends where it
-// is to the console log (the channel kscloud reads through the cloud's
-// GetConsoleOutput), repeats it when the console has grown past the tail
-// EC2 returns, never shows it in progress or last lines, and notes the
-// console closed when the installer ends.
+// TestFollowerVNCNote: with a VNC console, the follower puts where it is
+// first in the instance directory's console.append.log (what the
+// Eucalyptus NC puts before the console in GetConsoleOutput), keeping what
+// else the file holds, never shows it in progress or last lines, and
+// notes the console closed when the installer ends.
 func TestFollowerVNCNote(t *testing.T) {
-	state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
+	state, dir := t.TempDir(), t.TempDir()
+	con, appendLog := filepath.Join(dir, "console.log"), filepath.Join(dir, consolenote.AppendLog)
 	os.WriteFile(con, []byte("Starting installer, one moment...\n"), 0o644)
+	os.WriteFile(appendLog, []byte("Operating system: Linux\r\n"), 0o644)
 	v := newFakeVirt()
 	f, store := newFollower(t, v, state)
 	f.node = "nc7"
 	ctx := context.Background()
 	live := strings.Replace(installer(t, "bake", con), `port="-1"`, `port="5907"`, 1)
-	if !strings.Contains(live, `port="5907"`) || !strings.Contains(live, `append="on"`) {
+	if !strings.Contains(live, `port="5907"`) {
 		t.Fatalf("installer domain:\n%s", live)
 	}
 	v.CreateXML(ctx, live)
-	store.Started(&launch.Outcome{Instance: "i-1", Mode: "bake", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+	store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, Mode: "bake", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
 	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
-	b, _ := os.ReadFile(con)
+	b, _ := os.ReadFile(appendLog)
 	want := consolenote.VNC{Instance: "i-1", Node: "nc7", Host: "127.0.0.1", Port: 5907, Password: "abcdefgh"}
 	if got, st := consolenote.Last(b, "i-1"); st != consolenote.Open || got != want {
-		t.Fatalf("console after start: %+v %v, want %+v open:\n%s", got, st, want, b)
+		t.Fatalf("append log after start: %+v %v, want %+v open:\n%s", got, st, want, b)
 	}
+	if !strings.HasPrefix(string(b), consolenote.Prefix) || !strings.HasSuffix(string(b), "Operating system: Linux\r\n") {
+		t.Errorf("append log %q: want the note first and the other hook's line kept", b)
+	}
+	// A reconcile (daemon restart) writes it again, not twice.
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+	b, _ = os.ReadFile(appendLog)
 	if n := strings.Count(string(b), consolenote.Prefix); n != 1 {
-		t.Fatalf("%d notes after start", n)
+		t.Fatalf("%d notes after a second start", n)
 	}
-	// 40 KiB of installer output: the note is written again.
-	fh, _ := os.OpenFile(con, os.O_WRONLY|os.O_APPEND, 0)
-	for i := 0; i < 1000; i++ {
-		fmt.Fprintf(fh, "Installing package-%04d (%d/1000) padding padding\n", i, i+1)
-	}
-	fh.Close()
-	f.poll(ctx)
-	b, _ = os.ReadFile(con)
-	if n := strings.Count(string(b), consolenote.Prefix); n != 2 {
-		t.Fatalf("%d notes after 40 KiB of output: want 2", n)
-	}
-	if tail := b[len(b)-consolenote.Repeat:]; !strings.Contains(string(tail), "port=5907") {
-		t.Error("the repeated note is not in the console's tail")
-	}
-	f.poll(ctx)
-	b, _ = os.ReadFile(con)
-	if n := strings.Count(string(b), consolenote.Prefix); n != 2 {
-		t.Fatalf("%d notes after a quiet poll: want still 2", n)
-	}
-	st, _ := store.Get("i-1")
-	if strings.Contains(st.Progress, "kscloud-vnc") || strings.Contains(st.Progress, "abcdefgh") {
-		t.Errorf("progress shows the note: %q", st.Progress)
+	if c, _ := os.ReadFile(con); strings.Contains(string(c), consolenote.Prefix) {
+		t.Errorf("the note went into the guest's console log")
 	}
 	// A failed install's last lines never carry the password.
-	fh, _ = os.OpenFile(con, os.O_WRONLY|os.O_APPEND, 0)
+	fh, _ := os.OpenFile(con, os.O_WRONLY|os.O_APPEND, 0)
+	fmt.Fprintln(fh, "Installing bash (3/9)")
 	fmt.Fprintln(fh, "Kernel panic - not syncing: test")
 	fh.Close()
+	f.poll(ctx)
 	v.stop("i-1")
 	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "shutdown", Time: time.Now()})
-	st, _ = store.Get("i-1")
+	st, _ := store.Get("i-1")
 	if st.Phase != PhaseFailed {
 		t.Fatalf("after the panic: %+v", st)
 	}
-	for _, l := range st.LastLines {
-		if strings.Contains(l, "abcdefgh") {
-			t.Errorf("last lines carry the VNC password: %q", st.LastLines)
-		}
+	b, _ = os.ReadFile(appendLog)
+	if _, s := consolenote.Last(b, "i-1"); s != consolenote.Closed || strings.Contains(string(b), "abcdefgh") {
+		t.Fatalf("after the installer stopped: %v, want closed and no password:\n%s", s, b)
 	}
-	b, _ = os.ReadFile(con)
-	if _, s := consolenote.Last(b, "i-1"); s != consolenote.Closed {
-		t.Fatalf("after the installer stopped: %v, want closed:\n%s", s, b[len(b)-200:])
+	if !strings.HasSuffix(string(b), "Operating system: Linux\r\n") {
+		t.Errorf("append log %q lost the other hook's line", b)
 	}
 }

@@ -26,10 +26,9 @@ import (
 //     graphics yet.
 //   - A <serial type="file"> writing to in.SerialLog is added when the domain
 //     has no serial device and SerialLog is set.
-//   - The first file-backed serial device's <source> gets append="on": QEMU
-//     must not write over what nchookd appends to the log for kscloud (the
-//     VNC console's location, package consolenote), and the installer's
-//     output stays in the log when the installed system boots in place.
+//   - The first file-backed serial device's <source> gets append="on": the
+//     installer's output stays in the log when the installed system boots
+//     in place (QEMU would truncate it), for GetConsoleOutput and debugging.
 //   - [Meta] is recorded in <metadata> (created if missing).
 //
 // RewriteInstall is idempotent: given its own output and the same in, it

@@ -806,8 +806,7 @@ func (s *Server) getConsoleOutput(p *params) (response, *apiError) {
 			return nil, apiErr("InternalError", "reading the console of %s: %v", inst.id, err)
 		}
 		out = b
-	}
-	if len(out) > consoleLimit {
+	} else if len(out) > consoleLimit {
 		out = out[len(out)-consoleLimit:]
 	}
 	return &consoleOutputResponse{InstanceID: inst.id, Timestamp: ts(time.Now()), Output: base64.StdEncoding.EncodeToString(out)}, nil

@@ -403,9 +403,20 @@ func (n *node) clean(ctx context.Context, id string) ([]byte, error) {
 
 // console returns the tail of the instance's console.log.
 func (n *node) console(id string) ([]byte, error) {
+	// As the Eucalyptus NC (node/handlers_kvm.c doGetConsoleOutput): the
+	// first 4 KiB of console.append.log, then the last 64 KiB of console.log.
+	var out []byte
+	if f, err := os.Open(filepath.Join(n.instanceDir(id), "console.append.log")); err == nil {
+		b, err := io.ReadAll(io.LimitReader(f, 4095))
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = b
+	}
 	f, err := os.Open(filepath.Join(n.instanceDir(id), "console.log"))
 	if errors.Is(err, os.ErrNotExist) {
-		return []byte{}, nil
+		return out, nil
 	}
 	if err != nil {
 		return nil, err
@@ -416,5 +427,6 @@ func (n *node) console(id string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return io.ReadAll(f)
+	b, err := io.ReadAll(f)
+	return append(out, b...), err
 }

@@ -735,4 +735,3 @@ func (p *Provider) FindTagged(ctx context.Context, key, value string) ([]cloud.R
 	}
 	return out, nil
 }
-
