@@ -323,22 +323,22 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 	for {
 		grew := false
 		out, err := w.P.ConsoleOutput(ctx, id)
+		if err == nil && b.Spec.VNC && !vncSaid {
+			// On a cloud nchookd notes the console in the output.
+			if v, st := consolenote.Last(out, id); st == consolenote.Open {
+				vncSaid = true
+				where := v.URL()
+				if v.Node != "" {
+					where += " on node " + v.Node
+				}
+				w.status(fmt.Sprintf("VNC console: %s (password and tunnel: kscloud vnc %s)", where, b.ID))
+			}
+		}
 		if err == nil {
 			if d := cons.next(out); len(d) > 0 {
 				sc.Write(d)
 				lastActive = time.Now()
 				grew = true
-				if b.Spec.VNC && !vncSaid {
-					// On a cloud nchookd notes the console in the output.
-					if v, st := consolenote.Last(out, id); st == consolenote.Open {
-						vncSaid = true
-						where := v.URL()
-						if v.Node != "" {
-							where += " on node " + v.Node
-						}
-						w.status(fmt.Sprintf("VNC console: %s (password and tunnel: kscloud vnc %s)", where, b.ID))
-					}
-				}
 				if stopAtMarker {
 					if m := marker.Find(out); m != nil {
 						return cloud.Instance{ID: id}, string(m), nil
