@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 	"github.com/kscloud/kscloud/internal/install"
 )
@@ -172,3 +173,56 @@ func fail(stderr io.Writer, cmd string, err error) int {
 }
 
 func buildDir(stateDir, id string) string { return filepath.Join(stateDir, "builds", id+".d") }
+
+// cloudRef is where the opened provider's resources live.
+func (g *global) cloudRef(p cloud.Provider) *install.CloudRef {
+	if ep, ok := p.(*ec2.Provider); ok {
+		eff := ep.Effective()
+		ref := &install.CloudRef{Endpoint: eff.Endpoint, Region: eff.Region, Signature: eff.Signature}
+		if path, ok := strings.CutPrefix(eff.Credentials, "eucarc "); ok {
+			if abs, err := filepath.Abs(path); err == nil {
+				path = abs
+			}
+			ref.Eucarc = path
+		}
+		return ref
+	}
+	return &install.CloudRef{Connect: g.connect}
+}
+
+// useRecorded takes the cloud flags not given on the command line from a
+// build's record, so that resume, cleanup and vnc reach the build's cloud
+// whatever the environment says now.
+func (g *global) useRecorded(fs *flag.FlagSet, b *install.Build) {
+	g.provider = b.Provider
+	ref := b.Cloud
+	if ref == nil {
+		return
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	take := func(name string, dst *string, v string) {
+		if !set[name] && v != "" {
+			*dst = v
+		}
+	}
+	take("connect", &g.connect, ref.Connect)
+	take("endpoint", &g.endpoint, ref.Endpoint)
+	take("region", &g.region, ref.Region)
+	take("signature", &g.signature, ref.Signature)
+	take("eucarc", &g.eucarc, ref.Eucarc)
+}
+
+// sameCloud refuses to act on a build through a provider that reached
+// another cloud than the one its resources live on: removing "not found"
+// resources there would mark real ones as gone.
+func sameCloud(b *install.Build, now *install.CloudRef) error {
+	ref := b.Cloud
+	if ref == nil {
+		return nil // a build file from before clouds were recorded
+	}
+	if ref.Connect != now.Connect || ref.Endpoint != now.Endpoint || ref.Region != now.Region {
+		return fmt.Errorf("build %s lives on %s, but this command reached %s: give the build's --endpoint/--region/--connect, or none", b.ID, ref.Where(), now.Where())
+	}
+	return nil
+}

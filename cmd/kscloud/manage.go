@@ -192,13 +192,18 @@ func cmdCleanup(args []string, stdout, stderr io.Writer) int {
 		if b, err = store.Load(pos[0]); err != nil {
 			return fail(stderr, "cleanup", err)
 		}
-		g.provider = b.Provider
+		g.useRecorded(fs, b)
 	}
 	p, closeP, err := g.openProvider(ctx, stderr)
 	if err != nil {
 		return fail(stderr, "cleanup", err)
 	}
 	defer closeP()
+	if b != nil {
+		if err := sameCloud(b, g.cloudRef(p)); err != nil {
+			return fail(stderr, "cleanup", err)
+		}
+	}
 	eng := &install.Engine{Provider: p, Store: store, Log: g.logger(stderr), Progress: func(l string) { fmt.Fprintln(stderr, l) }}
 	if b != nil {
 		if b.Status == install.StatusRunning {
@@ -284,9 +289,11 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	id := pos[0]
+	var build *install.Build
 	if store, err := install.OpenStore(g.stateDir); err == nil {
 		if b, err := store.Load(id); err == nil {
-			g.provider = b.Provider
+			build = b
+			g.useRecorded(fs, b)
 			for _, role := range []string{"installer", "instance"} {
 				if r, ok := b.Resource(role); ok {
 					id = r.ID
@@ -301,6 +308,11 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "vnc", err)
 	}
 	defer closeP()
+	if build != nil {
+		if err := sameCloud(build, g.cloudRef(p)); err != nil {
+			return fail(stderr, "vnc", err)
+		}
+	}
 	vp, ok := p.(cloud.VNCConsoles)
 	if !ok {
 		return fail(stderr, "vnc", fmt.Errorf("provider %s cannot tell where a VNC console is", p.Name()))

@@ -64,7 +64,7 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 		if b.Status == install.StatusDone || b.Status == install.StatusCleaned {
 			return fail(stderr, kind, fmt.Errorf("build %s is %s: nothing to resume", b.ID, b.Status))
 		}
-		f.provider = b.Provider
+		f.useRecorded(fs, b)
 	} else {
 		b = install.NewBuild(kind, f.provider, f.spec())
 	}
@@ -73,6 +73,12 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, kind, err)
 	}
 	defer closeP()
+	if err := sameCloud(b, f.cloudRef(p)); err != nil {
+		return fail(stderr, kind, err)
+	}
+	if b.Cloud == nil {
+		b.Cloud = f.cloudRef(p)
+	}
 	st := newStatus(stderr)
 	defer st.done()
 	st.line(fmt.Sprintf("build %s (%s on %s)", b.ID, kind, f.provider))

@@ -55,7 +55,8 @@ type Build struct {
 	Created   time.Time         `json:"created"`
 	Updated   time.Time         `json:"updated"`
 	Spec      Spec              `json:"spec"`
-	Steps     map[string]string `json:"steps"` // step → running|done|failed
+	Cloud     *CloudRef         `json:"cloud,omitempty"` // where its resources live
+	Steps     map[string]string `json:"steps"`           // step → running|done|failed
 	Resources []Resource        `json:"resources"`
 	// Values are step outputs later steps read (e.g. "console.offset").
 	Values map[string]string `json:"values,omitempty"`
@@ -63,6 +64,30 @@ type Build struct {
 
 	mu   sync.Mutex
 	save func(*Build) error // set by Engine.Run
+}
+
+// CloudRef says which cloud a build's resources live on, so that --resume,
+// cleanup and vnc reach the same one whatever the shell's environment says
+// by then. It never holds credentials (a eucarc is named, not read).
+type CloudRef struct {
+	Connect   string `json:"connect,omitempty"`   // libvirt URI
+	Endpoint  string `json:"endpoint,omitempty"`  // EC2 API URL ("" = AWS by region)
+	Region    string `json:"region,omitempty"`    // EC2 region
+	Signature string `json:"signature,omitempty"` // v2 or v4
+	Eucarc    string `json:"eucarc,omitempty"`    // the eucarc the keys came from, if any
+}
+
+// Where is the cloud in one phrase, for messages.
+func (c *CloudRef) Where() string {
+	switch {
+	case c == nil:
+		return "an unrecorded cloud"
+	case c.Connect != "":
+		return "libvirt " + c.Connect
+	case c.Endpoint != "":
+		return "endpoint " + c.Endpoint + " (region " + c.Region + ")"
+	}
+	return "AWS region " + c.Region
 }
 
 // Save persists the build now (steps call it right after recording a

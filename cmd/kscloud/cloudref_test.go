@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/test/ec2endpoint"
+)
+
+// TestCleanupReachesTheBuildsCloud: cleanup ID acts on the cloud the build
+// was made on, recorded in its state file, whatever EC2_URL says now; an
+// explicit --endpoint to another cloud is refused (there, every resource
+// is "not found" and the build would be marked cleaned while its
+// resources live on).
+func TestCleanupReachesTheBuildsCloud(t *testing.T) {
+	fast := ec2endpoint.Delays{VolumeCreating: 10 * time.Millisecond, VolumeDeleting: 10 * time.Millisecond}
+	a := ec2endpoint.Start(t, ec2endpoint.Options{Delays: &fast})
+	b := ec2endpoint.Start(t, ec2endpoint.Options{Delays: &fast})
+	t.Setenv("EC2_ACCESS_KEY", a.AccessKey())
+	t.Setenv("EC2_SECRET_KEY", a.SecretKey())
+	t.Setenv("EUCARC", "")
+	t.Setenv("EC2_URL", b.URL()) // the shell now points elsewhere
+	ctx := context.Background()
+	p, err := ec2.New(ctx, ec2.Config{Endpoint: a.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.CreateVolume(ctx, cloud.VolumeSpec{SizeGiB: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ec2.Waiter{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	if _, err := w.Volume(ctx, p, v.ID, cloud.VolumeAvailable); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	store, err := install.OpenStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := global{provider: "ec2"}
+	bld := install.NewBuild("bake", "ec2", install.Spec{})
+	bld.Cloud = g.cloudRef(p)
+	bld.Status = install.StatusFailed
+	bld.Record(install.Resource{Kind: install.KindVolume, ID: v.ID, Role: "target"})
+	if err := store.Save(bld); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := runCLI("cleanup", bld.ID, "--state-dir", state, "--endpoint", b.URL())
+	if code != 1 || !strings.Contains(stderr, "lives on endpoint "+a.URL()) || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("cleanup against another endpoint: exit %d: %q", code, stderr)
+	}
+	if _, err := p.Volume(ctx, v.ID); err != nil {
+		t.Fatalf("volume after the refused cleanup: %v", err)
+	}
+	if got, _ := store.Load(bld.ID); got.Status == install.StatusCleaned {
+		t.Fatal("the refused cleanup marked the build cleaned")
+	}
+
+	code, _, stderr = runCLI("cleanup", bld.ID, "--state-dir", state)
+	if code != 0 {
+		t.Fatalf("cleanup: exit %d: %s", code, stderr)
+	}
+	if got, err := p.Volume(ctx, v.ID); err == nil && got.State != cloud.VolumeDeleting && got.State != cloud.VolumeDeleted {
+		t.Errorf("volume on the build's cloud after cleanup: %+v", got)
+	}
+	if got, _ := store.Load(bld.ID); got.Status != install.StatusCleaned {
+		t.Errorf("build status %s after cleanup", got.Status)
+	}
+}
