@@ -74,3 +74,39 @@ func TestCleanupReachesTheBuildsCloud(t *testing.T) {
 		t.Errorf("build status %s after cleanup", got.Status)
 	}
 }
+
+// TestOrphanSweepTakesOnlyTemporaries: cleanup --orphans removes a
+// build's temporaries no state file owns, never what a build made for its
+// user (a run's disk here; its instance and images the same way).
+func TestOrphanSweepTakesOnlyTemporaries(t *testing.T) {
+	fast := ec2endpoint.Delays{VolumeCreating: 10 * time.Millisecond, VolumeDeleting: 10 * time.Millisecond}
+	srv := ec2endpoint.Start(t, ec2endpoint.Options{Delays: &fast})
+	t.Setenv("EC2_ACCESS_KEY", srv.AccessKey())
+	t.Setenv("EC2_SECRET_KEY", srv.SecretKey())
+	t.Setenv("EUCARC", "")
+	t.Setenv("EC2_URL", srv.URL())
+	ctx := context.Background()
+	p, err := ec2.New(ctx, ec2.Config{Endpoint: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ec2.Waiter{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	vol := func(role string) string {
+		v, err := p.CreateVolume(ctx, cloud.VolumeSpec{SizeGiB: 1, Tags: cloud.Tags{cloud.TagCreator: "kscloud", cloud.TagBuild: "ks-gone", cloud.TagRole: role}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Volume(ctx, p, v.ID, cloud.VolumeAvailable); err != nil {
+			t.Fatal(err)
+		}
+		return v.ID
+	}
+	target, root := vol("target"), vol("root")
+	code, _, stderr := runCLI("cleanup", "--orphans", "--provider", "ec2", "--state-dir", t.TempDir())
+	if code != 0 || !strings.Contains(stderr, "removed orphan volume "+target) || strings.Contains(stderr, root) {
+		t.Fatalf("cleanup --orphans: exit %d:\n%s", code, stderr)
+	}
+	if v, err := p.Volume(ctx, root); err != nil || v.State != cloud.VolumeAvailable {
+		t.Errorf("a run's disk after the sweep: %+v, %v: want it kept", v, err)
+	}
+}

@@ -223,9 +223,15 @@ func cmdCleanup(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// sweepOrphans removes resources tagged kscloud:creator=kscloud whose build
-// has no state file here, or whose build state no longer lists them as
-// kept. Images (results) are left alone.
+// orphanRoles are the roles a sweep may remove: a build's temporaries.
+// What a build produced for its user (a run's instance and disk, images)
+// is never swept, even when no state file here owns it: another host's
+// state, or a copied image's snapshot, may.
+var orphanRoles = map[string]bool{"installer": true, "target": true, "snapshot": true}
+
+// sweepOrphans removes the temporaries (orphanRoles) tagged
+// kscloud:creator=kscloud that no build state file here owns; a snapshot
+// an image uses stays.
 func sweepOrphans(ctx context.Context, p cloud.Provider, store *install.Store, stderr io.Writer) (int, error) {
 	res, err := p.FindTagged(ctx, cloud.TagCreator, "kscloud")
 	if err != nil {
@@ -248,7 +254,7 @@ func sweepOrphans(ctx context.Context, p cloud.Provider, store *install.Store, s
 	n := 0
 	var errs []error
 	for _, r := range res {
-		if owned[r.ID] || r.Kind == "image" || r.Kind == "snapshot" && r.Tags[cloud.TagRole] != "snapshot" {
+		if owned[r.ID] || r.Kind == "image" || !orphanRoles[r.Tags[cloud.TagRole]] {
 			continue
 		}
 		if r.Kind == "snapshot" && imageUses(ctx, p, r.ID) {
