@@ -36,6 +36,7 @@ type launchFlags struct {
 	resume                       string
 	itype, zone, key             string
 	virtualization, architecture string
+	imageKernel, imageRamdisk    string
 	targetDevice                 string
 	lintVersion                  string
 }
@@ -64,7 +65,11 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.StringVar(&f.zone, "zone", "", "availability `zone` (ec2)")
 	fs.StringVar(&f.key, "key", "", "key pair `name` (ec2)")
 	fs.StringVar(&f.virtualization, "virtualization", "hvm", "registered image virtualization: hvm or paravirtual (ec2)")
-	fs.StringVar(&f.architecture, "arch", "x86_64", "registered image architecture (ec2)")
+	fs.StringVar(&f.architecture, "arch", "x86_64", "registered image architecture: x86_64, i386 or arm64 (ec2)")
+	if kind == "bake" {
+		fs.StringVar(&f.imageKernel, "image-kernel", "", "kernel `ID` (eki-/aki-) of a paravirtual image: a pv-grub EKI as seed 000 uses, or the installed system's kernel (ec2)")
+		fs.StringVar(&f.imageRamdisk, "image-ramdisk", "", "ramdisk `ID` (eri-/ari-) of a paravirtual image, if its kernel needs one (ec2)")
+	}
 	fs.StringVar(&f.targetDevice, "target-device", "/dev/sdb", "device the target volume is attached as (ec2 bake)")
 	if kind == "run" {
 		fs.StringVar(&f.image, "image", "", "boot a copy of this image `NAME|ID` instead of installing")
@@ -81,6 +86,7 @@ func (f *launchFlags) spec() install.Spec {
 		Type: f.itype, Zone: f.zone, KeyName: f.key, VNC: f.vnc,
 		Timeout: install.Duration{Duration: f.timeout}, Inactivity: install.Duration{Duration: f.inactivity},
 		Architecture: f.architecture, Virtualization: f.virtualization, RootDevice: "/dev/sda1",
+		ImageKernel: f.imageKernel, ImageRamdisk: f.imageRamdisk,
 	}
 	if f.installerImage != "" {
 		s.ImageID = f.installerImage // ec2 run in place: the instance's image
@@ -269,9 +275,6 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		// the node puts it on the installer.
 		wf.UserData = ud
 		b.SetValue("bootparams", in.BootParams)
-		if spec.Virtualization == "paravirtual" && (spec.Kernel == "" || spec.Initrd == "") {
-			return nil, errors.New("--virtualization paravirtual needs --kernel eki-… and --initrd eri-…")
-		}
 	}
 	wf.Provenance = prov
 	b.Result = nil

@@ -29,6 +29,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bake", "--state-dir", t.TempDir(), "--provider", "gce"}, `--provider "gce"`},
 		{[]string{"bake", "--state-dir", t.TempDir(), "--output", "yaml"}, `--output "yaml"`},
 		{[]string{"bake", "--state-dir", t.TempDir(), "--resume", "ks-none"}, "no such build"},
+		{[]string{"bake", "--state-dir", t.TempDir(), "--ks", "x.ks", "--kernel", "k", "--initrd", "i", "--name", "a:b"}, `--name "a:b"`},
 	} {
 		code, _, stderr := runCLI(tc.args...)
 		if code == 0 || !strings.Contains(stderr, tc.want) {
@@ -66,5 +67,37 @@ func TestUserdataCommand(t *testing.T) {
 	code, _, stderr = runCLI("userdata", "--bootparams", "ip=dhcp", "--ks", big, "--compress", "never")
 	if code == 0 || !strings.Contains(stderr, "over the 16384-byte limit") {
 		t.Fatalf("oversized user-data: exit %d %q", code, stderr)
+	}
+}
+
+// TestEC2FlagErrors: ids and image settings an ec2 bake or run would only
+// trip over at launch or at register time (after the whole install) are
+// refused at once, in one line, with exit 2 and no build state.
+func TestEC2FlagErrors(t *testing.T) {
+	bake := []string{"bake", "--provider", "ec2", "--ks", "x.ks", "--installer-image", "emi-12345678", "--kernel", "eki-12345678", "--initrd", "eri-12345678"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{append(bake[:5:5], "--installer-image", "emi-123"), `--installer-image: image "emi-123": not a image id`},
+		{append(bake[:5:5], "--installer-image", "eki-12345678"), `--installer-image: image "eki-12345678"`},
+		{append(bake, "--kernel", "eri-12345678"), `--kernel: kernel "eri-12345678"`},
+		{append(bake, "--initrd", "initrd.img"), `--initrd: ramdisk "initrd.img"`},
+		{append(bake, "--virtualization", "pv"), `--virtualization "pv": want hvm or paravirtual`},
+		{append(bake, "--arch", "sparc"), `--arch "sparc"`},
+		{append(bake, "--virtualization", "paravirtual"), "needs --image-kernel"},
+		{append(bake, "--virtualization", "paravirtual", "--image-kernel", "emi-12345678"), `--image-kernel: kernel "emi-12345678"`},
+		{append(bake, "--image-kernel", "eki-12345678"), "are for --virtualization paravirtual"},
+		{append(bake, "--name", strings.Repeat("n", 113)), "--name"},
+		{[]string{"run", "--provider", "ec2", "--image", "f40"}, `--image: image "f40": not a image id`},
+	} {
+		state := t.TempDir()
+		code, _, stderr := runCLI(append(tc.args, "--state-dir", state)...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
+		}
+		if builds, _ := os.ReadDir(filepath.Join(state, "builds")); len(builds) != 0 {
+			t.Errorf("%v: a build state was written", tc.args)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/install"
 )
 
@@ -156,6 +157,9 @@ func (f *launchFlags) validate(kind string) string {
 		if f.ks != "" || f.kernel != "" || f.location != "" || f.installerImage != "" {
 			return "--image boots an installed system: it takes no --ks, --kernel, --location or --installer-image"
 		}
+		if f.provider == "ec2" {
+			return f.validateEC2(kind)
+		}
 		return ""
 	}
 	if f.installerImage != "" && f.provider != "ec2" {
@@ -177,8 +181,79 @@ func (f *launchFlags) validate(kind string) string {
 		}
 		return "ec2 " + kind + " needs an installer image: --installer-image emi-… (" + what + "), with --kernel eki-… --initrd eri-…, or --installer NAME from the node's catalog"
 	}
-	if n := f.name; n != "" && strings.ContainsAny(n, "/ \t\n") {
-		return fmt.Sprintf("--name %q: no slashes or spaces", n)
+	if n := f.name; n != "" && !validName(n) {
+		return fmt.Sprintf("--name %q: 1 to 112 letters, digits and ._()- (a timestamp is added; EC2 allows 128)", n)
+	}
+	if f.provider == "ec2" {
+		return f.validateEC2(kind)
+	}
+	return ""
+}
+
+// validName: image and instance names every provider takes (file names
+// on libvirt, EC2's image-name alphabet, room for "-YYYYMMDD-HHMMSS").
+func validName(n string) bool {
+	if len(n) > 112 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._()-", r)) {
+			return false
+		}
+	}
+	return n != "." && n != ".."
+}
+
+// validateEC2 checks ids and image settings before any state exists: a
+// bad one found at register time would cost the whole install.
+func (f *launchFlags) validateEC2(kind string) string {
+	check := func(flag, v string, fn func(string) error) string {
+		if v == "" {
+			return ""
+		}
+		if err := fn(v); err != nil {
+			return flag + ": " + err.Error()
+		}
+		return ""
+	}
+	image := "--installer-image"
+	if kind == "run" && f.installerImage == "" {
+		image = "--image" // run --image: an EMI/AMI id (names are libvirt's)
+	}
+	for _, c := range []struct {
+		flag, v string
+		fn      func(string) error
+	}{
+		{image, f.image, ec2.CheckImageID},
+		{"--installer-image", f.installerImage, ec2.CheckImageID},
+		{"--kernel", f.kernel, ec2.CheckKernelID},
+		{"--initrd", f.initrd, ec2.CheckRamdiskID},
+		{"--image-kernel", f.imageKernel, ec2.CheckKernelID},
+		{"--image-ramdisk", f.imageRamdisk, ec2.CheckRamdiskID},
+	} {
+		if msg := check(c.flag, c.v, c.fn); msg != "" {
+			return msg
+		}
+	}
+	if kind != "bake" {
+		return ""
+	}
+	switch f.architecture {
+	case "x86_64", "i386", "arm64":
+	default:
+		return fmt.Sprintf("--arch %q: want x86_64, i386 or arm64", f.architecture)
+	}
+	switch f.virtualization {
+	case "hvm":
+		if f.imageKernel != "" || f.imageRamdisk != "" {
+			return "--image-kernel/--image-ramdisk are for --virtualization paravirtual (an hvm image boots from its disk)"
+		}
+	case "paravirtual":
+		if f.imageKernel == "" {
+			return "--virtualization paravirtual needs --image-kernel eki-…: the kernel the image boots (a pv-grub EKI, as seed 000 uses, or the installed system's), never the installer's"
+		}
+	default:
+		return fmt.Sprintf("--virtualization %q: want hvm or paravirtual", f.virtualization)
 	}
 	return ""
 }

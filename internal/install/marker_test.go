@@ -1,6 +1,9 @@
 package install
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDefaultMarker(t *testing.T) {
 	for in, want := range map[string]string{
@@ -15,5 +18,24 @@ func TestDefaultMarker(t *testing.T) {
 		if got := DefaultMarker.FindString(in); got != want {
 			t.Errorf("%q: matched %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestDescribeFitsEC2(t *testing.T) {
+	p := &Provenance{KscloudVersion: "v0.3.0-12-gabcdef0", KickstartSHA256: strings.Repeat("a", 64),
+		KickstartSource: "https://ks.example.com/" + strings.Repeat("very-long-directory/", 12) + "fedora-40-server.ks",
+		GitRevision:     strings.Repeat("b", 40), GitDirty: true, Build: "ks-20261122-0123456789ab"}
+	d := p.Describe()
+	if len(d) > MaxDescription {
+		t.Fatalf("%d bytes: %s", len(d), d)
+	}
+	for _, want := range []string{p.KickstartSHA256, p.GitRevision + "+dirty", p.Build, "fedora-40-server.ks", "src:..."} {
+		if !strings.Contains(d, want) {
+			t.Errorf("%q lacks %q", d, want)
+		}
+	}
+	p.KickstartSource = "/srv/ks/f40.ks"
+	if d := p.Describe(); !strings.Contains(d, " src:/srv/ks/f40.ks ") {
+		t.Errorf("short source changed: %q", d)
 	}
 }

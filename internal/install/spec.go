@@ -46,6 +46,10 @@ type Spec struct {
 	Architecture   string `json:"architecture,omitempty"`
 	Virtualization string `json:"virtualization,omitempty"`
 	RootDevice     string `json:"root_device,omitempty"`
+	// ImageKernel and ImageRamdisk boot a paravirtual registered image
+	// (never the installer's: that would boot the installer again).
+	ImageKernel  string `json:"image_kernel_id,omitempty"`
+	ImageRamdisk string `json:"image_ramdisk_id,omitempty"`
 	// Marker is the console line that says the installed system is up
 	// (run); default: "kscloud-installed " or a login prompt.
 	Marker string `json:"marker,omitempty"`
@@ -78,12 +82,28 @@ type Provenance struct {
 	Build           string    `json:"build"`
 }
 
-// Describe renders provenance as one line (image descriptions have little room).
+// MaxDescription is the longest image or snapshot description EC2 takes.
+const MaxDescription = 255
+
+// Describe renders provenance as one line of at most MaxDescription bytes
+// (image descriptions have little room): a long kickstart source is
+// shortened from its start, the rest is always there.
 func (p *Provenance) Describe() string {
 	var b strings.Builder
 	b.WriteString("kscloud " + p.KscloudVersion + " ks sha256:" + p.KickstartSHA256)
-	if p.KickstartSource != "" {
-		b.WriteString(" src:" + p.KickstartSource)
+	if src := p.KickstartSource; src != "" {
+		rest := len(" git:") + len(p.GitRevision) + len("+dirty") + len(" build:") + len(p.Build)
+		room := MaxDescription - b.Len() - len(" src:") - rest
+		if len(src) > room {
+			if room < 8 {
+				src = ""
+			} else {
+				src = "..." + src[len(src)-(room-3):]
+			}
+		}
+		if src != "" {
+			b.WriteString(" src:" + src)
+		}
 	}
 	if p.GitRevision != "" {
 		b.WriteString(" git:" + p.GitRevision)

@@ -621,7 +621,7 @@ func (w *Workflow) registerStep(name string) Step {
 					spec.Description = w.Provenance.Describe()
 				}
 				if spec.Virtualization == "paravirtual" {
-					spec.KernelID, spec.RamdiskID = w.Kernel, w.Ramdisk
+					spec.KernelID, spec.RamdiskID = b.Spec.ImageKernel, b.Spec.ImageRamdisk
 				}
 				im, err := w.P.RegisterImage(ctx, spec)
 				if err != nil {

@@ -46,3 +46,9 @@ func kindOf(id string) string {
 	}
 	return "resource"
 }
+
+// CheckImageID, CheckKernelID and CheckRamdiskID check an AMI/EMI,
+// AKI/EKI and ARI/ERI id before anything is launched (flags).
+func CheckImageID(id string) error   { return checkID("image", id, imagePrefixes...) }
+func CheckKernelID(id string) error  { return checkID("kernel", id, kernelPrefixes...) }
+func CheckRamdiskID(id string) error { return checkID("ramdisk", id, ramdiskPrefixes...) }

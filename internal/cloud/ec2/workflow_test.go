@@ -3,6 +3,8 @@ package ec2_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -324,5 +326,47 @@ func TestSweepAdoptsTarget(t *testing.T) {
 	}
 	if b.Status != install.StatusCleaned {
 		t.Errorf("status %s", b.Status)
+	}
+}
+
+// TestBakeWorkflowParavirtual: a paravirtual image is registered with the
+// kernel the spec names for the image (a pv-grub EKI), never with the
+// installer's kernel and ramdisk, which would boot the installer again.
+func TestBakeWorkflowParavirtual(t *testing.T) {
+	r := newBakeRig(t, ec2endpoint.DefaultDelays)
+	dir := t.TempDir()
+	file := func(name string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(name), 0o644)
+		return p
+	}
+	installerEKI, err := r.srv.AddKernel(file("installer-vmlinuz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	installerERI, err := r.srv.AddRamdisk(file("installer-initrd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvGrub, err := r.srv.AddKernel(file("pv-grub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := r.newBuild()
+	b.Spec.Virtualization, b.Spec.ImageKernel = "paravirtual", pvGrub
+	wf := r.workflow()
+	wf.Kernel, wf.Ramdisk = installerEKI, installerERI
+	go func() { r.powerOff(t, <-r.launched) }()
+	eng := &install.Engine{Provider: r.p, Store: r.store}
+	if err := eng.Run(context.Background(), b, wf.BakeSteps()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.p.Client().DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{b.Result.ImageID}})
+	if err != nil || len(out.Images) != 1 {
+		t.Fatalf("describe %s: %v", b.Result.ImageID, err)
+	}
+	im := out.Images[0]
+	if k, rd := aws.ToString(im.KernelId), aws.ToString(im.RamdiskId); k != pvGrub || rd != "" || im.VirtualizationType != "paravirtual" {
+		t.Errorf("image kernel %q ramdisk %q virtualization %q: want %s, none, paravirtual (installer: %s/%s)", k, rd, im.VirtualizationType, pvGrub, installerEKI, installerERI)
 	}
 }
