@@ -42,27 +42,62 @@ func (b *Backoff) Next() time.Duration {
 }
 
 // poll calls check until it reports done, an error, or the timeout; what
-// names the awaited thing in a timeout error.
+// names the awaited thing in a timeout error, which also gives the last
+// state seen when T has one.
 func poll[T any](ctx context.Context, timeout time.Duration, what string, check func() (T, bool, error)) (T, error) {
+	return pollFresh(ctx, timeout, 0, what, check)
+}
+
+// pollFresh is poll for something just created: "not found" during the
+// first fresh of the wait means "not visible yet" (EC2 is eventually
+// consistent: a new snapshot or image may be unknown to Describe* for a
+// few seconds), not gone.
+func pollFresh[T any](ctx context.Context, timeout, fresh time.Duration, what string, check func() (T, bool, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	start := time.Now()
 	var bo Backoff
 	var last T
+	seen := false
 	for {
 		v, done, err := check()
-		if err != nil {
+		switch {
+		case err != nil && cloud.IsNotFound(err) && time.Since(start) < fresh && ctx.Err() == nil:
+			// not visible yet
+		case err != nil:
 			return v, err
-		}
-		last = v
-		if done {
-			return v, nil
+		default:
+			last, seen = v, true
+			if done {
+				return v, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
+			if st := stateOf(last); seen && st != "" {
+				return last, fmt.Errorf("waiting for %s (last state %s): %w", what, st, context.Cause(ctx))
+			}
 			return last, fmt.Errorf("waiting for %s: %w", what, context.Cause(ctx))
 		case <-time.After(bo.Next()):
 		}
 	}
+}
+
+// stateOf is the state of a cloud resource, for timeout messages.
+func stateOf(v any) string {
+	switch x := v.(type) {
+	case cloud.Instance:
+		return x.State
+	case cloud.Volume:
+		return x.State
+	case cloud.Snapshot:
+		if x.State != "" {
+			return fmt.Sprintf("%s %d%%", x.State, x.Progress)
+		}
+	case cloud.Image:
+		return x.State
+	}
+	return ""
 }
 
 // WaitInstance waits until the instance reaches one of want.
@@ -87,7 +122,7 @@ func WaitInstance(ctx context.Context, p cloud.Provider, id string, timeout time
 
 // WaitVolume waits until the volume reaches one of want.
 func WaitVolume(ctx context.Context, p cloud.Provider, id string, timeout time.Duration, want ...string) (cloud.Volume, error) {
-	return poll(ctx, timeout, fmt.Sprintf("volume %s to be %v", id, want), func() (cloud.Volume, bool, error) {
+	return pollFresh(ctx, timeout, notVisibleFor, fmt.Sprintf("volume %s to be %v", id, want), func() (cloud.Volume, bool, error) {
 		v, err := p.Volume(ctx, id)
 		if err != nil {
 			return v, false, err
@@ -101,7 +136,7 @@ func WaitVolume(ctx context.Context, p cloud.Provider, id string, timeout time.D
 
 // WaitSnapshot waits for a snapshot to complete, reporting progress.
 func WaitSnapshot(ctx context.Context, p cloud.Provider, id string, timeout time.Duration, progress func(int)) (cloud.Snapshot, error) {
-	return poll(ctx, timeout, fmt.Sprintf("snapshot %s to complete", id), func() (cloud.Snapshot, bool, error) {
+	return pollFresh(ctx, timeout, notVisibleFor, fmt.Sprintf("snapshot %s to complete", id), func() (cloud.Snapshot, bool, error) {
 		s, err := p.Snapshot(ctx, id)
 		if err != nil {
 			return s, false, err

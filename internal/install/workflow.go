@@ -635,7 +635,7 @@ func (w *Workflow) registerStep(name string) Step {
 			}
 			b.SetKeep(KindImage, img.ID)
 			b.SetKeep(KindSnapshot, snap.ID)
-			im, err := poll(ctx, 30*time.Minute, fmt.Sprintf("image %s to be available", img.ID), func() (cloud.Image, bool, error) {
+			im, err := pollFresh(ctx, 30*time.Minute, notVisibleFor, fmt.Sprintf("image %s to be available", img.ID), func() (cloud.Image, bool, error) {
 				im, err := w.P.Image(ctx, img.ID)
 				if err != nil {
 					return im, false, err
