@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go/logging"
 )
 
 // DefaultRegion is the region signed into SigV4 requests to a custom
@@ -106,7 +108,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 
-	var opts []func(*awsconfig.LoadOptions) error
+	// The SDK's own log lines (e.g. "falling back to IMDSv1") are not
+	// kscloud's one-line errors.
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.Nop{})}
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
 	}
@@ -132,8 +136,17 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 		ac.Region = DefaultRegion
 	}
-	if sig == SignatureV2 && ac.Credentials == nil {
-		return nil, fmt.Errorf("ec2: signature v2 needs credentials")
+	if creds == nil {
+		// The AWS chain: find out now, not in the middle of a build.
+		err := errors.New("no provider")
+		if ac.Credentials != nil {
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			_, err = ac.Credentials.Retrieve(rctx)
+			cancel()
+		}
+		if err != nil {
+			return nil, errors.New("ec2: no credentials: set EC2_ACCESS_KEY and EC2_SECRET_KEY, give --eucarc FILE, or configure the AWS SDK's (AWS_ACCESS_KEY_ID…, ~/.aws/credentials)")
+		}
 	}
 	now, clock := cfg.Now, (*v2Clock)(nil)
 	if now == nil {
