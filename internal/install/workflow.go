@@ -554,12 +554,15 @@ func (w *Workflow) snapshotStep(name string) Step {
 					desc = w.Provenance.Describe()
 				}
 				s, err := w.P.CreateSnapshot(ctx, vol.ID, desc, w.tags(b, "snapshot"))
-				if err != nil {
-					return err
+				if s.ID != "" {
+					// Recorded even when tagging it failed: cleanup removes it.
+					r = Resource{Kind: KindSnapshot, ID: s.ID, Role: "snapshot", Step: name}
+					b.Record(r)
+					if serr := b.Save(); err == nil {
+						err = serr
+					}
 				}
-				r = Resource{Kind: KindSnapshot, ID: s.ID, Role: "snapshot", Step: name}
-				b.Record(r)
-				if err := b.Save(); err != nil {
+				if err != nil {
 					return err
 				}
 			}
@@ -624,12 +627,15 @@ func (w *Workflow) registerStep(name string) Step {
 					spec.KernelID, spec.RamdiskID = b.Spec.ImageKernel, b.Spec.ImageRamdisk
 				}
 				im, err := w.P.RegisterImage(ctx, spec)
-				if err != nil {
-					return err
+				if im.ID != "" {
+					// Recorded even when tagging it failed: cleanup removes it.
+					img = Resource{Kind: KindImage, ID: im.ID, Role: "image", Step: name}
+					b.Record(img)
+					if serr := b.Save(); err == nil {
+						err = serr
+					}
 				}
-				img = Resource{Kind: KindImage, ID: im.ID, Role: "image", Step: name}
-				b.Record(img)
-				if err := b.Save(); err != nil {
+				if err != nil {
 					return err
 				}
 			}

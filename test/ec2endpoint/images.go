@@ -212,7 +212,7 @@ func (s *Server) describeImages(p *params) (response, *apiError) {
 	if len(ids) > 0 {
 		for _, id := range ids {
 			im := s.images[canon(id)]
-			if im == nil {
+			if im == nil || time.Since(im.created) < s.delays.Invisible {
 				return nil, apiErr("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 			}
 			ims = append(ims, im)

@@ -137,7 +137,7 @@ func (s *Server) describeSnapshots(p *params) (response, *apiError) {
 	if len(ids) > 0 {
 		for _, id := range ids {
 			sn := s.snapshots[canon(id)]
-			if sn == nil {
+			if sn == nil || time.Since(sn.started) < s.delays.Invisible {
 				return nil, apiErr("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", id)
 			}
 			snaps = append(snaps, sn)

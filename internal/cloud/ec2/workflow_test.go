@@ -370,3 +370,27 @@ func TestBakeWorkflowParavirtual(t *testing.T) {
 		t.Errorf("image kernel %q ramdisk %q virtualization %q: want %s, none, paravirtual (installer: %s/%s)", k, rd, im.VirtualizationType, pvGrub, installerEKI, installerERI)
 	}
 }
+
+// TestBakeWorkflowEventualConsistency: right after CreateSnapshot and
+// RegisterImage EC2 may not know the new id for a few seconds
+// (InvalidSnapshot.NotFound, InvalidAMIID.NotFound); the bake waits
+// instead of failing and throwing its results away.
+func TestBakeWorkflowEventualConsistency(t *testing.T) {
+	d := ec2endpoint.DefaultDelays
+	d.Invisible = 2 * time.Second
+	r := newBakeRig(t, d)
+	r.srv.ResetCounts()
+	b := r.newBuild()
+	go func() { r.powerOff(t, <-r.launched) }()
+	eng := &install.Engine{Provider: r.p, Store: r.store}
+	if err := eng.Run(context.Background(), b, r.workflow().BakeSteps()); err != nil {
+		t.Fatal(err)
+	}
+	im, err := r.p.Image(context.Background(), b.Result.ImageID)
+	if err != nil || im.State != cloud.ImageAvailable {
+		t.Fatalf("image %+v, %v", im, err)
+	}
+	if n := r.srv.Count("CreateSnapshot") + r.srv.Count("RegisterImage"); n != 2 {
+		t.Errorf("%d CreateSnapshot+RegisterImage: want one each (CreateSnapshot %d, RegisterImage %d, CreateTags %d)", n, r.srv.Count("CreateSnapshot"), r.srv.Count("RegisterImage"), r.srv.Count("CreateTags"))
+	}
+}
