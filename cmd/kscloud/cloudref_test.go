@@ -110,3 +110,20 @@ func TestOrphanSweepTakesOnlyTemporaries(t *testing.T) {
 		t.Errorf("a run's disk after the sweep: %+v, %v: want it kept", v, err)
 	}
 }
+
+func TestStatusShowsTheCloud(t *testing.T) {
+	state := t.TempDir()
+	store, err := install.OpenStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := install.NewBuild("bake", "ec2", install.Spec{})
+	b.Cloud = &install.CloudRef{Endpoint: "http://clc:8773/services/compute", Region: "eucalyptus", Signature: "v2"}
+	if err := store.Save(b); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("status", b.ID, "--state-dir", state)
+	if code != 0 || !strings.Contains(stdout, "cloud\tendpoint http://clc:8773/services/compute (region eucalyptus)\n") {
+		t.Fatalf("status: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

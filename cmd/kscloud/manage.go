@@ -144,6 +144,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 1 {
 		b := builds[0]
 		fmt.Fprintf(stdout, "build\t%s\nkind\t%s\nprovider\t%s\nstatus\t%s\ncreated\t%s\n", b.ID, b.Kind, b.Provider, b.Status, b.Created.Format(time.RFC3339))
+		if b.Cloud != nil {
+			fmt.Fprintf(stdout, "cloud\t%s\n", b.Cloud.Where())
+		}
 		if b.Error != "" {
 			fmt.Fprintf(stdout, "error\t%s\n", b.Error)
 		}
