@@ -20,8 +20,9 @@
 //	kscloud-vnc: instance=i-3A2B41C0 closed
 //
 // Whatever else the file holds is kept after the line ([Merge]). Unlike a
-// line in console.log it never scrolls out of the 64 KiB window, and the
-// guest cannot write it.
+// line in console.log it never scrolls out of the 64 KiB window, and [Read]
+// takes only the first line of the output, so the guest, which writes the
+// console.log part, cannot forge one.
 package consolenote
 
 import (
@@ -133,29 +134,24 @@ func Merge(old, note []byte) []byte {
 // them out of the "last lines" they show: they hold a password).
 func IsNote(line string) bool { return strings.Contains(line, Prefix) }
 
-// Last returns the latest note for instance in a console's output.
-func Last(console []byte, instance string) (VNC, State) {
-	var v VNC
-	st := None
-	rest := console
-	for {
-		i := bytes.Index(rest, []byte(Prefix))
-		if i < 0 {
-			return v, st
-		}
-		rest = rest[i+len(Prefix):]
-		end := bytes.IndexAny(rest, "\r\n")
-		if end < 0 {
-			return v, st // a note cut by the end of the output is not read
-		}
-		line := string(rest[:end])
-		rest = rest[end:]
-		n, s, ok := parse(line)
-		if !ok || n.Instance != instance {
-			continue
-		}
-		v, st = n, s
+// Read returns the note for instance at the head of a console output:
+// only its first line is read, where the NC puts the append log and
+// nchookd its note ([Merge]). A line the guest prints further down, in the
+// part that comes from console.log, is never taken for a note.
+func Read(output []byte, instance string) (VNC, State) {
+	end := bytes.IndexAny(output, "\r\n")
+	if end < 0 {
+		return VNC{}, None // no note, or one cut short
 	}
+	line, ok := bytes.CutPrefix(output[:end], []byte(Prefix))
+	if !ok {
+		return VNC{}, None
+	}
+	v, st, ok := parse(string(line))
+	if !ok || !strings.EqualFold(v.Instance, instance) {
+		return VNC{}, None
+	}
+	return v, st
 }
 
 func parse(line string) (VNC, State, bool) {

@@ -14,14 +14,14 @@ func TestRoundTrip(t *testing.T) {
 	// What GetConsoleOutput returns: the append log, then the console.
 	appendLog := Merge([]byte("Operating system: Linux\r\n"), open)
 	console := append(append([]byte{}, appendLog...), "Starting installer\r\nInstalling bash (12/345)\r\n"...)
-	got, st := Last(console, v.Instance)
+	got, st := Read(console, v.Instance)
 	if st != Open || got != v {
 		t.Fatalf("Last = %+v, %v: want %+v open", got, st, v)
 	}
 	if !got.Loopback() || got.URL() != "vnc://127.0.0.1:5901" {
 		t.Errorf("loopback %v url %s", got.Loopback(), got.URL())
 	}
-	if _, st := Last(console, "i-other"); st != None {
+	if _, st := Read(console, "i-other"); st != None {
 		t.Errorf("another instance's note read as %v", st)
 	}
 	closed, err := FormatClosed(v.Instance)
@@ -29,15 +29,23 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := Merge(appendLog, closed)
-	if got, st := Last(after, v.Instance); st != Closed || got.Password != "" {
+	if got, st := Read(after, v.Instance); st != Closed || got.Password != "" {
 		t.Errorf("after the closed note: %+v, %v", got, st)
 	}
 	if want := "kscloud-vnc: instance=i-3A2B41C0 closed\r\nOperating system: Linux\r\n"; string(after) != want {
 		t.Errorf("merged append log %q, want %q", after, want)
 	}
 	// A later open note (a reconcile after a daemon restart) wins again.
-	if _, st := Last(Merge(after, open), v.Instance); st != Open {
+	if _, st := Read(Merge(after, open), v.Instance); st != Open {
 		t.Errorf("open after closed: %v", st)
+	}
+	// The guest's part of the output cannot forge or reopen a note.
+	forged := append(append([]byte{}, after...), "kscloud-vnc: instance=i-3A2B41C0 node=evil host=10.0.0.66 port=5900 password=x\r\n"...)
+	if _, st := Read(forged, v.Instance); st != Closed {
+		t.Errorf("a note printed by the guest was read: %v", st)
+	}
+	if got, st := Read(Merge(nil, open), "I-3a2b41c0"); st != Open || got.Port != 5901 {
+		t.Errorf("instance ids differ only in case: %v", st)
 	}
 	if len(open) > MaxAppendLog {
 		t.Errorf("a note of %d bytes", len(open))
@@ -60,7 +68,7 @@ func TestMerge(t *testing.T) {
 func TestLastIgnoresCutAndBadNotes(t *testing.T) {
 	open, _ := FormatOpen(VNC{Instance: "i-1", Node: "n", Host: "::1", Port: 5900, Password: "p"})
 	cut := open[:len(open)-6]
-	if _, st := Last(cut, "i-1"); st != None {
+	if _, st := Read(cut, "i-1"); st != None {
 		t.Errorf("a note cut by the end of the output was read: %v", st)
 	}
 	for _, bad := range []string{
@@ -70,11 +78,11 @@ func TestLastIgnoresCutAndBadNotes(t *testing.T) {
 		"kscloud-vnc: instance=i-1 garbage\n",
 		"kscloud-vnc: host=h port=5900\n",
 	} {
-		if v, st := Last([]byte(bad), "i-1"); st != None {
+		if v, st := Read([]byte(bad), "i-1"); st != None {
 			t.Errorf("%q read as %+v %v", bad, v, st)
 		}
 	}
-	v, _ := Last(open, "i-1")
+	v, _ := Read(open, "i-1")
 	if v.URL() != "vnc://[::1]:5900" || !v.Loopback() {
 		t.Errorf("IPv6 loopback: %s %v", v.URL(), v.Loopback())
 	}
@@ -104,21 +112,21 @@ func TestIsNote(t *testing.T) {
 	}
 }
 
-func FuzzLast(f *testing.F) {
+func FuzzRead(f *testing.F) {
 	open, _ := FormatOpen(VNC{Instance: "i-1", Node: "n", Host: "h", Port: 5900, Password: "p"})
 	f.Add(open, "i-1")
 	f.Add([]byte("kscloud-vnc: instance=i-1 closed\r\n"), "i-1")
 	f.Fuzz(func(t *testing.T, console []byte, instance string) {
-		v, st := Last(console, instance)
+		v, st := Read(console, instance)
 		if st == Open {
-			if v.Instance != instance || v.Port <= 0 || v.Port > 65535 || v.Host == "" {
+			if !strings.EqualFold(v.Instance, instance) || v.Port <= 0 || v.Port > 65535 || v.Host == "" {
 				t.Fatalf("open note %+v", v)
 			}
 			// What was read writes back and reads back the same.
 			if v.Node != "" {
 				b, err := FormatOpen(v)
 				if err == nil {
-					if w, st2 := Last(b, instance); st2 != Open || w != v {
+					if w, st2 := Read(b, instance); st2 != Open || w != v {
 						t.Fatalf("re-read %+v %v: want %+v", w, st2, v)
 					}
 				}

@@ -255,19 +255,31 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	case PhaseFinal:
 		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
 		return
+	case PhaseFailed:
+		// Failed while running (the inactivity watchdog keeps the guest
+		// for debugging): now it is gone, and its console with it.
+		f.unwatch(ev.Domain)
+		if st.VNC != nil && st.VNC.Port > 0 {
+			f.noteClosed(st)
+			f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) { s.VNC = nil })
+		}
+		return
 	default:
 		return
 	}
 	f.pollOne(ctx, ev.Domain) // read the console to its end
 	w := f.unwatch(ev.Domain)
-	if st.VNC != nil && st.VNC.Port > 0 {
-		f.noteClosed(st)
+	if st.VNC != nil && st.VNC.Port > 0 && st.Mode != "in-place" {
+		f.noteClosed(st) // in place: after the final domain runs (no disk writes in the gap)
 	}
 	var pst progress.State
 	if w != nil {
 		pst = w.scan.State()
 	}
 	fail := func(reason string) {
+		if st.VNC != nil && st.VNC.Port > 0 && st.Mode == "in-place" {
+			f.noteClosed(st)
+		}
 		f.log.Error("install failed", "instance", ev.Domain, "reason", reason)
 		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) {
 			s.Phase, s.Reason = PhaseFailed, reason
@@ -322,6 +334,9 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 		running = f.now()
 	} else {
 		running, err = f.createFinal(ctx, st)
+	}
+	if st.VNC != nil && st.VNC.Port > 0 {
+		f.noteClosed(st) // the installer's console is gone, whatever comes next
 	}
 	if err != nil {
 		reason := "boot installed system: " + err.Error()

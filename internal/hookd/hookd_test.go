@@ -323,7 +323,7 @@ func TestFollowerVNCNote(t *testing.T) {
 	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 	b, _ := os.ReadFile(appendLog)
 	want := consolenote.VNC{Instance: "i-1", Node: "nc7", Host: "127.0.0.1", Port: 5907, Password: "abcdefgh"}
-	if got, st := consolenote.Last(b, "i-1"); st != consolenote.Open || got != want {
+	if got, st := consolenote.Read(b, "i-1"); st != consolenote.Open || got != want {
 		t.Fatalf("append log after start: %+v %v, want %+v open:\n%s", got, st, want, b)
 	}
 	if !strings.HasPrefix(string(b), consolenote.Prefix) || !strings.HasSuffix(string(b), "Operating system: Linux\r\n") {
@@ -351,10 +351,52 @@ func TestFollowerVNCNote(t *testing.T) {
 		t.Fatalf("after the panic: %+v", st)
 	}
 	b, _ = os.ReadFile(appendLog)
-	if _, s := consolenote.Last(b, "i-1"); s != consolenote.Closed || strings.Contains(string(b), "abcdefgh") {
+	if _, s := consolenote.Read(b, "i-1"); s != consolenote.Closed || strings.Contains(string(b), "abcdefgh") {
 		t.Fatalf("after the installer stopped: %v, want closed and no password:\n%s", s, b)
 	}
 	if !strings.HasSuffix(string(b), "Operating system: Linux\r\n") {
 		t.Errorf("append log %q lost the other hook's line", b)
+	}
+}
+
+// TestFollowerVNCNoteClosed: the note is closed when an install in place
+// hands over to the installed system (after the final domain runs), and
+// when a guest the watchdog failed (kept running for debugging) stops.
+func TestFollowerVNCNoteClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode string
+		failFirst  bool
+	}{{"in-place", "in-place", false}, {"watchdog-failed", "bake", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			state, dir := t.TempDir(), t.TempDir()
+			con, appendLog := filepath.Join(dir, "console.log"), filepath.Join(dir, consolenote.AppendLog)
+			os.WriteFile(con, []byte("Starting installer, one moment...\n"), 0o644)
+			v := newFakeVirt()
+			f, store := newFollower(t, v, state)
+			f.node = "nc7"
+			ctx := context.Background()
+			v.CreateXML(ctx, strings.Replace(installer(t, tc.mode, con), `port="-1"`, `port="5908"`, 1))
+			store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, Mode: tc.mode, VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+			if b, _ := os.ReadFile(appendLog); !strings.HasPrefix(string(b), "kscloud-vnc: instance=i-1 node=nc7 host=127.0.0.1 port=5908") {
+				t.Fatalf("append log after start: %q", b)
+			}
+			if tc.failFirst {
+				store.Update("i-1", func(s *hookapi.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, "no console output (watchdog)" })
+			}
+			v.stop("i-1")
+			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "shutdown", Time: time.Now()})
+			b, _ := os.ReadFile(appendLog)
+			if _, s := consolenote.Read(b, "i-1"); s != consolenote.Closed {
+				t.Fatalf("append log after the stop: %q", b)
+			}
+			st, _ := store.Get("i-1")
+			if st.VNC != nil {
+				t.Errorf("status still has a VNC console: %+v", st.VNC)
+			}
+			if tc.mode == "in-place" && (st.Phase != PhaseFinal || len(v.created) != 2) {
+				t.Errorf("in place: phase %s, %d domains created", st.Phase, len(v.created))
+			}
+		})
 	}
 }

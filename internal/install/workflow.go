@@ -325,7 +325,7 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 		out, err := w.P.ConsoleOutput(ctx, id)
 		if err == nil && b.Spec.VNC && !vncSaid {
 			// On a cloud nchookd notes the console in the output.
-			if v, st := consolenote.Last(out, id); st == consolenote.Open {
+			if v, st := consolenote.Read(out, id); st == consolenote.Open {
 				vncSaid = true
 				where := v.URL()
 				if v.Node != "" {

@@ -241,7 +241,7 @@ func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, 
 	if err != nil {
 		return consolenote.VNC{}, err
 	}
-	v, st := consolenote.Last(out, id)
+	v, st := consolenote.Read(out, id)
 	switch st {
 	case consolenote.Closed:
 		return consolenote.VNC{}, fmt.Errorf("instance %s: the install has ended and its VNC console with it: %w", id, cloud.ErrNoVNC)
