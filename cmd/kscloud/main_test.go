@@ -79,7 +79,7 @@ func TestEC2FlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{append(bake[:5:5], "--installer-image", "emi-123"), `--installer-image: image "emi-123": not a image id`},
+		{append(bake[:5:5], "--installer-image", "emi-123"), `--installer-image: image "emi-123": not an image id`},
 		{append(bake[:5:5], "--installer-image", "eki-12345678"), `--installer-image: image "eki-12345678"`},
 		{append(bake, "--kernel", "eri-12345678"), `--kernel: kernel "eri-12345678"`},
 		{append(bake, "--initrd", "initrd.img"), `--initrd: ramdisk "initrd.img"`},
@@ -89,7 +89,7 @@ func TestEC2FlagErrors(t *testing.T) {
 		{append(bake, "--virtualization", "paravirtual", "--image-kernel", "emi-12345678"), `--image-kernel: kernel "emi-12345678"`},
 		{append(bake, "--image-kernel", "eki-12345678"), "are for --virtualization paravirtual"},
 		{append(bake, "--name", strings.Repeat("n", 113)), "--name"},
-		{[]string{"run", "--provider", "ec2", "--image", "f40"}, `--image: image "f40": not a image id`},
+		{[]string{"run", "--provider", "ec2", "--image", "f40"}, `--image: image "f40": not an image id`},
 	} {
 		state := t.TempDir()
 		code, _, stderr := runCLI(append(tc.args, "--state-dir", state)...)

@@ -175,7 +175,7 @@ func cmdCleanup(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("cleanup", "BUILD-ID | --orphans", stderr)
 	var g global
 	g.register(fs)
-	orphans := fs.Bool("orphans", false, "also remove every resource tagged by kscloud that no state file owns")
+	orphans := fs.Bool("orphans", false, "also remove the temporaries tagged by kscloud (installer instances, target volumes, snapshots no image uses) that no state file owns; never instances, disks or images made for you")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return 2

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Spec is what the user asked for.
@@ -98,7 +99,11 @@ func (p *Provenance) Describe() string {
 			if room < 8 {
 				src = ""
 			} else {
-				src = "..." + src[len(src)-(room-3):]
+				cut := len(src) - (room - 3)
+				for cut < len(src) && !utf8.RuneStart(src[cut]) {
+					cut++ // never split a character
+				}
+				src = "..." + src[cut:]
 			}
 		}
 		if src != "" {

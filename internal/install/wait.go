@@ -122,7 +122,17 @@ func WaitInstance(ctx context.Context, p cloud.Provider, id string, timeout time
 
 // WaitVolume waits until the volume reaches one of want.
 func WaitVolume(ctx context.Context, p cloud.Provider, id string, timeout time.Duration, want ...string) (cloud.Volume, error) {
-	return pollFresh(ctx, timeout, notVisibleFor, fmt.Sprintf("volume %s to be %v", id, want), func() (cloud.Volume, bool, error) {
+	return waitVolume(ctx, p, id, timeout, 0, want...)
+}
+
+// waitNewVolume is WaitVolume for a volume just created ("not found" in
+// its first seconds is EC2's eventual consistency).
+func waitNewVolume(ctx context.Context, p cloud.Provider, id string, timeout time.Duration, want ...string) (cloud.Volume, error) {
+	return waitVolume(ctx, p, id, timeout, notVisibleFor, want...)
+}
+
+func waitVolume(ctx context.Context, p cloud.Provider, id string, timeout, fresh time.Duration, want ...string) (cloud.Volume, error) {
+	return pollFresh(ctx, timeout, fresh, fmt.Sprintf("volume %s to be %v", id, want), func() (cloud.Volume, bool, error) {
 		v, err := p.Volume(ctx, id)
 		if err != nil {
 			return v, false, err

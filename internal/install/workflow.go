@@ -89,7 +89,7 @@ func (w *Workflow) volumeStep(name, role string) Step {
 				}
 				w.status(fmt.Sprintf("volume %s created (%d GiB)", v.ID, b.Spec.DiskGiB))
 			}
-			_, err := WaitVolume(ctx, w.P, r.ID, 10*time.Minute, cloud.VolumeAvailable, cloud.VolumeInUse)
+			_, err := waitNewVolume(ctx, w.P, r.ID, 10*time.Minute, cloud.VolumeAvailable, cloud.VolumeInUse)
 			return err
 		},
 		Cleanup: func(ctx context.Context, b *Build, failed bool) error {

@@ -47,9 +47,10 @@ type Delays struct {
 	SnapshotSteps        int           // steps from 0 % to 100 % (pending → completed)
 	ImagePending         time.Duration // pending → available
 	TerminatedRetention  time.Duration // how long a terminated instance stays listed
-	// Invisible: a new snapshot or image is unknown to Describe* for this
-	// long (InvalidSnapshot.NotFound / InvalidAMIID.NotFound), as EC2's
-	// eventual consistency makes it right after the create call.
+	// Invisible: a new snapshot or image is unknown to Describe* and
+	// CreateTags for this long (InvalidSnapshot.NotFound /
+	// InvalidAMIID.NotFound), as EC2's eventual consistency makes it right
+	// after the create call.
 	Invisible time.Duration
 }
 

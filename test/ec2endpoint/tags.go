@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -74,6 +75,12 @@ func (s *Server) createTags(p *params) (response, *apiError) {
 	for _, id := range ids {
 		if _, e := s.resource(id); e != nil {
 			return nil, e
+		}
+		if sn := s.snapshots[canon(id)]; sn != nil && time.Since(sn.started) < s.delays.Invisible {
+			return nil, apiErr("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", id)
+		}
+		if im := s.images[canon(id)]; im != nil && time.Since(im.created) < s.delays.Invisible {
+			return nil, apiErr("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 		}
 		n := len(s.tags[canon(id)])
 		for _, t := range tags {

@@ -25,7 +25,11 @@ func checkID(kind, id string, prefixes ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s %q: not a %s id (%s…)", kind, id, kind, strings.Join(prefixes, "…/"))
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		article = "an"
+	}
+	return fmt.Errorf("%s %q: not %s %s id (%s…)", kind, id, article, kind, strings.Join(prefixes, "…/"))
 }
 
 // kindOf names the kind of resource an ID is, from its prefix.

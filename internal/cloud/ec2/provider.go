@@ -635,11 +635,30 @@ func (p *Provider) tag(ctx context.Context, id string, tags cloud.Tags) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	if _, err := p.api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: toTags(tags)}); err != nil {
-		return objErr(kindOf(id), id, "tag", err)
+	// Right after CreateSnapshot or RegisterImage EC2 may not know the id
+	// yet (eventual consistency): "not found" is retried for a while.
+	deadline := time.Now().Add(tagNotFoundFor)
+	wait := 500 * time.Millisecond
+	for {
+		_, err := p.api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: toTags(tags)})
+		if err == nil {
+			return nil
+		}
+		err = objErr(kindOf(id), id, "tag", err)
+		if k := kindOf(id); k != "snapshot" && k != "image" || !cloud.IsNotFound(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 4*time.Second)
 	}
-	return nil
 }
+
+// tagNotFoundFor is how long CreateTags' "not found" on a new id is retried.
+const tagNotFoundFor = 15 * time.Second
 
 // FindTagged lists every resource tagged key=value (any value when value
 // is ""), each with all its tags.

@@ -100,7 +100,7 @@ func TestRunInstanceSpec(t *testing.T) {
 		spec cloud.InstanceSpec
 		want string
 	}{
-		{cloud.InstanceSpec{ImageID: "snap-12345678"}, `not a image id`},
+		{cloud.InstanceSpec{ImageID: "snap-12345678"}, `not an image id`},
 		{cloud.InstanceSpec{ImageID: img.ID, KernelID: "eri-12345678"}, `kernel "eri-12345678": not a kernel id`},
 		{cloud.InstanceSpec{ImageID: img.ID, RamdiskID: "eki-12345678"}, `ramdisk "eki-12345678": not a ramdisk id`},
 		{cloud.InstanceSpec{ImageID: img.ID, Cmdline: "ks=x"}, "travels in user-data"},
