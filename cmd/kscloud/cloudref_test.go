@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,36 @@ func TestStatusShowsTheCloud(t *testing.T) {
 	code, stdout, stderr := runCLI("status", b.ID, "--state-dir", state)
 	if code != 0 || !strings.Contains(stdout, "cloud\tendpoint http://clc:8773/services/compute (region eucalyptus)\n") {
 		t.Fatalf("status: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestAWSBuildIgnoresEC2URL: a build made on AWS itself (no endpoint
+// recorded) goes back to AWS even from a shell whose EC2_URL names a
+// Eucalyptus cloud.
+func TestAWSBuildIgnoresEC2URL(t *testing.T) {
+	t.Setenv("EC2_ACCESS_KEY", "AKIDEXAMPLE")
+	t.Setenv("EC2_SECRET_KEY", "secret")
+	t.Setenv("EUCARC", "")
+	t.Setenv("EC2_URL", "http://clc.example:8773/services/compute")
+	b := install.NewBuild("bake", "ec2", install.Spec{})
+	b.Cloud = &install.CloudRef{Region: "us-east-1", Signature: "v4"}
+	var g global
+	fs := newFlagSet("cleanup", "", io.Discard)
+	g.register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	g.useRecorded(fs, b)
+	p, closeP, err := g.openProvider(context.Background(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeP()
+	now := g.cloudRef(p)
+	if now.Endpoint != "" || now.Region != "us-east-1" {
+		t.Fatalf("reached %s, want AWS us-east-1", now.Where())
+	}
+	if err := sameCloud(b, now); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -30,6 +30,7 @@ type global struct {
 	verbose  bool
 	// ec2
 	endpoint, region, eucarc, signature string
+	awsEndpoint                         bool // a recorded AWS build: no EC2_URL applies
 }
 
 func (g *global) register(fs *flag.FlagSet) {
@@ -211,6 +212,9 @@ func (g *global) useRecorded(fs *flag.FlagSet, b *install.Build) {
 	take("region", &g.region, ref.Region)
 	take("signature", &g.signature, ref.Signature)
 	take("eucarc", &g.eucarc, ref.Eucarc)
+	if b.Provider == "ec2" && ref.Endpoint == "" && !set["endpoint"] {
+		g.awsEndpoint = true // made on AWS itself: EC2_URL in this shell does not apply
+	}
 }
 
 // sameCloud refuses to act on a build through a provider that reached

@@ -52,6 +52,10 @@ type Config struct {
 	RetryMaxAttempts int
 	// Now is the clock SigV2 timestamps come from (tests); nil: time.Now.
 	Now func() time.Time
+	// AWSEndpoint: the cloud is AWS itself; an EC2_URL in the environment
+	// or the eucarc does not apply (a build made on AWS, resumed from a
+	// shell set up for Eucalyptus).
+	AWSEndpoint bool
 }
 
 // Effective is the configuration New settled on, for printing.
@@ -177,6 +181,9 @@ func (p *Provider) Name() string { return "ec2" }
 
 func resolveEndpoint(cfg Config, rc *Eucarc) (string, error) {
 	ep := cfg.Endpoint
+	if cfg.AWSEndpoint {
+		return "", nil
+	}
 	if ep == "" && rc != nil {
 		v, _, err := rc.Get("EC2_URL")
 		if err != nil {
