@@ -66,6 +66,20 @@ type Build struct {
 	save func(*Build) error // set by Engine.Run
 }
 
+// RecordCreated records what a create call returned and saves at once —
+// also when the call failed after the resource came to exist (its tagging
+// failed): cleanup must know it. It returns createErr, else the save's error.
+func (b *Build) RecordCreated(r Resource, createErr error) error {
+	if r.ID == "" {
+		return createErr
+	}
+	b.Record(r)
+	if err := b.Save(); createErr == nil {
+		return err
+	}
+	return createErr
+}
+
 // CloudRef says which cloud a build's resources live on, so that --resume,
 // cleanup and vnc reach the same one whatever the shell's environment says
 // by then. It never holds credentials (a eucarc is named, not read).

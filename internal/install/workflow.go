@@ -79,12 +79,8 @@ func (w *Workflow) volumeStep(name, role string) Step {
 			r, ok := b.Resource(role)
 			if !ok {
 				v, err := w.P.CreateVolume(ctx, cloud.VolumeSpec{SizeGiB: b.Spec.DiskGiB, Zone: b.Spec.Zone, Tags: w.tags(b, role)})
-				if err != nil {
-					return err
-				}
 				r = Resource{Kind: KindVolume, ID: v.ID, Role: role, Step: name}
-				b.Record(r)
-				if err := b.Save(); err != nil {
+				if err := b.RecordCreated(r, err); err != nil {
 					return err
 				}
 				w.status(fmt.Sprintf("volume %s created (%d GiB)", v.ID, b.Spec.DiskGiB))
@@ -141,16 +137,11 @@ func (w *Workflow) instanceStep(name, role string, inPlace, newTarget bool) Step
 					spec.Volumes = []cloud.Attachment{{VolumeID: r.ID, Device: "/dev/vda"}}
 				}
 				inst, err := w.P.RunInstance(ctx, spec)
+				r = Resource{Kind: KindInstance, ID: inst.ID, Role: role, Step: name}
 				if inst.ID != "" {
-					// Recorded even when tagging it failed: cleanup removes it.
-					r = Resource{Kind: KindInstance, ID: inst.ID, Role: role, Step: name}
-					b.Record(r)
 					b.SetValue("install.started", time.Now().UTC().Format(time.RFC3339Nano))
-					if serr := b.Save(); err == nil {
-						err = serr
-					}
 				}
-				if err != nil {
+				if err := b.RecordCreated(r, err); err != nil {
 					return err
 				}
 				launched = inst
@@ -554,15 +545,8 @@ func (w *Workflow) snapshotStep(name string) Step {
 					desc = w.Provenance.Describe()
 				}
 				s, err := w.P.CreateSnapshot(ctx, vol.ID, desc, w.tags(b, "snapshot"))
-				if s.ID != "" {
-					// Recorded even when tagging it failed: cleanup removes it.
-					r = Resource{Kind: KindSnapshot, ID: s.ID, Role: "snapshot", Step: name}
-					b.Record(r)
-					if serr := b.Save(); err == nil {
-						err = serr
-					}
-				}
-				if err != nil {
+				r = Resource{Kind: KindSnapshot, ID: s.ID, Role: "snapshot", Step: name}
+				if err := b.RecordCreated(r, err); err != nil {
 					return err
 				}
 			}
@@ -627,15 +611,8 @@ func (w *Workflow) registerStep(name string) Step {
 					spec.KernelID, spec.RamdiskID = b.Spec.ImageKernel, b.Spec.ImageRamdisk
 				}
 				im, err := w.P.RegisterImage(ctx, spec)
-				if im.ID != "" {
-					// Recorded even when tagging it failed: cleanup removes it.
-					img = Resource{Kind: KindImage, ID: im.ID, Role: "image", Step: name}
-					b.Record(img)
-					if serr := b.Save(); err == nil {
-						err = serr
-					}
-				}
-				if err != nil {
+				img = Resource{Kind: KindImage, ID: im.ID, Role: "image", Step: name}
+				if err := b.RecordCreated(img, err); err != nil {
 					return err
 				}
 			}
