@@ -31,9 +31,6 @@ import (
 
 // Options say what the provider under test can do and how to reach it.
 type Options struct {
-	// NoInstances: the provider cannot boot instances in this setup; the
-	// instance subtests are skipped with that reason.
-	NoInstances bool
 	// SnapshotInUseDeletable: the provider lets the snapshot of a
 	// registered image be deleted (EC2 and Eucalyptus refuse:
 	// InvalidSnapshot.InUse → cloud.ErrIncorrectState).
@@ -522,9 +519,6 @@ func (c *suite) newImage(t *testing.T, ctx context.Context, p cloud.Provider, vo
 // pending → running, console output, attach → in-use, incorrect states,
 // detach, terminate → shutting-down → terminated.
 func (c *suite) instance(t *testing.T) {
-	if c.opts.NoInstances {
-		t.Skip("cloudtest: the provider cannot run instances in this setup (Options.NoInstances)")
-	}
 	p := c.newProvider(t)
 	ctx := c.ctx(t)
 	root := c.newVolume(t, ctx, p, "target-volume")
@@ -659,9 +653,6 @@ func (c *suite) instance(t *testing.T) {
 // where cloud.Capabilities.AttachExistingAtLaunch says so, and refused
 // (nothing launched) where it does not.
 func (c *suite) launchVolumes(t *testing.T) {
-	if c.opts.NoInstances {
-		t.Skip("cloudtest: the provider cannot run instances in this setup (Options.NoInstances)")
-	}
 	p := c.newProvider(t)
 	ctx := c.ctx(t)
 	caps := cloud.CapabilitiesOf(p)
