@@ -339,11 +339,7 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "node\t%s\n", v.Node)
 		if v.Loopback() {
 			// The console listens on the node's loopback only.
-			host := v.Host
-			if strings.Contains(host, ":") {
-				host = "[" + host + "]"
-			}
-			fmt.Fprintf(stdout, "tunnel\tssh -N -L %d:%s:%d %s   (then vnc://127.0.0.1:%d)\n", v.Port, host, v.Port, v.Node, v.Port)
+			fmt.Fprintf(stdout, "tunnel\tssh -N -L %d:%s %s   (then vnc://127.0.0.1:%d)\n", v.Port, v.Addr(), v.Node, v.Port)
 		}
 	}
 	return 0

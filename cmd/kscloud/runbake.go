@@ -74,11 +74,12 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, kind, err)
 	}
 	defer closeP()
-	if err := sameCloud(b, f.cloudRef(p)); err != nil {
+	reached := f.cloudRef(p)
+	if err := sameCloud(b, reached); err != nil {
 		return fail(stderr, kind, err)
 	}
 	if b.Cloud == nil {
-		b.Cloud = f.cloudRef(p)
+		b.Cloud = reached
 	}
 	st := newStatus(stderr)
 	defer st.done()

@@ -28,6 +28,7 @@ package consolenote
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 )
@@ -68,13 +69,10 @@ func (v VNC) Loopback() bool {
 }
 
 // URL is vnc://host:port.
-func (v VNC) URL() string {
-	h := v.Host
-	if strings.Contains(h, ":") {
-		h = "[" + h + "]"
-	}
-	return fmt.Sprintf("vnc://%s:%d", h, v.Port)
-}
+func (v VNC) URL() string { return "vnc://" + v.Addr() }
+
+// Addr is host:port, an IPv6 host in brackets.
+func (v VNC) Addr() string { return net.JoinHostPort(v.Host, strconv.Itoa(v.Port)) }
 
 // valid reports whether a field can be written as one key=value word.
 func valid(s string) bool {
