@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-const samples = "../../../shared/samples/eucalyptus"
+const samples = "../../test/samples/eucalyptus"
 
 func runCLI(args ...string) (int, string, string) {
 	var so, se bytes.Buffer

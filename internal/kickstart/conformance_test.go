@@ -12,8 +12,10 @@ import (
 	"testing"
 )
 
-// The conformance data lives in ../shared/conformance/kickstart beside the
-// repository (see its README). CI always has it there.
+// The conformance data (third-party kickstart corpus, pykickstart cases)
+// lives in ../shared/conformance/kickstart beside the repository (see its
+// README), not in it. CI always has it there; a clone with nothing beside
+// it skips the suites that need it, saying so in one line.
 func conformanceDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -32,7 +34,7 @@ func conformanceDir(t testing.TB) string {
 	}
 	cd := filepath.Join(filepath.Dir(dir), "shared", "conformance", "kickstart")
 	if _, err := os.Stat(filepath.Join(cd, "pykickstart-command-cases.json")); err != nil {
-		t.Fatalf("kickstart conformance data not found: expected %s beside the repository (../shared, as in CI): %v", cd, err)
+		t.Skipf("kickstart conformance: did not run: no %s beside the repository (it runs where ../shared is, as in CI)", cd)
 	}
 	return cd
 }

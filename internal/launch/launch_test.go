@@ -251,11 +251,11 @@ func TestDirOutsideRootRefused(t *testing.T) {
 
 func TestDecideOnSamples(t *testing.T) {
 	for _, pair := range [][2]string{{"instance-3.1.xml", "libvirt-3.1.xml"}, {"instance-3.4.xml", "instance-libvirt-3.4.2.xml"}} {
-		inst, err := os.ReadFile(filepath.Join("../../../shared/samples/eucalyptus", pair[0]))
+		inst, err := os.ReadFile(filepath.Join("../../test/samples/eucalyptus", pair[0]))
 		if err != nil {
-			t.Fatalf("samples: %v (../shared must sit beside the repo)", err)
+			t.Fatalf("samples: %v (test/samples/eucalyptus)", err)
 		}
-		dom, _ := os.ReadFile(filepath.Join("../../../shared/samples/eucalyptus", pair[1]))
+		dom, _ := os.ReadFile(filepath.Join("../../test/samples/eucalyptus", pair[1]))
 		p, err := Decide(config.Default(), inst, dom, "/var/lib/eucalyptus/instances/work/AIDAxxxxxxxxxxxxxxxxx/i-3A2B41C0")
 		if err != nil {
 			t.Fatal(err)
@@ -265,7 +265,7 @@ func TestDecideOnSamples(t *testing.T) {
 		}
 	}
 	// A user-data that is not base64 is refused by name.
-	bad := []byte(strings.Replace(string(mustRead(t, "../../../shared/samples/eucalyptus/instance-3.4.xml")), "Ym9vdHBhcmFtcz1", "!!!", 1))
+	bad := []byte(strings.Replace(string(mustRead(t, "../../test/samples/eucalyptus/instance-3.4.xml")), "Ym9vdHBhcmFtcz1", "!!!", 1))
 	if _, err := Decide(config.Default(), bad, nil, "/x"); err == nil || !strings.Contains(err.Error(), "i-3A2B41C0") {
 		t.Fatalf("bad base64: %v", err)
 	}

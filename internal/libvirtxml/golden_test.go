@@ -15,7 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // Inputs of the golden tests, in testdata/. The Eucalyptus ones are the
-// node controller's XSLT output from ../shared/samples/eucalyptus.
+// node controller's XSLT output from test/samples/eucalyptus.
 var goldenInputs = []struct {
 	file      string
 	hasKernel bool // the domain has its own kernel (EKI/ERI cases apply)

@@ -1,7 +1,7 @@
 // Package ncsim plays the Eucalyptus node controller's side of a launch for
 // tests and the EC2 test endpoint: it writes an instance directory with the
 // instance.xml and the domain XML that the NC's XSLT generates (modelled on
-// ../shared/samples/eucalyptus), runs the executables of an nc-hooks
+// test/samples/eucalyptus), runs the executables of an nc-hooks
 // directory exactly as the NC does (HOOK EVENT EUCA_HOME INSTANCE_DIR,
 // synchronously, unsorted), and reads the domain XML back for libvirt.
 package ncsim
