@@ -19,6 +19,7 @@ import (
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 // global holds the flags every command shares.
@@ -129,6 +130,7 @@ func newStatus(w io.Writer) *status {
 }
 
 func (s *status) line(l string) {
+	l = safetext.Line(l) // the installer's console and the cloud's answers are not ours
 	if l == s.last {
 		return
 	}
@@ -165,10 +167,10 @@ func fail(stderr io.Writer, cmd string, err error) int {
 	if errors.As(err, &ie) && len(ie.Last) > 0 {
 		fmt.Fprintf(stderr, "last console lines of %s:\n", ie.Instance)
 		for _, l := range ie.Last {
-			fmt.Fprintf(stderr, "  | %s\n", l)
+			fmt.Fprintf(stderr, "  | %s\n", safetext.Line(l))
 		}
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	msg := safetext.Line(strings.ReplaceAll(err.Error(), "\n", "; "))
 	fmt.Fprintf(stderr, "kscloud %s: %s\n", cmd, msg)
 	return 1
 }

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/userdata"
 )
 
@@ -99,5 +101,34 @@ func TestEC2FlagErrors(t *testing.T) {
 		if builds, _ := os.ReadDir(filepath.Join(state, "builds")); len(builds) != 0 {
 			t.Errorf("%v: a build state was written", tc.args)
 		}
+	}
+}
+
+// TestStatusEscapes: a failure the installer's console reported (kept in
+// the state file) and a marker the guest printed reach the terminal
+// without escapes or control characters; format characters show escaped.
+func TestStatusEscapes(t *testing.T) {
+	state := t.TempDir()
+	store, err := install.OpenStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &install.Build{ID: "ks-esc", Kind: "bake", Provider: "libvirt", Status: install.StatusFailed, Created: time.Now(),
+		Error:  "install failed: \x1b]52;c;Y3VybCBldmlsfHNo\x07Traceback\rok \u202eexe.txt",
+		Result: &install.Result{Marker: "kscloud-installed \x1b[2J\x1b]0;t\x07sha256=ab"}}
+	if err := store.Save(b); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI("status", "--state-dir", state, "ks-esc")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.ContainsAny(out, "\x1b\x07\r\u202e") || !strings.Contains(out, `install failed: Tracebackok \u202eexe.txt`) || !strings.Contains(out, "kscloud-installed sha256=ab") {
+		t.Fatalf("status output:\n%q", out)
+	}
+	var se bytes.Buffer
+	fail(&se, "bake", &install.InstallError{Instance: "i-1", Last: []string{"\x1bP+q\x1b\\x\ry"}, Reason: "\x1b]0;x\x07boom"})
+	if strings.ContainsAny(se.String(), "\x1b\x07\r") || !strings.Contains(se.String(), "  | xy\n") || !strings.Contains(se.String(), "install failed: boom") {
+		t.Fatalf("failure output %q", se.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 const runUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL)   install in place
@@ -271,7 +272,7 @@ func printResult(w io.Writer, format string, b *install.Build) {
 	}
 	kv := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%s\t%s\n", k, v)
+			fmt.Fprintf(w, "%s\t%s\n", k, safetext.Line(v))
 		}
 	}
 	kv("build", b.ID)
