@@ -147,9 +147,9 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		if err != nil && spec.Delivery == "url" {
 			// The installer fetches it itself, maybe over a network this
 			// host does not see: go on, unchecked.
-			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%v): not linted, no checksum in the provenance\n", kind, spec.Kickstart, err)
+			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%s): not linted, no checksum in the provenance\n", kind, install.RedactURL(spec.Kickstart), install.RedactText(err.Error()))
 		} else if err != nil {
-			return nil, fmt.Errorf("kickstart %s: %w", spec.Kickstart, err)
+			return nil, fmt.Errorf("kickstart %s: %w", install.RedactURL(spec.Kickstart), err)
 		}
 	}
 	if ks != nil {
@@ -163,8 +163,8 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			}
 		}
 	}
-	prov := &install.Provenance{KickstartSource: spec.Kickstart, KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
-		KscloudVersion: version, Build: b.ID, Installer: spec.Catalog}
+	prov := install.NewProvenance(spec.Kickstart)
+	prov.KickstartSHA256, prov.Date, prov.KscloudVersion, prov.Build, prov.Installer = spec.KickstartSHA256, time.Now().UTC(), version, b.ID, spec.Catalog
 	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
 		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)
 		if abs, err := filepath.Abs(spec.Kickstart); err == nil {
@@ -299,9 +299,10 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 }
 
 func provenanceFrom(b *install.Build) *install.Provenance {
-	return &install.Provenance{KickstartSource: b.Spec.Kickstart, KickstartSHA256: b.Spec.KickstartSHA256, Date: b.Created,
-		KscloudVersion: version, Build: b.ID, Installer: b.Spec.Catalog,
-		KernelSHA256: b.Value("provenance.kernel"), InitrdSHA256: b.Value("provenance.initrd"),
-		GitRevision: b.Value("provenance.git"), GitDirty: b.Value("provenance.git_dirty") == "yes"}
+	p := install.NewProvenance(b.Spec.Kickstart)
+	p.KickstartSHA256, p.Date, p.KscloudVersion, p.Build, p.Installer = b.Spec.KickstartSHA256, b.Created, version, b.ID, b.Spec.Catalog
+	p.KernelSHA256, p.InitrdSHA256 = b.Value("provenance.kernel"), b.Value("provenance.initrd")
+	p.GitRevision, p.GitDirty = b.Value("provenance.git"), b.Value("provenance.git_dirty") == "yes"
+	return p
 }
 

@@ -132,3 +132,37 @@ func TestStatusEscapes(t *testing.T) {
 		t.Fatalf("failure output %q", se.String())
 	}
 }
+
+// TestStatusRedacts: kscloud status (text and JSON) never prints a
+// kickstart URL's credentials or query token, nor the rendered user-data
+// or the HTTP delivery's path, which the state file keeps for a resume.
+func TestStatusRedacts(t *testing.T) {
+	state := t.TempDir()
+	store, err := install.OpenStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://deploy:hunter2@ks.example.com/f40.cfg?token=9f8e7d"
+	b := &install.Build{ID: "ks-url", Kind: "bake", Provider: "ec2", Status: install.StatusFailed, Created: time.Now(),
+		Spec:   install.Spec{Kickstart: url, Delivery: "url"},
+		Error:  "kickstart " + url + `: Get "` + url + `": connection refused`,
+		Values: map[string]string{"bootparams": "ip=dhcp inst.ks=" + url, "userdata": "Ym9vdHBhcmFtcz0K", "http.token": "9f8e7d9f8e7d"}}
+	if err := store.Save(b); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(state, "builds", "ks-url.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("state file mode: %v %v", st.Mode(), err)
+	}
+	for _, args := range [][]string{{"status", "--state-dir", state, "ks-url"}, {"status", "--state-dir", state}, {"status", "--state-dir", state, "--output", "json"}} {
+		code, out, stderr := runCLI(args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		if strings.Contains(out, "hunter2") || strings.Contains(out, "9f8e7d") || strings.Contains(out, "Ym9vdHBhcmFtcz0K") {
+			t.Errorf("%v: output holds a secret:\n%s", args, out)
+		}
+		if len(args) == 4 && !strings.Contains(out, "https://REDACTED@ks.example.com/f40.cfg?token=REDACTED") {
+			t.Errorf("%v: output lost the URL's host and path:\n%s", args, out)
+		}
+	}
+}

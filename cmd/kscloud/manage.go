@@ -84,7 +84,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 		if im.SnapshotID != "" {
 			fmt.Fprintf(stdout, "snapshot\t%s\n", im.SnapshotID)
 		}
-		fmt.Fprintf(stdout, "description\t%s\n", safetext.Line(im.Description))
+		fmt.Fprintf(stdout, "description\t%s\n", shown(im.Description))
 		if m, ok := prov.(map[string]any); ok {
 			keys := make([]string, 0, len(m))
 			for k := range m {
@@ -92,7 +92,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				fmt.Fprintf(stdout, "%s\t%s\n", safetext.Line(k), safetext.Line(fmt.Sprint(m[k])))
+				fmt.Fprintf(stdout, "%s\t%s\n", shown(k), shown(fmt.Sprint(m[k])))
 			}
 		}
 	case "rm":
@@ -139,7 +139,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "status", err)
 	}
 	if g.output == "json" {
-		printJSON(stdout, builds)
+		out := make([]map[string]any, len(builds))
+		for i, b := range builds {
+			out[i] = redactedBuild(b)
+		}
+		printJSON(stdout, out)
 		return 0
 	}
 	if len(pos) == 1 {
@@ -149,7 +153,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "cloud\t%s\n", b.Cloud.Where())
 		}
 		if b.Error != "" {
-			fmt.Fprintf(stdout, "error\t%s\n", safetext.Line(b.Error))
+			fmt.Fprintf(stdout, "error\t%s\n", shown(b.Error))
 		}
 		steps := make([]string, 0, len(b.Steps))
 		for k, v := range b.Steps {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/install"
-	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 const runUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL)   install in place
@@ -272,7 +271,7 @@ func printResult(w io.Writer, format string, b *install.Build) {
 	}
 	kv := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%s\t%s\n", k, safetext.Line(v))
+			fmt.Fprintf(w, "%s\t%s\n", k, shown(v))
 		}
 	}
 	kv("build", b.ID)
