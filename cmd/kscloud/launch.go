@@ -305,4 +305,3 @@ func provenanceFrom(b *install.Build) *install.Provenance {
 	p.GitRevision, p.GitDirty = b.Value("provenance.git"), b.Value("provenance.git_dirty") == "yes"
 	return p
 }
-

@@ -12,12 +12,30 @@ import (
 	"syscall"
 )
 
+// Option changes how Write makes its change last.
+type Option int
+
+// NoSync skips both fsyncs (the new file's data before the rename, the
+// directory after it). Readers still see the old bytes or the new ones,
+// never a mix; only a crash of the machine within the next seconds may
+// leave the old file, or an empty one. For a file read at once and worth
+// nothing after a crash: the domain XML the NC reads right after its
+// pre-boot hook (a node that crashes loses the instance anyway). The
+// fsyncs cost more than the whole rewrite.
+const NoSync Option = 1
+
 // Write replaces path with data: a temporary file in the same directory is
 // written and fsynced, given the mode and (when running as root) the owner of
-// the file it replaces, then renamed over path, and the directory is fsynced.
-// When path does not exist, mode is used and the owner is the caller.
-// On error path is untouched and the temporary file is removed.
-func Write(path string, data []byte, mode fs.FileMode) error {
+// the file it replaces, then renamed over path, and the directory is fsynced
+// (not with NoSync). When path does not exist, mode is used and the owner is
+// the caller. On error path is untouched and the temporary file is removed.
+func Write(path string, data []byte, mode fs.FileMode, opts ...Option) error {
+	sync := true
+	for _, o := range opts {
+		if o == NoSync {
+			sync = false
+		}
+	}
 	dir := filepath.Dir(path)
 	uid, gid := -1, -1
 	if st, err := os.Lstat(path); err == nil {
@@ -53,8 +71,10 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 			return fmt.Errorf("replace %s: chown: %w", path, err)
 		}
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("replace %s: fsync: %w", path, err)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			return fmt.Errorf("replace %s: fsync: %w", path, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("replace %s: close: %w", path, err)
@@ -63,6 +83,9 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 		return fmt.Errorf("replace %s: rename: %w", path, err)
 	}
 	ok = true
+	if !sync {
+		return nil
+	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
