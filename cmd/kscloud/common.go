@@ -199,8 +199,12 @@ func redactedBuild(b *install.Build) map[string]any {
 		m["error"] = shown(s)
 	}
 	if vals, ok := m["values"].(map[string]any); ok {
+		tok := b.Value("http.token")
 		for k, v := range vals {
 			if s, ok := v.(string); ok {
+				if tok != "" {
+					s = strings.ReplaceAll(s, tok, install.Redacted) // the kickstart's path on the command line
+				}
 				vals[k] = install.RedactText(s)
 			}
 		}
