@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
@@ -222,7 +223,21 @@ func (f *Follower) note(st hookapi.InstanceStatus, line []byte) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return atomicfile.Write(path, consolenote.Merge(old, line), 0o644)
+	// The note holds the VNC password: 0600 (also when the file was
+	// there, wider), a new file owned like the instance directory (the
+	// NC's user, who reads it for GetConsoleOutput).
+	return atomicfile.Write(path, consolenote.Merge(old, line), 0o600, atomicfile.AtMost(0o600), ownedLike(st.Dir))
+}
+
+// ownedLike gives a new file the owner of dir (when running as root).
+func ownedLike(dir string) atomicfile.Option {
+	var uid, gid = -1, -1
+	if fi, err := os.Lstat(dir); err == nil {
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	}
+	return atomicfile.OwnerIfNew(uid, gid)
 }
 
 // noteClosed replaces the open note: the install's console is gone.
