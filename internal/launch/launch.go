@@ -290,7 +290,11 @@ func PreBoot(cfg *config.Config, dir string) (*Outcome, error) {
 	}
 	// NoSync: the NC reads the file at once; a node crash loses the
 	// instance anyway (atomicfile.NoSync). The rename keeps it whole.
-	if err := atomicfile.Write(domFile, p.DomainXML, 0o644, atomicfile.NoSync); err != nil {
+	opts := []atomicfile.Option{atomicfile.NoSync}
+	if p.VNC != nil { // the file now holds the VNC password: its owner (the NC) only
+		opts = append(opts, atomicfile.AtMost(0o600))
+	}
+	if err := atomicfile.Write(domFile, p.DomainXML, 0o644, opts...); err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
 	}
 	return &p.Outcome, nil
