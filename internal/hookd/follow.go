@@ -465,13 +465,19 @@ func lastLine(p progress.State) string {
 	return fmt.Sprintf("%q", p.Last[len(p.Last)-1])
 }
 
-// readFrom feeds the console file from off to its end into w.
+// readFrom feeds the console file from off to its end into w. The file
+// sits in a directory the cloud's user controls: a symlink in its place
+// (to a root-only file, whose lines would show in nchookd status) is not
+// followed, and only a regular file is read (a FIFO would block).
 func readFrom(path string, off int64, w io.Writer) (int64, error) {
-	fh, err := os.Open(path)
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("console %s: not a regular file", path)
+	}
 	if _, err := fh.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}

@@ -444,3 +444,37 @@ func TestFollowerVNCNoteMode(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerConsoleSymlink: a console.log replaced by a symlink (to a
+// root-only file) or a FIFO is not read: none of its lines reach the
+// status, and the follower does not block.
+func TestFollowerConsoleSymlink(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "shadow")
+	os.WriteFile(secret, []byte("root:$6$secret-hash:19000:0:99999:7:::\nInstalling bash (3/9)\n"), 0o600)
+	for _, kind := range []string{"symlink", "fifo"} {
+		state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
+		if kind == "symlink" {
+			os.Symlink(secret, con)
+		} else if err := syscall.Mkfifo(con, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v := newFakeVirt()
+		f, store := newFollower(t, v, state)
+		ctx := context.Background()
+		v.CreateXML(ctx, installer(t, "bake", con))
+		store.Started(&launch.Outcome{Instance: "i-1", Mode: "bake"})
+		f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+		done := make(chan struct{})
+		go func() { f.poll(ctx); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: poll blocked", kind)
+		}
+		st, _ := store.Get("i-1")
+		if strings.Contains(st.Progress, "3/9") || strings.Contains(strings.Join(f.watching["i-1"].scan.State().Last, "\n"), "secret") {
+			t.Fatalf("%s: the linked file was read: %+v", kind, st)
+		}
+	}
+}
