@@ -5,15 +5,20 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PREFIX ?= /usr
 DESTDIR ?=
+# The Go hook lives outside nc-hooks (the NC runs every executable there for
+# every event); the static dispatcher installed into nc-hooks execs it.
+LIBEXECDIR ?= $(PREFIX)/lib/nchookd
+CC ?= cc
 
 .PHONY: help demo build test e2e bench test-installer install clean fmt
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/nchookd, bin/kscloud and the static Eucalyptus hook bin/nchookd-euca-hook
+build: ## build bin/nchookd, bin/kscloud, the static Go hook bin/nchookd-euca-hook and its static nc-hooks dispatcher bin/nc-hook
 	go build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-euca-hook ./hooks/eucalyptus
+	$(CC) -static -s -O2 -Wall -Werror -DNCHOOKD_HOOK='"$(LIBEXECDIR)/nchookd-euca-hook"' -o bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 
 demo: ## the main job on local libvirt (README's first command)
 	scripts/demo.sh
@@ -33,7 +38,8 @@ test-installer: ## build the small test installer into build/test-installer/
 install: build ## install binaries, the Eucalyptus hook, systemd units and default config (DESTDIR honoured)
 	install -D -m 0755 bin/nchookd $(DESTDIR)$(PREFIX)/sbin/nchookd
 	install -D -m 0755 bin/kscloud $(DESTDIR)$(PREFIX)/bin/kscloud
-	install -D -m 0755 bin/nchookd-euca-hook $(DESTDIR)/etc/eucalyptus/nc-hooks/nchookd
+	install -D -m 0755 bin/nchookd-euca-hook $(DESTDIR)$(LIBEXECDIR)/nchookd-euca-hook
+	install -D -m 0755 bin/nc-hook $(DESTDIR)/etc/eucalyptus/nc-hooks/nchookd
 	install -D -m 0644 packaging/nchookd.service $(DESTDIR)/lib/systemd/system/nchookd.service
 	install -D -m 0644 packaging/nchookd.socket $(DESTDIR)/lib/systemd/system/nchookd.socket
 	install -D -m 0644 packaging/nchookd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/nchookd.conf

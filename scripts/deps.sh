@@ -3,7 +3,7 @@
 # Safe to run again; needs root (or sudo) only when something is missing.
 set -euo pipefail
 pkgs=(
-	gcc pkg-config make git ca-certificates
+	gcc libc6-dev pkg-config make git ca-certificates xsltproc
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
 	qemu-system-x86 qemu-utils libxml2-utils
 	linux-image-amd64 busybox-static extlinux syslinux-common

@@ -19,6 +19,7 @@ import (
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 // global holds the flags every command shares.
@@ -129,6 +130,7 @@ func newStatus(w io.Writer) *status {
 }
 
 func (s *status) line(l string) {
+	l = shown(l) // the installer's console and the cloud's answers are not ours
 	if l == s.last {
 		return
 	}
@@ -165,12 +167,55 @@ func fail(stderr io.Writer, cmd string, err error) int {
 	if errors.As(err, &ie) && len(ie.Last) > 0 {
 		fmt.Fprintf(stderr, "last console lines of %s:\n", ie.Instance)
 		for _, l := range ie.Last {
-			fmt.Fprintf(stderr, "  | %s\n", l)
+			fmt.Fprintf(stderr, "  | %s\n", shown(l))
 		}
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	msg := shown(strings.ReplaceAll(err.Error(), "\n", "; "))
 	fmt.Fprintf(stderr, "kscloud %s: %s\n", cmd, msg)
 	return 1
+}
+
+// shown makes text from a guest, a tenant or a cloud fit to print: escapes
+// and controls stripped (safetext), and any URL's credentials and query
+// values redacted (a kickstart URL with user:pass@ or ?token=).
+func shown(s string) string { return install.RedactText(safetext.Line(s)) }
+
+// redactedBuild is a build as kscloud status --output json shows it: the
+// kickstart URL, the error, the step values (command lines, bootparams)
+// redacted, the rendered user-data left out. The state file itself keeps
+// them (it is 0600, and a resume needs them).
+func redactedBuild(b *install.Build) map[string]any {
+	raw, _ := json.Marshal(b)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	if spec, ok := m["spec"].(map[string]any); ok {
+		for _, k := range []string{"kickstart", "location", "extra_args"} {
+			if s, ok := spec[k].(string); ok {
+				spec[k] = install.RedactText(s)
+			}
+		}
+	}
+	if s, ok := m["error"].(string); ok {
+		m["error"] = shown(s)
+	}
+	if vals, ok := m["values"].(map[string]any); ok {
+		tok := b.Value("http.token")
+		for k, v := range vals {
+			if s, ok := v.(string); ok {
+				if tok != "" {
+					s = strings.ReplaceAll(s, tok, install.Redacted) // the kickstart's path on the command line
+				}
+				vals[k] = install.RedactText(s)
+			}
+		}
+		if _, ok := vals["userdata"]; ok {
+			vals["userdata"] = install.Redacted
+		}
+		if _, ok := vals["http.token"]; ok {
+			vals["http.token"] = install.Redacted
+		}
+	}
+	return m
 }
 
 func buildDir(stateDir, id string) string { return filepath.Join(stateDir, "builds", id+".d") }

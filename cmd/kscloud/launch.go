@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,10 +118,12 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			if err != nil {
 				return nil, err
 			}
-			// The installer may still want it: serve it again, same port if free.
-			stop, _, err := serveKickstart(ks, b.Value("http.addr"))
-			if err == nil {
-				pr.cleanup = stop
+			// The installer may still want it: serve it again, same port
+			// and path (they are on its command line) if free.
+			if tok := b.Value("http.token"); tok != "" {
+				if srv, err := serveKickstart(ks, b.Value("http.addr"), tok, installerUIDs(f.connect)); err == nil {
+					pr.cleanup = srv.Close
+				}
 			}
 		}
 		wf.Provenance = provenanceFrom(b)
@@ -146,9 +147,9 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		if err != nil && spec.Delivery == "url" {
 			// The installer fetches it itself, maybe over a network this
 			// host does not see: go on, unchecked.
-			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%v): not linted, no checksum in the provenance\n", kind, spec.Kickstart, err)
+			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%s): not linted, no checksum in the provenance\n", kind, install.RedactURL(spec.Kickstart), install.RedactText(err.Error()))
 		} else if err != nil {
-			return nil, fmt.Errorf("kickstart %s: %w", spec.Kickstart, err)
+			return nil, fmt.Errorf("kickstart %s: %w", install.RedactURL(spec.Kickstart), err)
 		}
 	}
 	if ks != nil {
@@ -162,8 +163,8 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			}
 		}
 	}
-	prov := &install.Provenance{KickstartSource: spec.Kickstart, KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
-		KscloudVersion: version, Build: b.ID, Installer: spec.Catalog}
+	prov := install.NewProvenance(spec.Kickstart)
+	prov.KickstartSHA256, prov.Date, prov.KscloudVersion, prov.Build, prov.Installer = spec.KickstartSHA256, time.Now().UTC(), version, b.ID, spec.Catalog
 	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
 		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)
 		if abs, err := filepath.Abs(spec.Kickstart); err == nil {
@@ -222,15 +223,20 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			wf.Ramdisk = inj
 			args = append(args, "inst.ks=file:/ks.cfg")
 		case "http":
-			stop, addr, err := serveKickstart(ks, "")
+			tok, err := newKickstartToken()
 			if err != nil {
 				return nil, err
 			}
-			pr.cleanup = stop
-			b.SetValue("http.addr", addr)
-			_, port, _ := net.SplitHostPort(addr)
+			srv, err := serveKickstart(ks, "", tok, installerUIDs(f.connect))
+			if err != nil {
+				return nil, err
+			}
+			pr.cleanup = srv.Close
+			b.SetValue("http.addr", srv.Addr())
+			b.SetValue("http.token", tok) // the state file is 0600
+			_, port, _ := net.SplitHostPort(srv.Addr())
 			// QEMU user networking: the host's loopback is 10.0.2.2 in the guest.
-			args = append(args, "ip=dhcp", "inst.ks=http://10.0.2.2:"+port+"/ks.cfg")
+			args = append(args, "ip=dhcp", "inst.ks=http://10.0.2.2:"+port+srv.Path())
 		case "url":
 			args = append(args, "ip=dhcp", "inst.ks="+spec.Kickstart)
 		case "":
@@ -293,30 +299,9 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 }
 
 func provenanceFrom(b *install.Build) *install.Provenance {
-	return &install.Provenance{KickstartSource: b.Spec.Kickstart, KickstartSHA256: b.Spec.KickstartSHA256, Date: b.Created,
-		KscloudVersion: version, Build: b.ID, Installer: b.Spec.Catalog,
-		KernelSHA256: b.Value("provenance.kernel"), InitrdSHA256: b.Value("provenance.initrd"),
-		GitRevision: b.Value("provenance.git"), GitDirty: b.Value("provenance.git_dirty") == "yes"}
-}
-
-// serveKickstart serves ks at /ks.cfg on loopback (addr "" picks a port).
-func serveKickstart(ks []byte, addr string) (func(), string, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, "", fmt.Errorf("kickstart server: %w", err)
-		}
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ks.cfg", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write(ks)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return func() { srv.Close() }, ln.Addr().String(), nil
+	p := install.NewProvenance(b.Spec.Kickstart)
+	p.KickstartSHA256, p.Date, p.KscloudVersion, p.Build, p.Installer = b.Spec.KickstartSHA256, b.Created, version, b.ID, b.Spec.Catalog
+	p.KernelSHA256, p.InitrdSHA256 = b.Value("provenance.kernel"), b.Value("provenance.initrd")
+	p.GitRevision, p.GitDirty = b.Value("provenance.git"), b.Value("provenance.git_dirty") == "yes"
+	return p
 }

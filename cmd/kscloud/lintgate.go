@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/kickstart"
 )
 
@@ -22,13 +23,13 @@ func lintBeforeLaunch(ctx context.Context, name string, ks []byte, version, kind
 	_, findings := kickstart.Lint(kickstart.Source{Name: name, Data: ks}, kickstart.LintOptions{Version: version, Mode: mode, Resolver: loader})
 	errs := 0
 	for _, f := range findings {
-		fmt.Fprintln(stderr, f.String())
+		fmt.Fprintln(stderr, install.RedactText(f.String())) // the name may be a URL with a token
 		if f.Severity == kickstart.SeverityError {
 			errs++
 		}
 	}
 	if errs > 0 {
-		return fmt.Errorf("kickstart %s: kscloud lint --for %s found %d error(s); fix them or launch with --no-lint", name, mode, errs)
+		return fmt.Errorf("kickstart %s: kscloud lint --for %s found %d error(s); fix them or launch with --no-lint", install.RedactURL(name), mode, errs)
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/userdata"
 )
 
@@ -98,6 +100,70 @@ func TestEC2FlagErrors(t *testing.T) {
 		}
 		if builds, _ := os.ReadDir(filepath.Join(state, "builds")); len(builds) != 0 {
 			t.Errorf("%v: a build state was written", tc.args)
+		}
+	}
+}
+
+// TestStatusEscapes: a failure the installer's console reported (kept in
+// the state file) and a marker the guest printed reach the terminal
+// without escapes or control characters; format characters show escaped.
+func TestStatusEscapes(t *testing.T) {
+	state := t.TempDir()
+	store, err := install.OpenStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &install.Build{ID: "ks-esc", Kind: "bake", Provider: "libvirt", Status: install.StatusFailed, Created: time.Now(),
+		Error:  "install failed: \x1b]52;c;Y3VybCBldmlsfHNo\x07Traceback\rok \u202eexe.txt",
+		Result: &install.Result{Marker: "kscloud-installed \x1b[2J\x1b]0;t\x07sha256=ab"}}
+	if err := store.Save(b); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI("status", "--state-dir", state, "ks-esc")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.ContainsAny(out, "\x1b\x07\r\u202e") || !strings.Contains(out, `install failed: Tracebackok \u202eexe.txt`) || !strings.Contains(out, "kscloud-installed sha256=ab") {
+		t.Fatalf("status output:\n%q", out)
+	}
+	var se bytes.Buffer
+	fail(&se, "bake", &install.InstallError{Instance: "i-1", Last: []string{"\x1bP+q\x1b\\x\ry"}, Reason: "\x1b]0;x\x07boom"})
+	if strings.ContainsAny(se.String(), "\x1b\x07\r") || !strings.Contains(se.String(), "  | xy\n") || !strings.Contains(se.String(), "install failed: boom") {
+		t.Fatalf("failure output %q", se.String())
+	}
+}
+
+// TestStatusRedacts: kscloud status (text and JSON) never prints a
+// kickstart URL's credentials or query token, nor the rendered user-data
+// or the HTTP delivery's path, which the state file keeps for a resume.
+func TestStatusRedacts(t *testing.T) {
+	state := t.TempDir()
+	store, err := install.OpenStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://deploy:hunter2@ks.example.com/f40.cfg?token=9f8e7d"
+	b := &install.Build{ID: "ks-url", Kind: "bake", Provider: "ec2", Status: install.StatusFailed, Created: time.Now(),
+		Spec:   install.Spec{Kickstart: url, Delivery: "url"},
+		Error:  "kickstart " + url + `: Get "` + url + `": connection refused`,
+		Values: map[string]string{"bootparams": "ip=dhcp inst.ks=" + url, "userdata": "Ym9vdHBhcmFtcz0K", "http.token": "9f8e7d9f8e7d",
+			"cmdline": "ip=dhcp inst.ks=http://10.0.2.2:4321/9f8e7d9f8e7d/ks.cfg"}}
+	if err := store.Save(b); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(state, "builds", "ks-url.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("state file mode: %v %v", st.Mode(), err)
+	}
+	for _, args := range [][]string{{"status", "--state-dir", state, "ks-url"}, {"status", "--state-dir", state}, {"status", "--state-dir", state, "--output", "json"}} {
+		code, out, stderr := runCLI(args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		if strings.Contains(out, "hunter2") || strings.Contains(out, "9f8e7d") || strings.Contains(out, "Ym9vdHBhcmFtcz0K") {
+			t.Errorf("%v: output holds a secret:\n%s", args, out)
+		}
+		if len(args) == 4 && !strings.Contains(out, "https://REDACTED@ks.example.com/f40.cfg?token=REDACTED") {
+			t.Errorf("%v: output lost the URL's host and path:\n%s", args, out)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/safetext"
 	"github.com/kscloud/kscloud/internal/userdata"
 )
 
@@ -83,7 +84,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 		if im.SnapshotID != "" {
 			fmt.Fprintf(stdout, "snapshot\t%s\n", im.SnapshotID)
 		}
-		fmt.Fprintf(stdout, "description\t%s\n", im.Description)
+		fmt.Fprintf(stdout, "description\t%s\n", shown(im.Description))
 		if m, ok := prov.(map[string]any); ok {
 			keys := make([]string, 0, len(m))
 			for k := range m {
@@ -91,7 +92,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				fmt.Fprintf(stdout, "%s\t%v\n", k, m[k])
+				fmt.Fprintf(stdout, "%s\t%s\n", shown(k), shown(fmt.Sprint(m[k])))
 			}
 		}
 	case "rm":
@@ -138,7 +139,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "status", err)
 	}
 	if g.output == "json" {
-		printJSON(stdout, builds)
+		out := make([]map[string]any, len(builds))
+		for i, b := range builds {
+			out[i] = redactedBuild(b)
+		}
+		printJSON(stdout, out)
 		return 0
 	}
 	if len(pos) == 1 {
@@ -148,7 +153,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "cloud\t%s\n", b.Cloud.Where())
 		}
 		if b.Error != "" {
-			fmt.Fprintf(stdout, "error\t%s\n", b.Error)
+			fmt.Fprintf(stdout, "error\t%s\n", shown(b.Error))
 		}
 		steps := make([]string, 0, len(b.Steps))
 		for k, v := range b.Steps {
@@ -334,12 +339,13 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 		printJSON(stdout, v)
 		return 0
 	}
-	fmt.Fprintf(stdout, "%s\npassword\t%s\n", v.URL(), v.Password)
+	// The note is read from a console the guest also writes to.
+	fmt.Fprintf(stdout, "%s\npassword\t%s\n", safetext.Line(v.URL()), safetext.Line(v.Password))
 	if v.Node != "" {
-		fmt.Fprintf(stdout, "node\t%s\n", v.Node)
+		fmt.Fprintf(stdout, "node\t%s\n", safetext.Line(v.Node))
 		if v.Loopback() {
 			// The console listens on the node's loopback only.
-			fmt.Fprintf(stdout, "tunnel\tssh -N -L %d:%s %s   (then vnc://127.0.0.1:%d)\n", v.Port, v.Addr(), v.Node, v.Port)
+			fmt.Fprintf(stdout, "tunnel\tssh -N -L %d:%s %s   (then vnc://127.0.0.1:%d)\n", v.Port, safetext.Line(v.Addr()), safetext.Line(v.Node), v.Port)
 		}
 	}
 	return 0

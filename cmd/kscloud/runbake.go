@@ -271,7 +271,7 @@ func printResult(w io.Writer, format string, b *install.Build) {
 	}
 	kv := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%s\t%s\n", k, v)
+			fmt.Fprintf(w, "%s\t%s\n", k, shown(v))
 		}
 	}
 	kv("build", b.ID)

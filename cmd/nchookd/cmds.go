@@ -17,6 +17,7 @@ import (
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 // configFlag adds --config to fs; loadConfig honours whether it was given.
@@ -159,8 +160,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if !resp.OK {
-		fmt.Fprintf(stderr, "nchookd status: %s\n", resp.Error)
+		fmt.Fprintf(stderr, "nchookd status: %s\n", safetext.Line(resp.Error))
 		return 1
+	}
+	for i := range resp.Instances {
+		safeStatus(&resp.Instances[i])
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -189,6 +193,22 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// safeStatus makes an instance's status safe to print: its console lines,
+// progress and failure reason come from the guest, its command line,
+// installer and notes from the tenant's user-data (JSON output too: a
+// consumer printing a field with jq -r must not run the guest's escapes).
+func safeStatus(st *hookapi.InstanceStatus) {
+	for _, f := range []*string{&st.Instance, &st.Dir, &st.DomainFile, &st.Mode, &st.Installer, &st.Cmdline,
+		&st.Kernel, &st.Initrd, &st.ConsoleLog, &st.Phase, &st.Reason, &st.Progress, &st.UUID} {
+		*f = safetext.Line(*f)
+	}
+	safetext.Lines(st.Notes)
+	safetext.Lines(st.LastLines)
+	if st.VNC != nil {
+		st.VNC.Listen, st.VNC.Password = safetext.Line(st.VNC.Listen), safetext.Line(st.VNC.Password)
+	}
+}
+
 func printInstance(w io.Writer, st hookapi.InstanceStatus) {
 	kv := func(k, v string) {
 		if v != "" {
@@ -209,5 +229,8 @@ func printInstance(w io.Writer, st hookapi.InstanceStatus) {
 	kv("started", st.StartedAt.Format(time.RFC3339))
 	if len(st.Notes) > 0 {
 		kv("notes", strings.Join(st.Notes, "; "))
+	}
+	for _, l := range st.LastLines {
+		fmt.Fprintf(w, "  | %s\n", l)
 	}
 }

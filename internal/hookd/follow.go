@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
@@ -222,7 +223,21 @@ func (f *Follower) note(st hookapi.InstanceStatus, line []byte) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return atomicfile.Write(path, consolenote.Merge(old, line), 0o644)
+	// The note holds the VNC password: 0600 (also when the file was
+	// there, wider), a new file owned like the instance directory (the
+	// NC's user, who reads it for GetConsoleOutput).
+	return atomicfile.Write(path, consolenote.Merge(old, line), 0o600, atomicfile.AtMost(0o600), ownedLike(st.Dir))
+}
+
+// ownedLike gives a new file the owner of dir (when running as root).
+func ownedLike(dir string) atomicfile.Option {
+	var uid, gid = -1, -1
+	if fi, err := os.Lstat(dir); err == nil {
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	}
+	return atomicfile.OwnerIfNew(uid, gid)
 }
 
 // noteClosed replaces the open note: the install's console is gone.
@@ -450,13 +465,19 @@ func lastLine(p progress.State) string {
 	return fmt.Sprintf("%q", p.Last[len(p.Last)-1])
 }
 
-// readFrom feeds the console file from off to its end into w.
+// readFrom feeds the console file from off to its end into w. The file
+// sits in a directory the cloud's user controls: a symlink in its place
+// (to a root-only file, whose lines would show in nchookd status) is not
+// followed, and only a regular file is read (a FIFO would block).
 func readFrom(path string, off int64, w io.Writer) (int64, error) {
-	fh, err := os.Open(path)
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("console %s: not a regular file", path)
+	}
 	if _, err := fh.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -398,5 +399,82 @@ func TestFollowerVNCNoteClosed(t *testing.T) {
 				t.Errorf("in place: phase %s, %d domains created", st.Phase, len(v.created))
 			}
 		})
+	}
+}
+
+// TestFollowerVNCNoteMode: the note holding the VNC password is never
+// readable by the node's other users: a console.append.log found 0644 is
+// narrowed to 0600, a new one is 0600 and (as root) owned like the
+// instance directory, whose user (the NC's) reads it.
+func TestFollowerVNCNoteMode(t *testing.T) {
+	for _, existing := range []bool{true, false} {
+		state, dir := t.TempDir(), t.TempDir()
+		con, appendLog := filepath.Join(dir, "console.log"), filepath.Join(dir, consolenote.AppendLog)
+		os.WriteFile(con, []byte("Starting installer, one moment...\n"), 0o644)
+		if existing {
+			os.WriteFile(appendLog, []byte("Operating system: Linux\r\n"), 0o644)
+			os.Chmod(appendLog, 0o644)
+		}
+		owner := os.Geteuid()
+		if owner == 0 {
+			owner = 65534 // the NC's user owns its instance directory
+			if err := os.Chown(dir, owner, owner); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v := newFakeVirt()
+		f, store := newFollower(t, v, state)
+		ctx := context.Background()
+		v.CreateXML(ctx, strings.Replace(installer(t, "bake", con), `port="-1"`, `port="5907"`, 1))
+		store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, Mode: "bake", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+		f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+		fi, err := os.Stat(appendLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(appendLog)
+		if !strings.Contains(string(b), "abcdefgh") {
+			t.Fatalf("existing=%v: no note:\n%s", existing, b)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("existing=%v: %s is %v, want 0600", existing, appendLog, fi.Mode().Perm())
+		}
+		if uid := int(fi.Sys().(*syscall.Stat_t).Uid); !existing && uid != owner {
+			t.Errorf("new note owned by uid %d, want the instance directory's %d", uid, owner)
+		}
+	}
+}
+
+// TestFollowerConsoleSymlink: a console.log replaced by a symlink (to a
+// root-only file) or a FIFO is not read: none of its lines reach the
+// status, and the follower does not block.
+func TestFollowerConsoleSymlink(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "shadow")
+	os.WriteFile(secret, []byte("root:$6$secret-hash:19000:0:99999:7:::\nInstalling bash (3/9)\n"), 0o600)
+	for _, kind := range []string{"symlink", "fifo"} {
+		state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
+		if kind == "symlink" {
+			os.Symlink(secret, con)
+		} else if err := syscall.Mkfifo(con, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v := newFakeVirt()
+		f, store := newFollower(t, v, state)
+		ctx := context.Background()
+		v.CreateXML(ctx, installer(t, "bake", con))
+		store.Started(&launch.Outcome{Instance: "i-1", Mode: "bake"})
+		f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+		done := make(chan struct{})
+		go func() { f.poll(ctx); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: poll blocked", kind)
+		}
+		st, _ := store.Get("i-1")
+		if strings.Contains(st.Progress, "3/9") || strings.Contains(strings.Join(f.watching["i-1"].scan.State().Last, "\n"), "secret") {
+			t.Fatalf("%s: the linked file was read: %+v", kind, st)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -122,8 +123,19 @@ func Inject(base, dst string, files []File, mtime time.Time) error {
 	if err := WriteCPIO(tmp, files, mtime); err != nil {
 		return fmt.Errorf("initrd %s: %w", dst, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	// The copy carries a kickstart (a rootpw hash): 0600, owned like the
+	// directory it is placed in (the NC's user in an instance directory,
+	// the caller in kscloud's build directory); QEMU runs as root or gets
+	// it relabelled by libvirt (dynamic_ownership), as the NC's own files.
+	if err := tmp.Chmod(0o600); err != nil {
 		return err
+	}
+	if dir, err := os.Stat(filepath.Dir(dst)); err == nil && os.Geteuid() == 0 {
+		if sys, ok := dir.Sys().(*syscall.Stat_t); ok {
+			if err := tmp.Chown(int(sys.Uid), int(sys.Gid)); err != nil {
+				return fmt.Errorf("initrd %s: chown: %w", dst, err)
+			}
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("initrd %s: fsync: %w", dst, err)

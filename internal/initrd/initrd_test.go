@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -62,5 +63,37 @@ func TestInjectKeepsBaseAndAligns(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Fatalf("leftovers: %v", ents)
+	}
+}
+
+// TestInjectMode: the copy holding a kickstart (its rootpw hash) is 0600,
+// not readable by the node's other users; as root it is owned like the
+// directory it is placed in (an instance directory belongs to the NC's
+// user).
+func TestInjectMode(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.img")
+	os.WriteFile(base, []byte("0707010000"), 0o644)
+	out := filepath.Join(dir, "inst", "kscloud-initrd.img")
+	os.Mkdir(filepath.Dir(out), 0o755)
+	owner := os.Geteuid()
+	if owner == 0 {
+		owner = 65534
+		if err := os.Chown(filepath.Dir(out), owner, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Inject(base, out, []File{{Name: "ks.cfg", Data: []byte("rootpw --iscrypted $6$x$y\n"), Mode: 0o600}}, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s is %v, want 0600", out, fi.Mode().Perm())
+	}
+	if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != owner {
+		t.Errorf("owned by uid %d, want the directory's %d", uid, owner)
 	}
 }

@@ -83,6 +83,15 @@ type Provenance struct {
 	Build           string    `json:"build"`
 }
 
+// NewProvenance starts the provenance of an image whose kickstart came
+// from source (a path or a URL). The provenance is shared with the image
+// (NAME.provenance.json is world-readable beside it; on EC2 it is the
+// image's description): a URL's credentials and query values are
+// redacted (RedactURL).
+func NewProvenance(source string) *Provenance {
+	return &Provenance{KickstartSource: RedactURL(source)}
+}
+
 // MaxDescription is the longest image or snapshot description EC2 takes.
 const MaxDescription = 255
 
@@ -92,7 +101,7 @@ const MaxDescription = 255
 func (p *Provenance) Describe() string {
 	var b strings.Builder
 	b.WriteString("kscloud " + p.KscloudVersion + " ks sha256:" + p.KickstartSHA256)
-	if src := p.KickstartSource; src != "" {
+	if src := RedactURL(p.KickstartSource); src != "" {
 		rest := len(" git:") + len(p.GitRevision) + len("+dirty") + len(" build:") + len(p.Build)
 		room := MaxDescription - b.Len() - len(" src:") - rest
 		if len(src) > room {

@@ -288,7 +288,13 @@ func PreBoot(cfg *config.Config, dir string) (*Outcome, error) {
 	if _, err := atomicfile.KeepOriginal(domFile, domFile+OrigSuffix); err != nil {
 		return nil, fmt.Errorf("instance %s: keep original: %w", inst.Name, err)
 	}
-	if err := atomicfile.Write(domFile, p.DomainXML, 0o644); err != nil {
+	// NoSync: the NC reads the file at once; a node crash loses the
+	// instance anyway (atomicfile.NoSync). The rename keeps it whole.
+	opts := []atomicfile.Option{atomicfile.NoSync}
+	if p.VNC != nil { // the file now holds the VNC password: its owner (the NC) only
+		opts = append(opts, atomicfile.AtMost(0o600))
+	}
+	if err := atomicfile.Write(domFile, p.DomainXML, 0o644, opts...); err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
 	}
 	return &p.Outcome, nil

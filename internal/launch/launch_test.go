@@ -279,3 +279,29 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestVNCPasswordFileModes: a domain file that now holds a VNC password is
+// narrowed to 0600 (its owner, the NC, reads it); without VNC the NC's
+// mode is kept.
+func TestVNCPasswordFileModes(t *testing.T) {
+	for _, vnc := range []bool{true, false} {
+		ud := "bootparams=ks=http://x/ks.cfg\n"
+		if vnc {
+			ud += "kscloud.vnc=yes\n"
+		}
+		cfg, inst := setup(t, "3.4", []byte(ud), true)
+		os.Chmod(inst.DomainFile(), 0o644)
+		o, err := PreBoot(cfg, inst.Dir)
+		if err != nil || (o.VNC != nil) != vnc {
+			t.Fatalf("vnc=%v: %+v %v", vnc, o, err)
+		}
+		fi, _ := os.Stat(inst.DomainFile())
+		want := os.FileMode(0o644)
+		if vnc {
+			want = 0o600
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("vnc=%v: domain file %v, want %v", vnc, fi.Mode().Perm(), want)
+		}
+	}
+}

@@ -8,10 +8,12 @@ package progress
 
 import (
 	"bytes"
-	"github.com/kscloud/kscloud/internal/consolenote"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/kscloud/kscloud/internal/consolenote"
+	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 // State is what the console said so far.
@@ -86,7 +88,6 @@ var (
 	reInstalling = regexp.MustCompile(`Installing ([^ ]+) \((\d+)/(\d+)\)`)
 	// [    2.345678] kernel timestamps
 	reKernelTS = regexp.MustCompile(`^\[\s*\d+\.\d+\] `)
-	reANSI     = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
 )
 
 // Phase lines, matched as substrings, in Anaconda's words (and the test
@@ -128,7 +129,9 @@ var failures = []string{
 const dracutTimeout = "timeout scripts"
 
 func (sc *Scanner) line(l string) {
-	l = reANSI.ReplaceAllString(strings.TrimRight(l, "\r"), "")
+	// The console is the guest's: every line kept or shown (phase, failure,
+	// last lines) is stripped of escapes and controls here.
+	l = safetext.Line(strings.TrimRight(l, "\r"))
 	l = strings.TrimSpace(reKernelTS.ReplaceAllString(l, ""))
 	if l == "" || consolenote.IsNote(l) { // nchookd's notes hold a password
 		return

@@ -68,3 +68,22 @@ func TestLongLineBounded(t *testing.T) {
 		t.Fatalf("partial line grows without bound: %d", len(sc.partial))
 	}
 }
+
+// TestHostileConsole: a guest's escapes (window title, clipboard write,
+// DCS, carriage-return overwrite, C1 CSI) never reach the state that
+// nchookd status and kscloud print.
+func TestHostileConsole(t *testing.T) {
+	console := "\x1b]0;owned\x07Running pre-installation scripts\x1b]52;c;Y3VybCBldmlsfHNo\x1b\\\r\n" +
+		"Installing \x1bP+q\x1b\\bash (2/9)\n" +
+		"harmless\rTraceback (most recent call last)\u009b2J\u202e\n"
+	sc := NewScanner(5)
+	feed(sc, console, 3)
+	st := sc.State()
+	all := st.Phase + st.Failure + st.Package + strings.Join(st.Last, "")
+	if strings.ContainsAny(all, "\x1b\x07\r\u009b\u202e") {
+		t.Fatalf("escapes kept: %+v", st)
+	}
+	if st.Failure != `harmlessTraceback (most recent call last)\u202e` || st.Package != "bash" || st.N != 2 {
+		t.Fatalf("state %+v", st)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,4 +183,109 @@ func BenchmarkEC2Bake(b *testing.B) {
 		counts[k] /= b.N
 	}
 	b.Logf("requests per bake by action: %s", fmtCounts(counts))
+}
+
+// BenchmarkHookCost measures, in one run and interleaved (every round runs
+// each case once, so a busy machine slows them alike), what the NC waits
+// for under its lock: /bin/true (the floor), an event nchookd ignores and
+// a pre-boot rewrite with and without the daemon, beside seed 001's bash +
+// xsltproc hook on the same instances; and the Go hook run directly for an
+// ignored event (what nc-hooks held before the dispatcher). It reports
+// each median and the ratios. Each round's pre-boot uses a fresh instance
+// (as the NC launches them), written outside the timing. One op is
+// hookCostRounds rounds, so that the default -benchtime still gives
+// medians of 30 samples.
+func BenchmarkHookCost(b *testing.B) {
+	if _, err := exec.LookPath("xsltproc"); err != nil {
+		b.Skip("the seed's hook needs xsltproc (scripts/deps.sh installs it)")
+	}
+	n := newNode(b) // no daemon: the hook rewrites by itself
+	nd := newNode(b)
+	nd.serve(b)
+	seedDir := b.TempDir()
+	for _, f := range []string{"nc-hook", "get-user-data.xsl", "insert-boot-params.xsl"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "seedhook", f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(seedDir, f), data, 0o755)
+	}
+	seed := filepath.Join(seedDir, "nc-hook")
+	const bootparams = "ks=http://10.0.0.1/ks.cfg ksdevice=link ip=dhcp"
+	seq := 0
+	newInstance := func(n *node) string {
+		seq++
+		name := fmt.Sprintf("i-%08X", seq)
+		kdir := filepath.Join(n.root, "kernels", name)
+		os.MkdirAll(kdir, 0o755)
+		inst := &ncsim.Instance{Name: name, Version: "3.1", Dir: filepath.Join(n.root, "work", "AIDA", name),
+			Disk: filepath.Join(kdir, "disk.img"), Kernel: filepath.Join(kdir, "vmlinuz"), Ramdisk: filepath.Join(kdir, "initrd"),
+			UserData: []byte("bootparams=" + bootparams + "\n")}
+		if err := ncsim.Write(inst); err != nil {
+			b.Fatal(err)
+		}
+		return inst.Dir
+	}
+	type hookCase struct {
+		name, exe, event string
+		n                *node
+		lat              []time.Duration
+	}
+	cases := []*hookCase{
+		{name: "true", exe: "/bin/true"},
+		{name: "ignored", exe: filepath.Join(n.hooks, "nchookd"), event: "euca-nc-pre-hyp-check", n: n},
+		{name: "ignored-go", exe: bins.hook, event: "euca-nc-pre-hyp-check", n: n},
+		{name: "seed-ignored", exe: seed, event: "euca-nc-pre-hyp-check", n: n},
+		{name: "preboot-daemon", exe: filepath.Join(nd.hooks, "nchookd"), event: "euca-nc-pre-boot", n: nd},
+		{name: "preboot-nodaemon", exe: filepath.Join(n.hooks, "nchookd"), event: "euca-nc-pre-boot", n: n},
+		{name: "seed-preboot", exe: seed, event: "euca-nc-pre-boot", n: n},
+	}
+	const hookCostRounds = 30
+	b.ResetTimer()
+	for i := 0; i < b.N*hookCostRounds; i++ {
+		for _, c := range cases {
+			var cmd *exec.Cmd
+			dir := ""
+			switch {
+			case c.n == nil:
+				cmd = exec.Command(c.exe)
+			case c.event == "euca-nc-pre-boot":
+				b.StopTimer()
+				dir = newInstance(c.n)
+				b.StartTimer()
+				cmd = exec.Command(c.exe, c.event, "/", dir)
+			default:
+				cmd = exec.Command(c.exe, c.event, "/", "")
+			}
+			if c.n != nil {
+				cmd.Env = c.n.env
+			}
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			c.lat = append(c.lat, time.Since(start))
+			if err != nil {
+				b.Fatalf("%s: %v: %s", c.name, err, out)
+			}
+			if dir != "" {
+				b.StopTimer()
+				dom, _ := os.ReadFile(filepath.Join(dir, "libvirt.xml"))
+				if !strings.Contains(string(dom), bootparams) {
+					b.Fatalf("%s: %s not rewritten:\n%s", c.name, dir, dom)
+				}
+				b.StartTimer()
+			}
+		}
+	}
+	b.StopTimer()
+	med := map[string]float64{}
+	for _, c := range cases {
+		sort.Slice(c.lat, func(i, j int) bool { return c.lat[i] < c.lat[j] })
+		med[c.name] = float64(c.lat[len(c.lat)/2].Microseconds()) / 1000
+		b.ReportMetric(med[c.name], c.name+"-ms")
+	}
+	b.ReportMetric(med["ignored"]/med["true"], "ignored/true")
+	b.ReportMetric(med["ignored-go"]/med["true"], "ignored-go/true")
+	b.ReportMetric(med["seed-ignored"]/med["ignored"], "seed-ignored/ignored")
+	b.ReportMetric(med["seed-preboot"]/med["preboot-daemon"], "seed/preboot-daemon")
+	b.ReportMetric(med["seed-preboot"]/med["preboot-nodaemon"], "seed/preboot-nodaemon")
 }

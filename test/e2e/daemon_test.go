@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -180,6 +181,18 @@ func TestE2EMakeInstall(t *testing.T) {
 	ldd, _ := exec.Command("ldd", filepath.Join(dest, "etc/eucalyptus/nc-hooks/nchookd")).CombinedOutput()
 	if strings.Contains(string(ldd), "libvirt") {
 		t.Fatalf("hook links libvirt: %s", ldd)
+	}
+	// nc-hooks holds the dispatcher; the Go hook it execs for pre-boot and
+	// pre-clean lives outside nc-hooks, static too, at the path compiled
+	// into the dispatcher.
+	goHook := "usr/lib/nchookd/nchookd-euca-hook"
+	out, _ = exec.Command("file", filepath.Join(dest, goHook)).Output()
+	if !strings.Contains(string(out), "statically linked") {
+		t.Fatalf("Go hook %s: not static: %s", goHook, out)
+	}
+	disp, _ := os.ReadFile(filepath.Join(dest, "etc/eucalyptus/nc-hooks/nchookd"))
+	if !bytes.Contains(disp, []byte("/"+goHook+"\x00")) {
+		t.Fatalf("the dispatcher does not exec /%s", goHook)
 	}
 }
 

@@ -41,7 +41,7 @@ func newNode(t testing.TB) *node {
 	for _, d := range []string{n.root, n.hooks, filepath.Dir(n.cfg)} {
 		os.MkdirAll(d, 0o755)
 	}
-	b, err := os.ReadFile(bins.hook)
+	b, err := os.ReadFile(bins.ncHook) // the dispatcher, as make install lays it out
 	if err != nil {
 		t.Fatal(err)
 	}

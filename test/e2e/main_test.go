@@ -10,13 +10,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/kscloud/kscloud/internal/euca/ncsim"
 )
 
 // bins holds the binaries built once for all tests.
 var bins struct {
 	dir     string
 	nchookd string
-	hook    string
+	hook    string // the Go hook (make install: /usr/lib/nchookd/nchookd-euca-hook)
+	ncHook  string // the dispatcher nc-hooks holds, handing pre-boot/pre-clean to hook
 	kscloud string
 }
 
@@ -45,6 +48,11 @@ func TestMain(m *testing.M) {
 	build(bins.nchookd, "github.com/kscloud/kscloud/cmd/nchookd", false)
 	build(bins.hook, "github.com/kscloud/kscloud/hooks/eucalyptus", true)
 	build(bins.kscloud, "github.com/kscloud/kscloud/cmd/kscloud", false)
+	bins.ncHook = filepath.Join(dir, "nc-hook")
+	if err := ncsim.BuildDispatcher(bins.hook, bins.ncHook); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -6,11 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/kscloud/kscloud/internal/euca/ncsim"
 )
 
-// Hook is an nc-hooks directory holding the real Eucalyptus hook
-// (hooks/eucalyptus, built static as `make install` builds it) and the
-// nchookd configuration the hook reads.
+// Hook is an nc-hooks directory holding the real Eucalyptus hook as `make
+// install` lays it out — the static dispatcher (hooks/eucalyptus/dispatch)
+// in nc-hooks, the static Go hook (hooks/eucalyptus) beside it, outside
+// nc-hooks — and the nchookd configuration the hook reads.
 type Hook struct {
 	Dir    string   // the nc-hooks directory: NodeOptions.HooksDir
 	Env    []string // the hooks' environment: NodeOptions.HookEnv
@@ -32,10 +35,14 @@ func InstallHook(t testing.TB, nodeDir, libvirtURI string) Hook {
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(h.Dir, "nchookd"), "github.com/kscloud/kscloud/hooks/eucalyptus")
+	goHook := filepath.Join(base, "lib", "nchookd-euca-hook")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", goHook, "github.com/kscloud/kscloud/hooks/eucalyptus")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the Eucalyptus hook: %v\n%s", err, out)
+	}
+	if err := ncsim.BuildDispatcher(goHook, filepath.Join(h.Dir, "nchookd")); err != nil {
+		t.Fatal(err)
 	}
 	conf := fmt.Sprintf("[hook]\nsocket = %q\ninstances_root = [%q]\nsocket_group = \"\"\n[state]\ndir = %q\n[libvirt]\nuri = %q\n",
 		h.Socket, filepath.Join(nodeDir, "instances"), filepath.Join(base, "state"), libvirtURI)
