@@ -39,10 +39,13 @@ type launchFlags struct {
 	imageKernel, imageRamdisk    string
 	targetDevice                 string
 	lintVersion                  string
+	host                         hostFlags // libvirt machine: --accel, --boot, --cpu, --network
 }
 
 func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	f.global.register(fs)
+	f.host.register(fs)
+	f.global.host = &f.host
 	fs.StringVar(&f.ks, "ks", "", "kickstart `FILE|URL`")
 	fs.StringVar(&f.delivery, "ks-delivery", "", "how the installer gets the kickstart: inject (into a copy of the initrd; libvirt default), http (kscloud serves it), url (the installer fetches --ks itself), inline (user-data part, nchookd injects; ec2 default)")
 	fs.StringVar(&f.kernel, "kernel", "", "installer kernel `path` (libvirt) or eki-/aki- id (ec2)")
@@ -54,6 +57,7 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.IntVar(&f.disk, "disk", 4, "disk size in `GiB`")
 	fs.IntVar(&f.memory, "memory", 0, "memory in `MiB` (libvirt; default 768)")
 	fs.IntVar(&f.cpus, "cpus", 0, "virtual `CPUs` (libvirt; default 1)")
+	fs.IntVar(&f.cpus, "vcpus", 0, "virtual `CPUs` (libvirt; same as --cpus)")
 	fs.BoolVar(&f.vnc, "vnc", false, "a VNC console during the install (loopback, random password)")
 	fs.BoolVar(&f.keepOnError, "keep-on-error", false, "on failure leave every resource in place and print them")
 	fs.BoolVar(&f.noLint, "no-lint", false, "launch even when kscloud lint finds errors in the kickstart")
@@ -65,7 +69,7 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.StringVar(&f.zone, "zone", "", "availability `zone` (ec2)")
 	fs.StringVar(&f.key, "key", "", "key pair `name` (ec2)")
 	fs.StringVar(&f.virtualization, "virtualization", "hvm", "registered image virtualization: hvm or paravirtual (ec2)")
-	fs.StringVar(&f.architecture, "arch", "x86_64", "registered image architecture: x86_64, i386 or arm64 (ec2)")
+	fs.StringVar(&f.architecture, "arch", "x86_64", "architecture: x86_64 or aarch64 where the host's libvirt offers it (libvirt); registered image architecture x86_64, i386 or arm64 (ec2)")
 	if kind == "bake" {
 		fs.StringVar(&f.imageKernel, "image-kernel", "", "kernel `ID` (eki-/aki-) of a paravirtual image: a pv-grub EKI as seed 000 uses, or the installed system's kernel (ec2)")
 		fs.StringVar(&f.imageRamdisk, "image-ramdisk", "", "ramdisk `ID` (eri-/ari-) of a paravirtual image, if its kernel needs one (ec2)")

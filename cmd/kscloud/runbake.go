@@ -69,11 +69,15 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	} else {
 		b = install.NewBuild(kind, f.provider, f.spec())
 	}
+	f.host.record(fs, &f, b, f.resume != "")
 	p, closeP, err := f.openProvider(ctx, stderr)
 	if err != nil {
 		return fail(stderr, kind, err)
 	}
 	defer closeP()
+	if err := checkHost(ctx, p, kind, stderr); err != nil {
+		return fail(stderr, kind, err)
+	}
 	reached := f.cloudRef(p)
 	if err := sameCloud(b, reached); err != nil {
 		return fail(stderr, kind, err)
@@ -147,6 +151,9 @@ func leftOver(b *install.Build, kept bool) string {
 func (f *launchFlags) validate(kind string) string {
 	if f.disk <= 0 {
 		return fmt.Sprintf("--disk %d: must be at least 1 GiB", f.disk)
+	}
+	if msg := f.host.validate(f.provider); msg != "" {
+		return msg
 	}
 	if f.timeout <= 0 || f.inactivity < 0 {
 		return "--timeout must be positive and --inactivity not negative"

@@ -1,0 +1,66 @@
+package virt
+
+import (
+	"context"
+	"fmt"
+)
+
+// DomainCapabilities returns libvirt's domain capabilities XML for a
+// virtualization type (kvm, qemu) and architecture: whether that
+// accelerator is usable, which machines, firmware and CPU modes it offers
+// (virConnectGetDomainCapabilities). The call runs on its own goroutine
+// and ctx bounds the wait: a host whose /dev/kvm misbehaves can stall
+// libvirtd's probe, and the caller then gets ctx's error instead of a
+// hang (the abandoned call finishes, or not, in the background).
+func (c *Conn) DomainCapabilities(ctx context.Context, virtType, arch string) (string, error) {
+	cc, err := c.conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	type answer struct {
+		xml string
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		x, err := cc.GetDomainCapabilities("", arch, "", virtType, 0)
+		ch <- answer{x, err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return "", fmt.Errorf("libvirt %s: domain capabilities (%s, %s): %w", c.uri, virtType, arch, a.err)
+		}
+		return a.xml, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("libvirt %s: domain capabilities (%s, %s): no answer: %w", c.uri, virtType, arch, ctx.Err())
+	}
+}
+
+// Capabilities returns the host's capabilities XML (the guest
+// architectures and domain types libvirt offers), bounded by ctx as
+// DomainCapabilities is.
+func (c *Conn) Capabilities(ctx context.Context) (string, error) {
+	cc, err := c.conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	type answer struct {
+		xml string
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		x, err := cc.GetCapabilities()
+		ch <- answer{x, err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return "", fmt.Errorf("libvirt %s: capabilities: %w", c.uri, a.err)
+		}
+		return a.xml, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("libvirt %s: capabilities: no answer: %w", c.uri, ctx.Err())
+	}
+}
