@@ -30,7 +30,7 @@ type global struct {
 	verbose  bool
 	// ec2
 	endpoint, region, eucarc, signature string
-	awsEndpoint                         bool // a recorded AWS build: no EC2_URL applies
+	awsEndpoint                         bool       // a recorded AWS build: no EC2_URL applies
 	host                                *hostFlags // run and bake: the libvirt machine
 }
 

@@ -148,7 +148,9 @@ func TestDomainGolden(t *testing.T) {
 		{"kvm-uefi-passthrough", func(s *domainSpec) {
 			s.Machine = Resolved{Type: "kvm", Arch: "x86_64", Boot: "uefi", CPU: "host-passthrough"}
 		}},
-		{"tcg-aarch64", func(s *domainSpec) { s.Machine = Resolved{Type: "qemu", Arch: "aarch64", Machine: "virt", Boot: "uefi"} }},
+		{"tcg-aarch64", func(s *domainSpec) {
+			s.Machine = Resolved{Type: "qemu", Arch: "aarch64", Machine: "virt", Boot: "uefi"}
+		}},
 		{"network-default", func(s *domainSpec) { s.Machine = Resolved{Type: "kvm", Arch: "x86_64"}; s.Network = "default" }},
 		{"bridge-iso", func(s *domainSpec) {
 			s.Machine = Resolved{Type: "qemu", Arch: "x86_64"}
