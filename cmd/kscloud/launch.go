@@ -50,7 +50,7 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.StringVar(&f.delivery, "ks-delivery", "", "how the installer gets the kickstart: inject (into a copy of the initrd; libvirt default), http (kscloud serves it), url (the installer fetches --ks itself), inline (user-data part, nchookd injects; ec2 default)")
 	fs.StringVar(&f.kernel, "kernel", "", "installer kernel `path` (libvirt) or eki-/aki- id (ec2)")
 	fs.StringVar(&f.initrd, "initrd", "", "installer initrd `path` (libvirt) or eri-/ari- id (ec2)")
-	fs.StringVar(&f.location, "location", "", "install tree `URL` or directory: kernel and initrd from its .treeinfo (cached by checksum)")
+	fs.StringVar(&f.location, "location", "", "install tree `URL` or directory (its .treeinfo), or an ISO image URL or file (read without mounting; attached as a CD-ROM); cached by checksum")
 	fs.StringVar(&f.catalog, "installer", "", "installer `name` from the node operator's nchookd catalog (ec2; kscloud.installer=)")
 	fs.StringVar(&f.extraArgs, "extra-args", "", "more kernel `args` for the installer")
 	fs.StringVar(&f.name, "name", "", "image name (bake) or instance name (run)")
@@ -130,6 +130,7 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			}
 		}
 		wf.Provenance = provenanceFrom(b)
+		useInstallMedia(p, b.Value("iso"))
 		return pr, nil
 	}
 	spec := &b.Spec
@@ -182,21 +183,13 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		}
 		kernel, initrdPath := spec.Kernel, spec.Initrd
 		if spec.Location != "" {
-			ti, err := install.ReadTreeInfo(ctx, spec.Location, "x86_64")
+			l, err := locate(ctx, f.stateDir, spec.Location, f.architecture)
 			if err != nil {
 				return nil, err
 			}
-			cache := install.Cache{Dir: filepath.Join(f.stateDir, "cache")}
-			loc := strings.TrimRight(spec.Location, "/")
-			if kernel, err = cache.Fetch(ctx, loc+"/"+ti.Kernel, ti.KernelSHA256); err != nil {
-				return nil, fmt.Errorf("install tree kernel: %w", err)
-			}
-			if initrdPath, err = cache.Fetch(ctx, loc+"/"+ti.Initrd, ti.InitrdSHA256); err != nil {
-				return nil, fmt.Errorf("install tree initrd: %w", err)
-			}
-			if install.IsURL(spec.Location) {
-				args = append(args, "inst.repo="+spec.Location)
-			}
+			kernel, initrdPath, args = l.kernel, l.initrd, append(args, l.args...)
+			b.SetValue("iso", l.iso)
+			useInstallMedia(p, l.iso)
 		}
 		if kernel == "" || initrdPath == "" {
 			return nil, errors.New("no installer: give --kernel and --initrd, or --location of an install tree")

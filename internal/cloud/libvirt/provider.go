@@ -66,6 +66,7 @@ type Provider struct {
 	stopped map[string]time.Time
 	done    chan struct{}
 	machine *Resolved // ResolveMachine's answer
+	media   string    // SetInstallMedia
 }
 
 // Open connects to libvirt and prepares the pools.
@@ -364,7 +365,16 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 			}
 			in.VNC = &libvirtxml.VNC{Listen: p.opt.VNCListen, Password: pw}
 		}
-		inst, err := libvirtxml.RewriteInstall([]byte(base), in)
+		src := base
+		if media := p.installMedia(); media != "" {
+			// The installer (only) gets the install ISO as a CD-ROM.
+			withCD := ds
+			withCD.CDROM = media
+			if src, err = baseXML(withCD); err != nil {
+				return cloud.Instance{}, err
+			}
+		}
+		inst, err := libvirtxml.RewriteInstall([]byte(src), in)
 		if err != nil {
 			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
 		}
@@ -746,4 +756,18 @@ func (p *Provider) FindTagged(ctx context.Context, key, value string) ([]cloud.R
 		out = append(out, cloud.Resource{Kind: r.Kind, ID: r.ID, Tags: r.Tags})
 	}
 	return out, nil
+}
+
+// SetInstallMedia attaches an install ISO as a CD-ROM to the installer
+// instances this provider launches from now on ("" for none).
+func (p *Provider) SetInstallMedia(iso string) {
+	p.mu.Lock()
+	p.media = iso
+	p.mu.Unlock()
+}
+
+func (p *Provider) installMedia() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.media
 }
