@@ -40,6 +40,7 @@ type launchFlags struct {
 	targetDevice                 string
 	lintVersion                  string
 	host                         hostFlags // libvirt machine: --accel, --boot, --cpu, --network
+	format                       string    // bake: image format besides the qcow2 (libvirt)
 }
 
 func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
@@ -71,6 +72,7 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.StringVar(&f.virtualization, "virtualization", "hvm", "registered image virtualization: hvm or paravirtual (ec2)")
 	fs.StringVar(&f.architecture, "arch", "x86_64", "architecture: x86_64 or aarch64 where the host's libvirt offers it (libvirt); registered image architecture x86_64, i386 or arm64 (ec2)")
 	if kind == "bake" {
+		fs.StringVar(&f.format, "format", "qcow2", "image `format` (libvirt): qcow2 (the image), or raw, vmdk, vdi written beside it")
 		fs.StringVar(&f.imageKernel, "image-kernel", "", "kernel `ID` (eki-/aki-) of a paravirtual image: a pv-grub EKI as seed 000 uses, or the installed system's kernel (ec2)")
 		fs.StringVar(&f.imageRamdisk, "image-ramdisk", "", "ramdisk `ID` (eri-/ari-) of a paravirtual image, if its kernel needs one (ec2)")
 	}

@@ -114,12 +114,20 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	runErr := eng.Run(ctx, b, steps)
 	if runErr == nil && kind == "bake" && b.Result != nil {
+		recordImageDigest(b)
 		if w, ok := p.(provenanceWriter); ok {
 			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err == nil {
 				st.line("provenance: " + path)
 			}
 		}
 		store.Save(b)
+		if e, err := bakeExport(b, f.format, st); err != nil {
+			runErr = err
+		} else if e != nil {
+			b.SetValue("export.path", e.Path)
+			b.SetValue("export.sha256", e.SHA256)
+			store.Save(b)
+		}
 	}
 	st.done()
 	if runErr != nil {
@@ -154,6 +162,14 @@ func (f *launchFlags) validate(kind string) string {
 	}
 	if msg := f.host.validate(f.provider); msg != "" {
 		return msg
+	}
+	if f.format != "" && f.format != "qcow2" {
+		if f.provider != "libvirt" {
+			return "--format is for local libvirt images (an EC2 cloud keeps its own)"
+		}
+		if msg := checkExport(f.format, ""); msg != "" {
+			return msg
+		}
 	}
 	if f.timeout <= 0 || f.inactivity < 0 {
 		return "--timeout must be positive and --inactivity not negative"
@@ -291,7 +307,10 @@ func printResult(w io.Writer, format string, b *install.Build) {
 	kv("marker", r.Marker)
 	if r.Provenance != nil {
 		kv("kickstart", r.Provenance.KickstartSHA256)
+		kv("image_sha256", r.Provenance.ImageSHA256)
 	}
+	kv("export", b.Value("export.path"))
+	kv("export_sha256", b.Value("export.sha256"))
 	if r.InstallSeconds > 0 {
 		kv("install_s", fmt.Sprintf("%.1f", r.InstallSeconds))
 	}

@@ -81,6 +81,7 @@ type Provenance struct {
 	Date            time.Time `json:"date"`
 	KscloudVersion  string    `json:"kscloud_version"`
 	Build           string    `json:"build"`
+	ImageSHA256     string    `json:"image_sha256,omitempty"` // the image file itself (local images)
 }
 
 // MaxDescription is the longest image or snapshot description EC2 takes.
