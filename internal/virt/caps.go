@@ -2,7 +2,10 @@ package virt
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"libvirt.org/go/libvirt"
 )
 
 // DomainCapabilities returns libvirt's domain capabilities XML for a
@@ -29,6 +32,11 @@ func (c *Conn) DomainCapabilities(ctx context.Context, virtType, arch string) (s
 	select {
 	case a := <-ch:
 		if a.err != nil {
+			var le libvirt.Error
+			if errors.As(a.err, &le) {
+				// libvirt's own words: "the accel 'kvm' is not supported by …"
+				return "", fmt.Errorf("libvirt: %s", le.Message)
+			}
 			return "", fmt.Errorf("libvirt %s: domain capabilities (%s, %s): %w", c.uri, virtType, arch, a.err)
 		}
 		return a.xml, nil
