@@ -114,7 +114,7 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	runErr := eng.Run(ctx, b, steps)
 	if runErr == nil && kind == "bake" && b.Result != nil {
-		recordImageDigest(b)
+		recordImageDigest(ctx, p, b)
 		if w, ok := p.(provenanceWriter); ok {
 			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err == nil {
 				st.line("provenance: " + path)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -146,10 +147,15 @@ func bakeExport(b *install.Build, format string, st *status) (*cloudlibvirt.Expo
 
 // recordImageDigest puts the baked image file's own sha256 into its
 // provenance (local images; a cloud's image has no file here).
-func recordImageDigest(b *install.Build) {
+func recordImageDigest(ctx context.Context, p cloud.Provider, b *install.Build) {
 	r := b.Result
 	if r.ImagePath == "" || r.Provenance == nil {
 		return
+	}
+	if lp, ok := p.(*cloudlibvirt.Provider); ok {
+		if m, err := lp.ResolveMachine(ctx); err == nil {
+			r.Provenance.Firmware, r.Provenance.Arch = m.Boot, m.Arch
+		}
 	}
 	if sum, err := cloudlibvirt.FileSHA256(r.ImagePath); err == nil {
 		r.Provenance.ImageSHA256 = sum

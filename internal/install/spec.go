@@ -82,6 +82,8 @@ type Provenance struct {
 	KscloudVersion  string    `json:"kscloud_version"`
 	Build           string    `json:"build"`
 	ImageSHA256     string    `json:"image_sha256,omitempty"` // the image file itself (local images)
+	Firmware        string    `json:"firmware,omitempty"`     // bios | uefi (local images: how it boots)
+	Arch            string    `json:"arch,omitempty"`         // local images: x86_64 | aarch64
 }
 
 // MaxDescription is the longest image or snapshot description EC2 takes.

@@ -154,4 +154,15 @@ func TestE2EKscloudUEFI(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "--cpu host-passthrough: needs KVM") {
 		t.Fatalf("--cpu host-passthrough with tcg: exit %d\n%s", r.code, r.stderr)
 	}
+	// aarch64 where libvirt offers no aarch64 emulator (no qemu-system-arm
+	// here): one line naming the arch, before anything is created.
+	if exec.Command("virsh", "-c", e.uri, "domcapabilities", "--virttype", "qemu", "--arch", "aarch64").Run() != nil {
+		r = e.kscloud(t, ctx, "bake", "--arch", "aarch64", "--ks", ks, "--kernel", k, "--initrd", i)
+		if r.code == 0 || !strings.Contains(r.stderr, "--arch aarch64: not offered by this host") || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Fatalf("--arch aarch64 without an aarch64 emulator: exit %d\n%s", r.code, r.stderr)
+		}
+	}
+	if left := e.leftovers(t); len(left) != 0 {
+		t.Fatalf("refused launches left %v", left)
+	}
 }

@@ -2,8 +2,10 @@ package libvirt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -35,6 +37,10 @@ type Resolved struct {
 	Boot    string // bios | uefi
 	CPU     string
 	Note    string // one line for the user when auto fell back to TCG
+	// BootChosen: --boot was given; else an image's recorded firmware
+	// wins over the default (an image baked under UEFI boots UEFI).
+	BootChosen bool
+	EFI        bool // libvirt offers UEFI firmware for the arch
 }
 
 // domCaps is the part of libvirt's domain capabilities kscloud reads.
@@ -99,7 +105,7 @@ type capsProbe func(ctx context.Context, virtType, arch string) (string, error)
 // arch, else TCG with a Note saying why. Each probe is bounded by
 // ProbeTimeout.
 func resolveMachine(ctx context.Context, m Machine, probe capsProbe) (Resolved, error) {
-	r := Resolved{Arch: m.Arch, Boot: m.Boot, CPU: m.CPU}
+	r := Resolved{Arch: m.Arch, Boot: m.Boot, CPU: m.CPU, BootChosen: m.Boot != ""}
 	switch r.Arch {
 	case "", "x86_64", "amd64":
 		r.Arch = "x86_64"
@@ -171,6 +177,7 @@ func resolveMachine(ctx context.Context, m Machine, probe capsProbe) (Resolved, 
 	default:
 		return Resolved{}, fmt.Errorf("--accel %q: want auto, kvm or tcg", m.Accel)
 	}
+	r.EFI = caps.EFI
 	if r.CPU == "host-passthrough" && (r.Type != "kvm" || !caps.HostPassthrough) {
 		return Resolved{}, errors.New("--cpu host-passthrough: needs KVM, and this launch uses tcg (software emulation has no host CPU to pass through)")
 	}
@@ -198,4 +205,24 @@ func (p *Provider) ResolveMachine(ctx context.Context) (Resolved, error) {
 	}
 	p.machine = &r
 	return r, nil
+}
+
+// imageFirmware is the firmware an image boots with: --boot when given,
+// else what the image's provenance recorded (bake --boot uefi writes
+// "firmware": "uefi"), else the default.
+func imageFirmware(imagePath string, m Resolved) string {
+	if m.BootChosen || !m.EFI {
+		return m.Boot
+	}
+	b, err := os.ReadFile(provenancePath(imagePath))
+	if err != nil {
+		return m.Boot
+	}
+	var prov struct {
+		Firmware string `json:"firmware"`
+	}
+	if json.Unmarshal(b, &prov) == nil && prov.Firmware == "uefi" {
+		return "uefi"
+	}
+	return m.Boot
 }

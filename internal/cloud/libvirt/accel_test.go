@@ -223,3 +223,27 @@ func TestResolveMachineRealLibvirt(t *testing.T) {
 		t.Fatalf("tcg: %+v %v", r, err)
 	}
 }
+
+// An image baked under UEFI boots UEFI unless --boot says otherwise.
+func TestImageFirmware(t *testing.T) {
+	dir := t.TempDir()
+	uefi, bios := filepath.Join(dir, "u.qcow2"), filepath.Join(dir, "b.qcow2")
+	os.WriteFile(provenancePath(uefi), []byte(`{"firmware":"uefi"}`), 0o644)
+	os.WriteFile(provenancePath(bios), []byte(`{"kickstart_sha256":"x"}`), 0o644)
+	def := Resolved{Boot: "bios", EFI: true}
+	for _, c := range []struct {
+		img  string
+		m    Resolved
+		want string
+	}{
+		{uefi, def, "uefi"},
+		{bios, def, "bios"},
+		{uefi, Resolved{Boot: "bios", BootChosen: true, EFI: true}, "bios"},
+		{uefi, Resolved{Boot: "bios"}, "bios"}, // no OVMF on the host
+		{filepath.Join(dir, "none.qcow2"), def, "bios"},
+	} {
+		if got := imageFirmware(c.img, c.m); got != c.want {
+			t.Errorf("%s %+v: %s, want %s", filepath.Base(c.img), c.m, got, c.want)
+		}
+	}
+}

@@ -288,6 +288,7 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 			return cloud.Instance{}, err
 		}
 		rec.OwnedVolume, rec.Image = vol.Name, img.ID
+		ds.Machine.Boot = imageFirmware(img.Path, ds.Machine)
 		ds.Disks, ds.DiskFormat = append(ds.Disks, vol.Path), append(ds.DiskFormat, "qcow2")
 	}
 	// Volumes the launch creates (a size, a snapshot) go if it fails.
