@@ -90,7 +90,7 @@ func cmdImageTransfer(sub string, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "images import", err)
 	}
-	sum, _ := cloudlibvirt.FileSHA256(im.Path)
+	sum, _ := install.SHA256File(im.Path)
 	if g.output == "json" {
 		printJSON(stdout, map[string]any{"image": im, "image_sha256": sum})
 		return 0
@@ -157,7 +157,7 @@ func recordImageDigest(ctx context.Context, p cloud.Provider, b *install.Build) 
 			r.Provenance.Firmware, r.Provenance.Arch = m.Boot, m.Arch
 		}
 	}
-	if sum, err := cloudlibvirt.FileSHA256(r.ImagePath); err == nil {
+	if sum, err := install.SHA256File(r.ImagePath); err == nil {
 		r.Provenance.ImageSHA256 = sum
 	}
 }

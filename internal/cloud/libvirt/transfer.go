@@ -2,8 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/install"
 )
 
 // ExportFormats are the disk formats an image is exported to (qemu-img's
@@ -82,7 +81,7 @@ func Export(ctx context.Context, src, dst, format, compress string) (Exported, e
 	if err := os.Chmod(tmpName, 0o644); err != nil {
 		return Exported{}, err
 	}
-	sum, err := fileSHA256(tmpName)
+	sum, err := install.SHA256File(tmpName)
 	if err != nil {
 		return Exported{}, err
 	}
@@ -148,22 +147,6 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// FileSHA256 is the sha256 of an image file as stored.
-func FileSHA256(p string) (string, error) { return fileSHA256(p) }
 
 // imageInfo is what qemu-img says about a file.
 type imageInfo struct {
@@ -256,7 +239,7 @@ func (p *Provider) ImportImage(ctx context.Context, file, name string, provenanc
 		p.DeleteSnapshot(context.WithoutCancel(ctx), id)
 		return cloud.Image{}, err
 	}
-	if sum, err := fileSHA256(img.Path); err == nil {
+	if sum, err := install.SHA256File(img.Path); err == nil {
 		prov["image_sha256"] = sum
 	}
 	prov["imported_from"] = file

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kscloud/kscloud/internal/install"
 )
 
 // TestExport converts a sparse qcow2 image to every format, plain and
@@ -34,7 +36,7 @@ func TestExport(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sum, _ := fileSHA256(dst)
+				sum, _ := install.SHA256File(dst)
 				if e.SHA256 != sum || len(sum) != 64 {
 					t.Fatalf("sha256 %s, file has %s", e.SHA256, sum)
 				}
