@@ -31,7 +31,8 @@ type global struct {
 	verbose  bool
 	// ec2
 	endpoint, region, eucarc, signature string
-	awsEndpoint                         bool // a recorded AWS build: no EC2_URL applies
+	awsEndpoint                         bool       // a recorded AWS build: no EC2_URL applies
+	host                                *hostFlags // run and bake: the libvirt machine
 }
 
 func (g *global) register(fs *flag.FlagSet) {
@@ -99,7 +100,11 @@ func (g *global) logger(stderr io.Writer) *slog.Logger {
 func (g *global) openProvider(ctx context.Context, stderr io.Writer) (cloud.Provider, func(), error) {
 	switch g.provider {
 	case "libvirt":
-		p, err := cloudlibvirt.Open(ctx, cloudlibvirt.Options{URI: g.connect, StateDir: g.stateDir, Log: g.logger(stderr)})
+		opt := cloudlibvirt.Options{URI: g.connect, StateDir: g.stateDir, Log: g.logger(stderr)}
+		if g.host != nil {
+			opt.Network, opt.Machine = g.host.libvirtOptions(g.host.arch)
+		}
+		p, err := cloudlibvirt.Open(ctx, opt)
 		if err != nil {
 			return nil, nil, err
 		}

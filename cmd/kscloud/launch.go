@@ -38,21 +38,26 @@ type launchFlags struct {
 	imageKernel, imageRamdisk    string
 	targetDevice                 string
 	lintVersion                  string
+	host                         hostFlags // libvirt machine: --accel, --boot, --cpu, --network
+	format                       string    // bake: image format besides the qcow2 (libvirt)
 }
 
 func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	f.global.register(fs)
+	f.host.register(fs)
+	f.global.host = &f.host
 	fs.StringVar(&f.ks, "ks", "", "kickstart `FILE|URL`")
 	fs.StringVar(&f.delivery, "ks-delivery", "", "how the installer gets the kickstart: inject (into a copy of the initrd; libvirt default), http (kscloud serves it), url (the installer fetches --ks itself), inline (user-data part, nchookd injects; ec2 default)")
 	fs.StringVar(&f.kernel, "kernel", "", "installer kernel `path` (libvirt) or eki-/aki- id (ec2)")
 	fs.StringVar(&f.initrd, "initrd", "", "installer initrd `path` (libvirt) or eri-/ari- id (ec2)")
-	fs.StringVar(&f.location, "location", "", "install tree `URL` or directory: kernel and initrd from its .treeinfo (cached by checksum)")
+	fs.StringVar(&f.location, "location", "", "install tree `URL` or directory (its .treeinfo), or an ISO image URL or file (read without mounting; attached as a CD-ROM); cached by checksum")
 	fs.StringVar(&f.catalog, "installer", "", "installer `name` from the node operator's nchookd catalog (ec2; kscloud.installer=)")
 	fs.StringVar(&f.extraArgs, "extra-args", "", "more kernel `args` for the installer")
 	fs.StringVar(&f.name, "name", "", "image name (bake) or instance name (run)")
 	fs.IntVar(&f.disk, "disk", 4, "disk size in `GiB`")
 	fs.IntVar(&f.memory, "memory", 0, "memory in `MiB` (libvirt; default 768)")
 	fs.IntVar(&f.cpus, "cpus", 0, "virtual `CPUs` (libvirt; default 1)")
+	fs.IntVar(&f.cpus, "vcpus", 0, "virtual `CPUs` (libvirt; same as --cpus)")
 	fs.BoolVar(&f.vnc, "vnc", false, "a VNC console during the install (loopback, random password)")
 	fs.BoolVar(&f.keepOnError, "keep-on-error", false, "on failure leave every resource in place and print them")
 	fs.BoolVar(&f.noLint, "no-lint", false, "launch even when kscloud lint finds errors in the kickstart")
@@ -64,8 +69,9 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.StringVar(&f.zone, "zone", "", "availability `zone` (ec2)")
 	fs.StringVar(&f.key, "key", "", "key pair `name` (ec2)")
 	fs.StringVar(&f.virtualization, "virtualization", "hvm", "registered image virtualization: hvm or paravirtual (ec2)")
-	fs.StringVar(&f.architecture, "arch", "x86_64", "registered image architecture: x86_64, i386 or arm64 (ec2)")
+	fs.StringVar(&f.architecture, "arch", "x86_64", "architecture: x86_64 or aarch64 where the host's libvirt offers it (libvirt); registered image architecture x86_64, i386 or arm64 (ec2)")
 	if kind == "bake" {
+		fs.StringVar(&f.format, "format", "qcow2", "image `format` (libvirt): qcow2 (the image), or raw, vmdk, vdi written beside it")
 		fs.StringVar(&f.imageKernel, "image-kernel", "", "kernel `ID` (eki-/aki-) of a paravirtual image: a pv-grub EKI as seed 000 uses, or the installed system's kernel (ec2)")
 		fs.StringVar(&f.imageRamdisk, "image-ramdisk", "", "ramdisk `ID` (eri-/ari-) of a paravirtual image, if its kernel needs one (ec2)")
 	}
@@ -127,6 +133,7 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			}
 		}
 		wf.Provenance = provenanceFrom(b)
+		useInstallMedia(p, b.Value("iso"))
 		return pr, nil
 	}
 	spec := &b.Spec
@@ -179,21 +186,13 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		}
 		kernel, initrdPath := spec.Kernel, spec.Initrd
 		if spec.Location != "" {
-			ti, err := install.ReadTreeInfo(ctx, spec.Location, "x86_64")
+			l, err := locate(ctx, f.stateDir, spec.Location, f.architecture)
 			if err != nil {
 				return nil, err
 			}
-			cache := install.Cache{Dir: filepath.Join(f.stateDir, "cache")}
-			loc := strings.TrimRight(spec.Location, "/")
-			if kernel, err = cache.Fetch(ctx, loc+"/"+ti.Kernel, ti.KernelSHA256); err != nil {
-				return nil, fmt.Errorf("install tree kernel: %w", err)
-			}
-			if initrdPath, err = cache.Fetch(ctx, loc+"/"+ti.Initrd, ti.InitrdSHA256); err != nil {
-				return nil, fmt.Errorf("install tree initrd: %w", err)
-			}
-			if install.IsURL(spec.Location) {
-				args = append(args, "inst.repo="+spec.Location)
-			}
+			kernel, initrdPath, args = l.kernel, l.initrd, append(args, l.args...)
+			b.SetValue("iso", l.iso)
+			useInstallMedia(p, l.iso)
 		}
 		if kernel == "" || initrdPath == "" {
 			return nil, errors.New("no installer: give --kernel and --initrd, or --location of an install tree")

@@ -19,7 +19,10 @@ import (
 )
 
 func cmdImages(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("images", "list | show NAME|ID | rm NAME|ID", stderr)
+	if len(args) > 0 && (args[0] == "export" || args[0] == "import") {
+		return cmdImageTransfer(args[0], args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("images", "list | show NAME|ID | rm NAME|ID | export NAME|ID --format F FILE | import FILE --provenance P", stderr)
 	var g global
 	g.register(fs)
 	pos, err := parseFlags(fs, args)

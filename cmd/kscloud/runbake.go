@@ -69,11 +69,15 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	} else {
 		b = install.NewBuild(kind, f.provider, f.spec())
 	}
+	f.host.record(fs, &f, b, f.resume != "")
 	p, closeP, err := f.openProvider(ctx, stderr)
 	if err != nil {
 		return fail(stderr, kind, err)
 	}
 	defer closeP()
+	if err := checkHost(ctx, p, kind, stderr); err != nil {
+		return fail(stderr, kind, err)
+	}
 	reached := f.cloudRef(p)
 	if err := sameCloud(b, reached); err != nil {
 		return fail(stderr, kind, err)
@@ -110,12 +114,20 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	runErr := eng.Run(ctx, b, steps)
 	if runErr == nil && kind == "bake" && b.Result != nil {
+		recordImageDigest(ctx, p, b)
 		if w, ok := p.(provenanceWriter); ok {
 			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err == nil {
 				st.line("provenance: " + path)
 			}
 		}
 		store.Save(b)
+		if e, err := bakeExport(b, f.format, st); err != nil {
+			runErr = err
+		} else if e != nil {
+			b.SetValue("export.path", e.Path)
+			b.SetValue("export.sha256", e.SHA256)
+			store.Save(b)
+		}
 	}
 	st.done()
 	if runErr != nil {
@@ -147,6 +159,17 @@ func leftOver(b *install.Build, kept bool) string {
 func (f *launchFlags) validate(kind string) string {
 	if f.disk <= 0 {
 		return fmt.Sprintf("--disk %d: must be at least 1 GiB", f.disk)
+	}
+	if msg := f.host.validate(f.provider); msg != "" {
+		return msg
+	}
+	if f.format != "" && f.format != "qcow2" {
+		if f.provider != "libvirt" {
+			return "--format is for local libvirt images (an EC2 cloud keeps its own)"
+		}
+		if msg := checkExport(f.format, ""); msg != "" {
+			return msg
+		}
 	}
 	if f.timeout <= 0 || f.inactivity < 0 {
 		return "--timeout must be positive and --inactivity not negative"
@@ -261,7 +284,11 @@ func (f *launchFlags) validateEC2(kind string) string {
 
 func printResult(w io.Writer, format string, b *install.Build) {
 	if format == "json" {
-		printJSON(w, map[string]any{"build": b.ID, "kind": b.Kind, "provider": b.Provider, "result": b.Result})
+		out := map[string]any{"build": b.ID, "kind": b.Kind, "provider": b.Provider, "result": b.Result}
+		if p := b.Value("export.path"); p != "" {
+			out["export"] = map[string]string{"path": p, "sha256": b.Value("export.sha256")}
+		}
+		printJSON(w, out)
 		return
 	}
 	r := b.Result
@@ -284,7 +311,10 @@ func printResult(w io.Writer, format string, b *install.Build) {
 	kv("marker", r.Marker)
 	if r.Provenance != nil {
 		kv("kickstart", r.Provenance.KickstartSHA256)
+		kv("image_sha256", r.Provenance.ImageSHA256)
 	}
+	kv("export", b.Value("export.path"))
+	kv("export_sha256", b.Value("export.sha256"))
 	if r.InstallSeconds > 0 {
 		kv("install_s", fmt.Sprintf("%.1f", r.InstallSeconds))
 	}

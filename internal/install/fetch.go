@@ -144,6 +144,12 @@ func ReadTreeInfo(ctx context.Context, location, arch string) (*TreeInfo, error)
 	if err != nil {
 		return nil, fmt.Errorf("install tree %s: %w", location, err)
 	}
+	return ParseTreeInfo(b, location, arch)
+}
+
+// ParseTreeInfo reads a .treeinfo's content (location names the tree or
+// medium in errors).
+func ParseTreeInfo(b []byte, location, arch string) (*TreeInfo, error) {
 	ini := parseINI(string(b))
 	ti := &TreeInfo{}
 	for _, sec := range []string{"images-" + arch, "images-xen"} {

@@ -81,6 +81,9 @@ type Provenance struct {
 	Date            time.Time `json:"date"`
 	KscloudVersion  string    `json:"kscloud_version"`
 	Build           string    `json:"build"`
+	ImageSHA256     string    `json:"image_sha256,omitempty"` // the image file itself (local images)
+	Firmware        string    `json:"firmware,omitempty"`     // bios | uefi (local images: how it boots)
+	Arch            string    `json:"arch,omitempty"`         // local images: x86_64 | aarch64
 }
 
 // NewProvenance starts the provenance of an image whose kickstart came

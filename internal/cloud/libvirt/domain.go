@@ -18,8 +18,10 @@ type domainSpec struct {
 	Disks      []string // file paths, attached vda, vdb, … (virtio)
 	DiskFormat []string // raw | qcow2
 	Console    string   // serial log file (append on)
-	Network    string   // "user" (SLIRP) or a libvirt network name
+	Network    string   // "user" (SLIRP), "bridge=BR" or a libvirt network name
 	MAC        string
+	Machine    Resolved // domain type, arch, firmware, CPU mode
+	CDROM      string   // an install ISO attached as a SATA CD-ROM ("" = none)
 }
 
 func newUUID() string {
@@ -36,17 +38,22 @@ func newMAC() string {
 	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", b[0], b[1], b[2])
 }
 
-// baseXML renders the disk-boot definition (type qemu: software emulation
-// works everywhere; KVM is used when the host offers it and the domain is
-// switched to it by the operator).
-func baseXML(s domainSpec, kvm bool) (string, error) {
+// baseXML renders the disk-boot definition. The domain type is the
+// accelerator ResolveMachine chose (kvm, or qemu: TCG software emulation);
+// UEFI is libvirt's firmware auto-selection (firmware='efi': OVMF and a
+// per-domain NVRAM copy, the same for the installer's transient start and
+// the installed system's boots of the same name).
+func baseXML(s domainSpec) (string, error) {
+	m := s.Machine
+	if m.Type == "" {
+		m.Type = "qemu"
+	}
+	if m.Arch == "" {
+		m.Arch = "x86_64"
+	}
 	doc := etree.NewDocument()
 	d := doc.CreateElement("domain")
-	if kvm {
-		d.CreateAttr("type", "kvm")
-	} else {
-		d.CreateAttr("type", "qemu")
-	}
+	d.CreateAttr("type", m.Type)
 	d.CreateElement("name").SetText(s.Name)
 	d.CreateElement("uuid").SetText(s.UUID)
 	mem := d.CreateElement("memory")
@@ -54,13 +61,33 @@ func baseXML(s domainSpec, kvm bool) (string, error) {
 	mem.SetText(strconv.Itoa(s.MemoryMB))
 	d.CreateElement("vcpu").SetText(strconv.Itoa(s.CPUs))
 	os := d.CreateElement("os")
+	if m.Boot == "uefi" {
+		os.CreateAttr("firmware", "efi")
+	}
 	t := os.CreateElement("type")
-	t.CreateAttr("arch", "x86_64")
+	t.CreateAttr("arch", m.Arch)
+	if m.Machine != "" {
+		t.CreateAttr("machine", m.Machine)
+	}
 	t.SetText("hvm")
 	os.CreateElement("boot").CreateAttr("dev", "hd")
+	if s.CDROM != "" {
+		os.CreateElement("boot").CreateAttr("dev", "cdrom")
+	}
 	f := d.CreateElement("features")
 	f.CreateElement("acpi")
-	f.CreateElement("apic")
+	if m.Arch == "x86_64" {
+		f.CreateElement("apic")
+	} else {
+		f.CreateElement("gic").CreateAttr("version", "3")
+	}
+	switch {
+	case m.CPU == "host-passthrough":
+		d.CreateElement("cpu").CreateAttr("mode", "host-passthrough")
+	case m.Arch == "aarch64" && m.Type == "qemu":
+		// TCG has no default aarch64 CPU for the virt machine.
+		d.CreateElement("cpu").CreateAttr("mode", "maximum")
+	}
 	d.CreateElement("on_poweroff").SetText("destroy")
 	d.CreateElement("on_reboot").SetText("restart")
 	d.CreateElement("on_crash").SetText("destroy")
@@ -81,11 +108,33 @@ func baseXML(s domainSpec, kvm bool) (string, error) {
 		tg.CreateAttr("dev", "vd"+string(rune('a'+i)))
 		tg.CreateAttr("bus", "virtio")
 	}
+	if s.CDROM != "" {
+		cd := dev.CreateElement("disk")
+		cd.CreateAttr("type", "file")
+		cd.CreateAttr("device", "cdrom")
+		drv := cd.CreateElement("driver")
+		drv.CreateAttr("name", "qemu")
+		drv.CreateAttr("type", "raw")
+		cd.CreateElement("source").CreateAttr("file", s.CDROM)
+		tg := cd.CreateElement("target")
+		if m.Arch == "x86_64" {
+			tg.CreateAttr("dev", "sda")
+			tg.CreateAttr("bus", "sata")
+		} else {
+			tg.CreateAttr("dev", "sda")
+			tg.CreateAttr("bus", "scsi")
+		}
+		cd.CreateElement("readonly")
+	}
 	if s.Network != "" {
 		nic := dev.CreateElement("interface")
-		if s.Network == "user" {
+		switch br, isBridge := strings.CutPrefix(s.Network, "bridge="); {
+		case s.Network == "user":
 			nic.CreateAttr("type", "user")
-		} else {
+		case isBridge:
+			nic.CreateAttr("type", "bridge")
+			nic.CreateElement("source").CreateAttr("bridge", br)
+		default:
 			nic.CreateAttr("type", "network")
 			nic.CreateElement("source").CreateAttr("network", s.Network)
 		}

@@ -39,7 +39,8 @@ type Options struct {
 	ImageDir   string // default StateDir/images (pool ImagePool)
 	VolumePool string // default kscloud-volumes
 	ImagePool  string // default kscloud-images
-	Network    string // "user" (default) or a libvirt network name
+	Network    string // "user" (default), "bridge=BR" or a libvirt network name
+	Machine    Machine
 	MemoryMB   int    // default 768
 	CPUs       int    // default 1
 	VNCListen  string // default 127.0.0.1
@@ -64,6 +65,8 @@ type Provider struct {
 	jobs    map[string]bool // snapshot conversions running in this process
 	stopped map[string]time.Time
 	done    chan struct{}
+	machine *Resolved // ResolveMachine's answer
+	media   string    // SetInstallMedia
 }
 
 // Open connects to libvirt and prepares the pools.
@@ -269,7 +272,11 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 	id := newID("i-")
 	rec := &record{Kind: "instance", ID: id, Name: spec.Name, Tags: spec.Tags, Created: time.Now().UTC(),
 		Console: filepath.Join(p.reg.dir, "console", id+".log")}
-	ds := domainSpec{Name: id, UUID: newUUID(), MemoryMB: orInt(spec.MemoryMB, p.opt.MemoryMB), CPUs: orInt(spec.CPUs, p.opt.CPUs),
+	machine, err := p.ResolveMachine(ctx)
+	if err != nil {
+		return cloud.Instance{}, err
+	}
+	ds := domainSpec{Name: id, UUID: newUUID(), Machine: machine, MemoryMB: orInt(spec.MemoryMB, p.opt.MemoryMB), CPUs: orInt(spec.CPUs, p.opt.CPUs),
 		Console: rec.Console, Network: p.opt.Network, MAC: newMAC()}
 	if spec.ImageID != "" {
 		img, err := p.Image(ctx, spec.ImageID)
@@ -281,6 +288,7 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 			return cloud.Instance{}, err
 		}
 		rec.OwnedVolume, rec.Image = vol.Name, img.ID
+		ds.Machine.Boot = imageFirmware(img.Path, ds.Machine)
 		ds.Disks, ds.DiskFormat = append(ds.Disks, vol.Path), append(ds.DiskFormat, "qcow2")
 	}
 	// Volumes the launch creates (a size, a snapshot) go if it fails.
@@ -325,7 +333,7 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 		rec.Volumes = append(rec.Volumes, v.ID)
 		devices = append(devices, a.Device)
 	}
-	base, err := baseXML(ds, false)
+	base, err := baseXML(ds)
 	if err != nil {
 		return cloud.Instance{}, err
 	}
@@ -358,7 +366,16 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 			}
 			in.VNC = &libvirtxml.VNC{Listen: p.opt.VNCListen, Password: pw}
 		}
-		inst, err := libvirtxml.RewriteInstall([]byte(base), in)
+		src := base
+		if media := p.installMedia(); media != "" {
+			// The installer (only) gets the install ISO as a CD-ROM.
+			withCD := ds
+			withCD.CDROM = media
+			if src, err = baseXML(withCD); err != nil {
+				return cloud.Instance{}, err
+			}
+		}
+		inst, err := libvirtxml.RewriteInstall([]byte(src), in)
 		if err != nil {
 			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
 		}
@@ -448,6 +465,12 @@ func (p *Provider) Instance(ctx context.Context, id string) (cloud.Instance, err
 	}
 	if inst.State != cloud.InstanceRunning {
 		inst.VNC = ""
+	} else if p.opt.Network != "user" {
+		// On a libvirt network or bridge the system has an address of its
+		// own: the DHCP lease or the guest agent tells it.
+		if addrs, err := p.c.Addresses(ctx, id); err == nil && len(addrs) > 0 {
+			inst.PrivateIP = addrs[0]
+		}
 	}
 	return inst, nil
 }
@@ -734,4 +757,18 @@ func (p *Provider) FindTagged(ctx context.Context, key, value string) ([]cloud.R
 		out = append(out, cloud.Resource{Kind: r.Kind, ID: r.ID, Tags: r.Tags})
 	}
 	return out, nil
+}
+
+// SetInstallMedia attaches an install ISO as a CD-ROM to the installer
+// instances this provider launches from now on ("" for none).
+func (p *Provider) SetInstallMedia(iso string) {
+	p.mu.Lock()
+	p.media = iso
+	p.mu.Unlock()
+}
+
+func (p *Provider) installMedia() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.media
 }
