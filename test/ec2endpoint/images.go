@@ -25,6 +25,17 @@ func (s *Server) registerImage(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("kernel", kernelID); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("ramdisk", ramdiskID); e != nil {
+		return nil, e
+	}
+	for _, b := range bdms {
+		if e := checkIDs("snapshot", b.snapshotID); e != nil {
+			return nil, e
+		}
+	}
 	if name == "" && location != "" {
 		name = strings.TrimSuffix(path.Base(location), ".manifest.xml")
 	}
@@ -206,6 +217,9 @@ func (s *Server) describeImages(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("image", ids...); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ims []*image
@@ -246,6 +260,9 @@ func (s *Server) deregisterImage(p *params) (response, *apiError) {
 	}
 	p.get("DeleteAssociatedSnapshots")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("image", id); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()

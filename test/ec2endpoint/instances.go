@@ -71,6 +71,20 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("image", imageID); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("kernel", kernelID); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("ramdisk", ramdiskID); e != nil {
+		return nil, e
+	}
+	for _, b := range bdms {
+		if e := checkIDs("snapshot", b.snapshotID); e != nil {
+			return nil, e
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -621,6 +635,9 @@ func (s *Server) describeInstances(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("instance", ids...); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	insts := s.sortedInstances()
@@ -686,6 +703,9 @@ func (s *Server) terminateInstances(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("instance", ids...); e != nil {
+		return nil, e
+	}
 	if len(ids) == 0 {
 		return nil, apiErr("MissingParameter", "The request must contain the parameter InstanceId")
 	}
@@ -713,6 +733,9 @@ func (s *Server) stopInstances(p *params) (response, *apiError) {
 	p.get("Force")
 	p.get("Hibernate")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", ids...); e != nil {
 		return nil, e
 	}
 	if len(ids) == 0 {
@@ -748,6 +771,9 @@ func (s *Server) startInstances(p *params) (response, *apiError) {
 	ids := p.list("InstanceId")
 	p.get("AdditionalInfo")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", ids...); e != nil {
 		return nil, e
 	}
 	if len(ids) == 0 {
@@ -788,6 +814,9 @@ func (s *Server) getConsoleOutput(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("instance", id); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	inst := s.instances[canon(id)]
 	var out []byte
@@ -814,4 +843,60 @@ func (s *Server) getConsoleOutput(p *params) (response, *apiError) {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// describeInstanceAttribute answers one attribute of an instance, as
+// EC2's DescribeInstanceAttribute does (userData base64 in <value>).
+func (s *Server) describeInstanceAttribute(p *params) (response, *apiError) {
+	id, e := p.required("InstanceId")
+	if e != nil {
+		return nil, e
+	}
+	attr, e := p.required("Attribute")
+	if e != nil {
+		return nil, e
+	}
+	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", id); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	insts, e := s.lookupInstances([]string{id})
+	if e != nil {
+		return nil, e
+	}
+	inst := insts[0]
+	r := &describeInstanceAttributeResponse{InstanceID: inst.id}
+	v := func(s string) *xmlAttrValue { return &xmlAttrValue{Value: s} }
+	switch attr {
+	case "instanceType":
+		r.InstanceType = v(inst.itype)
+	case "kernel":
+		r.Kernel = v(inst.kernelID)
+	case "ramdisk":
+		r.Ramdisk = v(inst.ramdiskID)
+	case "userData":
+		r.UserData = &xmlAttrValue{}
+		if len(inst.userData) > 0 {
+			r.UserData.Value = base64.StdEncoding.EncodeToString(inst.userData)
+		}
+	case "disableApiTermination":
+		r.DisableAPITerminate = v("false")
+	case "instanceInitiatedShutdownBehavior":
+		r.ShutdownBehavior = v(inst.shutdown)
+	case "rootDeviceName":
+		r.RootDeviceName = v(inst.rootDevice)
+	case "blockDeviceMapping":
+		bdm := s.xmlInstance(inst).BlockDeviceMapping
+		if bdm == nil {
+			bdm = []xmlInstanceBDM{}
+		}
+		r.BlockDeviceMapping = &bdm
+	default:
+		return nil, apiErr("InvalidParameterValue", "Value (%s) for parameter attribute is invalid. Unknown attribute.", attr)
+	}
+	return r, nil
 }

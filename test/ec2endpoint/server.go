@@ -8,6 +8,7 @@
 package ec2endpoint
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -80,11 +81,14 @@ type Options struct {
 	Zones     []string
 	OwnerID   string  // account number in responses (default "000000000001")
 	Delays    *Delays // nil: DefaultDelays
-	// AllowReplay turns off the replay check (by default a signature seen
-	// in the last 15 minutes is refused, as Eucalyptus does).
+	// Dialect is the cloud the endpoint plays: aws, eucalyptus-4 (the
+	// default) or eucalyptus-3 (see Dialect for the differences).
+	Dialect Dialect
+	// AllowReplay turns off the replay check (a Eucalyptus dialect refuses
+	// a signature seen in the last 15 minutes, after a 3 s grace).
 	AllowReplay bool
-	// Lenient ignores unknown parameters (Eucalyptus 3.x); by default they
-	// are refused with UnknownParameter (Eucalyptus 4.x's strict binding).
+	// Lenient ignores unknown parameters whatever the dialect (as
+	// eucalyptus-3 does).
 	Lenient bool
 	// TagPageSize is DescribeTags' page size (default 1000).
 	TagPageSize int
@@ -133,8 +137,14 @@ func New(opts Options) *Server {
 	if opts.AccessKey == "" && opts.SecretKey == "" {
 		opts.AccessKey, opts.SecretKey = TestAccessKey, TestSecretKey
 	}
+	if opts.Dialect == "" {
+		opts.Dialect = DialectEucalyptus4
+	}
 	if opts.Region == "" {
 		opts.Region = "eucalyptus"
+		if opts.Dialect == DialectAWS {
+			opts.Region = "us-east-1"
+		}
 	}
 	if len(opts.Zones) == 0 {
 		opts.Zones = []string{"PARTI00"}
@@ -182,7 +192,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("ec2endpoint: listen: %w", err)
 	}
 	s.ln = ln
-	s.url = "http://" + ln.Addr().String() + "/services/compute"
+	s.url = "http://" + ln.Addr().String() + s.opts.Dialect.path()
 	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.http.Serve(ln)
 	return nil
@@ -199,8 +209,9 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// URL is the endpoint URL, Eucalyptus 4.x style:
-// http://127.0.0.1:PORT/services/compute. Any path is served.
+// URL is the endpoint URL at the dialect's path:
+// http://127.0.0.1:PORT/services/compute (eucalyptus-4),
+// …/services/Eucalyptus (eucalyptus-3), …/ (aws). Any path is served.
 func (s *Server) URL() string { return s.url }
 
 // AccessKey and SecretKey are the credentials the endpoint accepts.
@@ -351,6 +362,7 @@ type handler func(s *Server, p *params) (response, *apiError)
 var handlers = map[string]handler{
 	"RunInstances":              (*Server).runInstances,
 	"DescribeInstances":         (*Server).describeInstances,
+	"DescribeInstanceAttribute": (*Server).describeInstanceAttribute,
 	"TerminateInstances":        (*Server).terminateInstances,
 	"StopInstances":             (*Server).stopInstances,
 	"StartInstances":            (*Server).startInstances,
@@ -413,9 +425,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Debug("request", "action", action, "duration_s", time.Since(start).Seconds())
-	version := all.Get("Version")
-	resp.setHead(xml.Name{Space: "http://ec2.amazonaws.com/doc/" + version + "/", Local: action + "Response"}, reqID)
-	out, err := xml.Marshal(resp)
+	out, err := marshalResponse(resp, action, all.Get("Version"), reqID)
 	if err != nil {
 		s.writeError(w, reqID, apiErr("InternalError", "encoding the response: %v", err))
 		return
@@ -423,6 +433,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	io.WriteString(w, xml.Header)
 	w.Write(out)
+}
+
+// marshalResponse encodes resp as EC2 does: the root element is the
+// action's name + "Response" in the namespace of the request's API version
+// (<DeleteVolumeResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">),
+// the request ID first. (encoding/xml ignores an XMLName in an embedded
+// struct, so the root element is given here, not by the response types.)
+func marshalResponse(resp response, action, version, reqID string) ([]byte, error) {
+	resp.setHead(reqID)
+	var b bytes.Buffer
+	enc := xml.NewEncoder(&b)
+	start := xml.StartElement{Name: xml.Name{Local: action + "Response"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: "http://ec2.amazonaws.com/doc/" + version + "/"}}}
+	if err := enc.EncodeElement(resp, start); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, reqID string) (response, *apiError) {
@@ -451,7 +481,7 @@ func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, req
 	if e != nil {
 		return nil, e
 	}
-	if s.opts.Lenient {
+	if s.opts.Lenient || s.opts.Dialect.lenient() {
 		p.lenient = true
 	}
 	if dry {

@@ -16,6 +16,9 @@ func (s *Server) createSnapshot(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("volume", volID); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.volumes[canon(volID)]
@@ -131,6 +134,9 @@ func (s *Server) describeSnapshots(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("snapshot", ids...); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var snaps []*snapshot
@@ -170,6 +176,9 @@ func (s *Server) deleteSnapshot(p *params) (response, *apiError) {
 		return nil, e
 	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("snapshot", id); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()

@@ -29,6 +29,9 @@ func (s *Server) createVolume(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("snapshot", snapID); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !contains(s.opts.Zones, zone) {
@@ -111,6 +114,9 @@ func (s *Server) describeVolumes(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("volume", ids...); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var vols []*volume
@@ -162,6 +168,12 @@ func (s *Server) attachVolume(p *params) (response, *apiError) {
 		return nil, e
 	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("volume", volID); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", instID); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
@@ -280,6 +292,12 @@ func (s *Server) detachVolume(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("volume", volID); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", instID); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.volumes[canon(volID)]
@@ -337,6 +355,9 @@ func (s *Server) deleteVolume(p *params) (response, *apiError) {
 		return nil, e
 	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("volume", volID); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()

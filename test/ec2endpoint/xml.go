@@ -43,17 +43,16 @@ type xmlErr struct {
 	Message string `xml:"Message"`
 }
 
-// Head starts every response: the element name with the namespace, and
-// the request ID. (Exported only because encoding/xml cannot marshal an
-// embedded struct of an unexported type.)
+// Head starts every response: the request ID. The root element and its
+// namespace are marshalResponse's. (Exported only because encoding/xml
+// cannot marshal an embedded struct of an unexported type.)
 type Head struct {
-	XMLName   xml.Name
 	RequestID string `xml:"requestId"`
 }
 
-func (h *Head) setHead(n xml.Name, id string) { h.XMLName = n; h.RequestID = id }
+func (h *Head) setHead(id string) { h.RequestID = id }
 
-type response interface{ setHead(xml.Name, string) }
+type response interface{ setHead(string) }
 
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
@@ -314,4 +313,21 @@ type xmlZone struct {
 type describeZonesResponse struct {
 	Head
 	Zones []xmlZone `xml:"availabilityZoneInfo>item"`
+}
+
+type xmlAttrValue struct {
+	Value string `xml:"value"`
+}
+
+type describeInstanceAttributeResponse struct {
+	Head
+	InstanceID          string            `xml:"instanceId"`
+	InstanceType        *xmlAttrValue     `xml:"instanceType,omitempty"`
+	Kernel              *xmlAttrValue     `xml:"kernel,omitempty"`
+	Ramdisk             *xmlAttrValue     `xml:"ramdisk,omitempty"`
+	UserData            *xmlAttrValue     `xml:"userData,omitempty"`
+	DisableAPITerminate *xmlAttrValue     `xml:"disableApiTermination,omitempty"`
+	ShutdownBehavior    *xmlAttrValue     `xml:"instanceInitiatedShutdownBehavior,omitempty"`
+	RootDeviceName      *xmlAttrValue     `xml:"rootDeviceName,omitempty"`
+	BlockDeviceMapping  *[]xmlInstanceBDM `xml:"blockDeviceMapping>item,omitempty"`
 }
