@@ -68,6 +68,10 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 	p.list("SecurityGroupId")
 	p.get("Monitoring.Enabled")
 	p.get("DisableApiTermination")
+	specs, e := s.tagSpecs(p, "instance", "volume")
+	if e != nil {
+		return nil, e
+	}
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
@@ -88,10 +92,10 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if token != "" {
-		if resp := s.tokenReplay(token); resp != nil {
-			return resp, nil
-		}
+	if rid, e := s.idempotent("RunInstances", token, p); e != nil {
+		return nil, e
+	} else if rid != "" {
+		return s.reservationResp(rid), nil
 	}
 	if zone == "" {
 		zone = s.opts.Zones[0]
@@ -223,7 +227,7 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 		return nil, apiErr("InvalidBlockDeviceMapping", "The root device %s of image %s cannot be suppressed", img.rootDevice, img.id)
 	}
 
-	res := runInstancesResponse{ReservationID: s.newID("r"), OwnerID: s.opts.OwnerID}
+	res := runInstancesResponse{ReservationID: s.newID("r"), OwnerID: s.opts.OwnerID, Groups: defaultGroups}
 	now := time.Now()
 	for n := 0; n < maxC; n++ {
 		inst := &instance{
@@ -256,34 +260,22 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 				inst.devices = append(inst.devices, a)
 			}
 			s.volumes[v.id] = v
+			s.setTags(v.id, specs["volume"])
 		}
 		s.instances[inst.id] = inst
+		s.setTags(inst.id, specs["instance"])
 		s.consoleLine(inst, "pending")
 		s.startLaunch(inst)
 		res.Instances = append(res.Instances, s.xmlInstance(inst))
 	}
-	if token != "" {
-		s.tokens()[token] = res.ReservationID
-	}
+	s.remember("RunInstances", token, p, res.ReservationID)
 	return &res, nil
 }
 
-// tokens maps RunInstances client tokens to reservations (idempotency).
-func (s *Server) tokens() map[string]string {
-	if s.clientTokens == nil {
-		s.clientTokens = map[string]string{}
-	}
-	return s.clientTokens
-}
-
-// tokenReplay answers a RunInstances retried with the same ClientToken
-// with the reservation it made the first time.
-func (s *Server) tokenReplay(token string) response {
-	rid, ok := s.tokens()[token]
-	if !ok {
-		return nil
-	}
-	res := runInstancesResponse{ReservationID: rid, OwnerID: s.opts.OwnerID}
+// reservationResp answers a RunInstances retried with the same
+// ClientToken: the reservation it made the first time (s.mu held).
+func (s *Server) reservationResp(rid string) response {
+	res := runInstancesResponse{ReservationID: rid, OwnerID: s.opts.OwnerID, Groups: defaultGroups}
 	for _, inst := range s.sortedInstances() {
 		if inst.reservation == rid {
 			res.Instances = append(res.Instances, s.xmlInstance(inst))
@@ -661,7 +653,7 @@ func (s *Server) describeInstances(p *params) (response, *apiError) {
 		if !seen {
 			i = len(resp.Reservations)
 			byRes[inst.reservation] = i
-			resp.Reservations = append(resp.Reservations, xmlReservation{ReservationID: inst.reservation, OwnerID: s.opts.OwnerID})
+			resp.Reservations = append(resp.Reservations, xmlReservation{ReservationID: inst.reservation, OwnerID: s.opts.OwnerID, Groups: defaultGroups})
 		}
 		resp.Reservations[i].Instances = append(resp.Reservations[i].Instances, s.xmlInstance(inst))
 	}
@@ -681,6 +673,9 @@ func (s *Server) xmlInstance(inst *instance) xmlInstance {
 		Architecture: inst.arch, RootDeviceType: inst.rootType, RootDeviceName: inst.rootDevice,
 		VirtualizationType: inst.virt,
 		Tags:               s.xmlTags(inst.id),
+		Groups:             defaultGroups,
+		Monitoring:         xmlMonitoring{State: "disabled"},
+		Hypervisor:         "xen",
 	}
 	if inst.state != "terminated" {
 		x.PrivateIPAddress, x.IPAddress = inst.privateIP, inst.publicIP

@@ -47,7 +47,7 @@ type Delays struct {
 	SnapshotStep         time.Duration // one step of snapshot progress
 	SnapshotSteps        int           // steps from 0 % to 100 % (pending → completed)
 	ImagePending         time.Duration // pending → available
-	TerminatedRetention  time.Duration // how long a terminated instance stays listed
+	TerminatedRetention  time.Duration // how long a terminated instance stays listed (EC2: about an hour)
 	// Invisible: a new snapshot or image is unknown to Describe* and
 	// CreateTags for this long (InvalidSnapshot.NotFound /
 	// InvalidAMIID.NotFound), as EC2's eventual consistency makes it right
@@ -68,7 +68,7 @@ var DefaultDelays = Delays{
 	SnapshotStep:         100 * time.Millisecond,
 	SnapshotSteps:        4,
 	ImagePending:         200 * time.Millisecond,
-	TerminatedRetention:  time.Minute,
+	TerminatedRetention:  time.Hour,
 }
 
 // Options configure a Server. The zero value is plain mode on
@@ -124,8 +124,9 @@ type Server struct {
 	ids       map[string]bool
 	sigCounts map[string]int      // verified requests per signature version
 	faults    map[string][]string // FailNext: error codes to answer, per action
-	// clientTokens maps RunInstances ClientTokens to reservations.
-	clientTokens map[string]string
+	// clientTokens maps action + ClientToken to what the first request
+	// created (RunInstances: the reservation; CreateVolume: the volume).
+	clientTokens map[string]clientToken
 	nextIP       int
 }
 

@@ -13,6 +13,10 @@ func (s *Server) createSnapshot(p *params) (response, *apiError) {
 		return nil, e
 	}
 	desc := p.get("Description")
+	specs, e := s.tagSpecs(p, "snapshot")
+	if e != nil {
+		return nil, e
+	}
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
@@ -30,6 +34,7 @@ func (s *Server) createSnapshot(p *params) (response, *apiError) {
 	}
 	sn := &snapshot{id: s.newID("snap"), volumeID: v.id, description: desc, size: v.size, state: "pending", started: time.Now()}
 	s.snapshots[sn.id] = sn
+	s.setTags(sn.id, specs["snapshot"])
 	volPath := v.path
 	s.async(func(ctx context.Context) { s.progressSnapshot(ctx, sn, volPath) })
 	x := s.xmlSnapshot(sn)

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Tag limits, as EC2 documents them.
@@ -60,15 +59,8 @@ func (s *Server) createTags(p *params) (response, *apiError) {
 	if len(tags) == 0 {
 		return nil, apiErr("MissingParameter", "The request must contain the parameter tagSet")
 	}
-	for _, t := range tags {
-		switch {
-		case strings.HasPrefix(strings.ToLower(t.key), "aws:"):
-			return nil, apiErr("InvalidParameterValue", "Tag key '%s' uses the reserved prefix aws:", t.key)
-		case utf8.RuneCountInString(t.key) > maxTagKey:
-			return nil, apiErr("InvalidParameterValue", "Tag key exceeds the maximum length of %d characters", maxTagKey)
-		case utf8.RuneCountInString(t.value) > maxTagValue:
-			return nil, apiErr("InvalidParameterValue", "Tag value exceeds the maximum length of %d characters", maxTagValue)
-		}
+	if e := checkTags(tags); e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -108,20 +108,37 @@ type xmlInstance struct {
 	Placement          xmlPlacement     `xml:"placement"`
 	KernelID           string           `xml:"kernelId,omitempty"`
 	RamdiskID          string           `xml:"ramdiskId,omitempty"`
+	Monitoring         xmlMonitoring    `xml:"monitoring"`
 	PrivateIPAddress   string           `xml:"privateIpAddress,omitempty"`
 	IPAddress          string           `xml:"ipAddress,omitempty"`
+	Groups             []xmlGroup       `xml:"groupSet>item"`
 	StateReason        *xmlReason       `xml:"stateReason,omitempty"`
 	Architecture       string           `xml:"architecture"`
 	RootDeviceType     string           `xml:"rootDeviceType"`
 	RootDeviceName     string           `xml:"rootDeviceName,omitempty"`
 	BlockDeviceMapping []xmlInstanceBDM `xml:"blockDeviceMapping>item,omitempty"`
 	VirtualizationType string           `xml:"virtualizationType"`
+	Hypervisor         string           `xml:"hypervisor"`
 	Tags               []xmlTag         `xml:"tagSet>item,omitempty"`
 }
+
+type xmlMonitoring struct {
+	State string `xml:"state"`
+}
+
+type xmlGroup struct {
+	GroupID   string `xml:"groupId"`
+	GroupName string `xml:"groupName"`
+}
+
+// defaultGroups is every instance's security group: the account's
+// "default" (groupSet is required in instances and reservations).
+var defaultGroups = []xmlGroup{{GroupID: "sg-0000000d", GroupName: "default"}}
 
 type xmlReservation struct {
 	ReservationID string        `xml:"reservationId"`
 	OwnerID       string        `xml:"ownerId"`
+	Groups        []xmlGroup    `xml:"groupSet>item"`
 	Instances     []xmlInstance `xml:"instancesSet>item"`
 }
 
@@ -129,6 +146,7 @@ type runInstancesResponse struct {
 	Head
 	ReservationID string        `xml:"reservationId"`
 	OwnerID       string        `xml:"ownerId"`
+	Groups        []xmlGroup    `xml:"groupSet>item"`
 	Instances     []xmlInstance `xml:"instancesSet>item"`
 }
 
