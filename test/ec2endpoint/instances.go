@@ -234,7 +234,7 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 			id: s.newID("i"), reservation: res.ReservationID,
 			imageID: img.id, kernelID: kernelID, ramdiskID: ramdiskID,
 			itype: itype, keyName: keyName, zone: zone, state: "pending",
-			userData: ud, shutdown: shutdown, launched: now,
+			userData: ud, shutdown: shutdown, launched: now, created: now,
 			rootType: img.rootType, rootDevice: img.rootDevice, arch: img.arch, virt: img.virt,
 			kernelPath: kpath, ramdiskPath: rpath, rootSize: 1,
 		}

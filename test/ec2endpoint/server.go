@@ -49,9 +49,10 @@ type Delays struct {
 	ImagePending         time.Duration // pending → available
 	TerminatedRetention  time.Duration // how long a terminated instance stays listed (EC2: about an hour)
 	// Invisible: a new snapshot or image is unknown to Describe* and
-	// CreateTags for this long (InvalidSnapshot.NotFound /
-	// InvalidAMIID.NotFound), as EC2's eventual consistency makes it right
-	// after the create call.
+	// CreateTags for this long, a new instance or volume to CreateTags
+	// (InvalidSnapshot.NotFound, InvalidAMIID.NotFound,
+	// InvalidInstanceID.NotFound, InvalidVolume.NotFound), as EC2's
+	// eventual consistency makes them right after the create call.
 	Invisible time.Duration
 }
 
@@ -90,6 +91,9 @@ type Options struct {
 	// Lenient ignores unknown parameters whatever the dialect (as
 	// eucalyptus-3 does).
 	Lenient bool
+	// Now is the endpoint's clock for request times (default time.Now): a
+	// test plays a client with a skewed clock by moving the endpoint's.
+	Now func() time.Time
 	// TagPageSize is DescribeTags' page size (default 1000).
 	TagPageSize int
 	// Node, when set, plays a Eucalyptus NC on a real libvirtd.
@@ -128,6 +132,7 @@ type Server struct {
 	// created (RunInstances: the reservation; CreateVolume: the volume).
 	clientTokens map[string]clientToken
 	nextIP       int
+	snapHold     bool // HoldSnapshots
 }
 
 // New returns a Server configured by opts; Start makes it listen.
@@ -152,6 +157,9 @@ func New(opts Options) *Server {
 	}
 	if opts.OwnerID == "" {
 		opts.OwnerID = "000000000001"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.TagPageSize <= 0 {
 		opts.TagPageSize = 1000
@@ -457,7 +465,7 @@ func marshalResponse(resp response, action, version, reqID string) ([]byte, erro
 }
 
 func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, reqID string) (response, *apiError) {
-	if e := s.authenticate(r, body, all, time.Now()); e != nil {
+	if e := s.authenticate(r, body, all, s.opts.Now()); e != nil {
 		return nil, e
 	}
 	if e := s.fault(action); e != nil {

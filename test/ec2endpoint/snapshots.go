@@ -81,10 +81,10 @@ func (s *Server) progressSnapshot(ctx context.Context, sn *snapshot, volPath str
 			}
 			return
 		}
-		if step < steps || res == nil {
+		if hold := s.snapHold; step < steps || res == nil || hold {
 			sn.progress = min(99, max(sn.progress, step*100/steps))
 			s.mu.Unlock()
-			if step >= steps && res == nil {
+			if step >= steps && res == nil && !hold {
 				r := <-done // the copy is the slower part: wait for it
 				res = &r
 			}
@@ -209,4 +209,20 @@ func (s *Server) deleteSnapshot(p *params) (response, *apiError) {
 		})
 	}
 	return &returnResponse{Return: true}, nil
+}
+
+// HoldSnapshots keeps every pending snapshot pending (progress below
+// 100 %) until ReleaseSnapshots: a test whose client is slow (a Python
+// CLI on a loaded machine) still sees a snapshot in progress.
+func (s *Server) HoldSnapshots() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapHold = true
+}
+
+// ReleaseSnapshots lets held snapshots complete.
+func (s *Server) ReleaseSnapshots() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapHold = false
 }

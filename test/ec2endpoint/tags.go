@@ -74,6 +74,12 @@ func (s *Server) createTags(p *params) (response, *apiError) {
 		if im := s.images[canon(id)]; im != nil && time.Since(im.created) < s.delays.Invisible {
 			return nil, apiErr("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 		}
+		if inst := s.instances[canon(id)]; inst != nil && time.Since(inst.created) < s.delays.Invisible {
+			return nil, apiErr("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		}
+		if v := s.volumes[canon(id)]; v != nil && time.Since(v.created) < s.delays.Invisible {
+			return nil, apiErr("InvalidVolume.NotFound", "The volume '%s' does not exist.", id)
+		}
 		n := len(s.tags[canon(id)])
 		for _, t := range tags {
 			if _, ok := s.tags[canon(id)][t.key]; !ok {
