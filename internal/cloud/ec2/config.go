@@ -186,10 +186,16 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			o.APIOptions = append(o.APIOptions, addSigV2(&sigV2{creds: o.Credentials, now: now, clock: clock}))
 		}
 	})
-	return &Provider{
+	prov := &Provider{
 		api: api,
 		eff: Effective{Endpoint: endpoint, EndpointSource: epSource, Region: ac.Region, Signature: sig, Credentials: source, Zone: cfg.Zone},
-	}, nil
+	}
+	if eucalyptusPath(endpoint) {
+		// Eucalyptus 3.x/4.x bind no TagSpecification (4.x refuses it,
+		// 3.x drops it): tag with CreateTags from the start.
+		prov.tagSpecs.Store(tagSpecsRefused)
+	}
+	return prov, nil
 }
 
 // Effective returns the configuration in use.
@@ -210,6 +216,13 @@ func DefaultSignature(endpoint string) string {
 		return SignatureV2
 	}
 	return SignatureV4
+}
+
+// eucalyptusPath: the endpoint is a Eucalyptus service URL
+// (http://CLC:8773/services/compute, …/services/Eucalyptus).
+func eucalyptusPath(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && strings.HasPrefix(strings.ToLower(u.Path), "/services/")
 }
 
 func resolveEndpoint(cfg Config, rc *Eucarc) (ep, source string, err error) {

@@ -34,8 +34,10 @@ const DefaultRootDevice = "/dev/sda1"
 // ---- instances ----
 
 // RunInstance launches one instance and returns it as RunInstances
-// answered (state pending), then sets spec.Tags (plus Name=spec.Name) with
-// CreateTags: Eucalyptus has no TagSpecification. If tagging fails the
+// answered (state pending), tagged with spec.Tags (plus Name=spec.Name):
+// in the call itself (TagSpecification) where the cloud takes it, else
+// with CreateTags afterwards (Eucalyptus has no TagSpecification),
+// retried while the new id is not found yet. If tagging fails the
 // instance is returned with its ID alongside the error, so the caller can
 // record it and clean up.
 //
@@ -299,7 +301,8 @@ func dropClientToken(o *ec2.Options) {
 	o.APIOptions = append(o.APIOptions, DropClientToken)
 }
 
-// CreateVolume creates a volume (state creating), then tags it.
+// CreateVolume creates a volume (state creating), tagged as RunInstance
+// tags an instance.
 func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (cloud.Volume, error) {
 	what := "new"
 	if spec.SnapshotID != "" {
@@ -404,7 +407,8 @@ func (p *Provider) DeleteVolume(ctx context.Context, id string) error {
 
 // ---- snapshots ----
 
-// CreateSnapshot snapshots a volume (state pending), then tags the snapshot.
+// CreateSnapshot snapshots a volume (state pending), tagged as RunInstance
+// tags an instance.
 func (p *Provider) CreateSnapshot(ctx context.Context, volumeID, description string, tags cloud.Tags) (cloud.Snapshot, error) {
 	in := &ec2.CreateSnapshotInput{VolumeId: aws.String(volumeID)}
 	if description != "" {
@@ -694,9 +698,10 @@ const (
 
 // createTagged makes a create call with the tags as a TagSpecification of
 // resource type rt (AWS tags at creation: no moment without them), unless
-// this cloud has refused TagSpecification before; a refusal (Eucalyptus
-// 4.x's strict binding) is remembered and the call made again without.
-// A cloud that ignores TagSpecification (Eucalyptus 3.x) answers without
+// the endpoint is Eucalyptus's (/services/…) or has refused
+// TagSpecification before; a refusal (Eucalyptus 4.x's strict binding, at
+// a path of its own) is remembered and the call made again without. A
+// cloud that ignores TagSpecification (Eucalyptus 3.x) answers without
 // the tags; the caller's tagNew sets them then.
 func (p *Provider) createTagged(tags cloud.Tags, rt types.ResourceType, call func([]types.TagSpecification) error) error {
 	if len(tags) == 0 || p.tagSpecs.Load() == tagSpecsRefused {
