@@ -248,7 +248,7 @@ func TestAWSCLIBakeFlow(t *testing.T) {
 	start := time.Now()
 	d := fast
 	d.SnapshotStep, d.SnapshotSteps = 200*time.Millisecond, 5
-	d.InstancePending = 1500 * time.Millisecond      // at least one waiter poll sees pending
+	d.InstancePending = 1500 * time.Millisecond // at least one waiter poll sees pending
 	srv := ec2endpoint.Start(t, ec2endpoint.Options{Dialect: ec2endpoint.DialectAWS, Delays: &d, Zones: []string{"us-east-1a"}})
 	aws := newAWSCLI(t, srv, "")
 	kernel, err := srv.AddKernel("/boot/vmlinuz-test")

@@ -68,8 +68,8 @@ type Effective struct {
 	EndpointSource string
 	Region         string
 	Signature      string
-	Credentials string // where the keys came from: "config", "eucarc /path", "env EC2_ACCESS_KEY", "aws default chain"
-	Zone        string
+	Credentials    string // where the keys came from: "config", "eucarc /path", "env EC2_ACCESS_KEY", "aws default chain"
+	Zone           string
 }
 
 func (e Effective) String() string {
