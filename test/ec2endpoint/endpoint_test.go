@@ -116,6 +116,9 @@ func TestStrictParameters(t *testing.T) {
 	if st, c := raw(t, srv, action("DescribeVolumes", "DryRun", "true"), srv.SecretKey()); st != 412 || c != "DryRunOperation" {
 		t.Errorf("DryRun: %d %s, want 412 DryRunOperation", st, c)
 	}
+	if st, c := raw(t, srv, action("DescribeVolumes", "DryRun", "true", "VolumeId.1", "vol-12345678"), srv.SecretKey()); st != 412 || c != "DryRunOperation" {
+		t.Errorf("DryRun with a volume id: %d %s, want 412 DryRunOperation", st, c)
+	}
 	lenient := ec2endpoint.Start(t, ec2endpoint.Options{Lenient: true})
 	if st, c := raw(t, lenient, action("DescribeVolumes", "Bogus", "1"), lenient.SecretKey()); st != 200 {
 		t.Errorf("lenient, Bogus=1: %d %s, want 200", st, c)

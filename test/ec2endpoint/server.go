@@ -494,9 +494,8 @@ func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, req
 		p.lenient = true
 	}
 	if dry {
-		if e := p.unknown(); e != nil {
-			return nil, e
-		}
+		// The action's parameters are not read here (the handlers check
+		// and act in one go): a dry run of a known action succeeds.
 		return nil, &apiError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set.", Status: http.StatusPreconditionFailed}
 	}
 	return h(s, p)
