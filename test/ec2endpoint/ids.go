@@ -43,3 +43,20 @@ func checkIDs(kind string, ids ...string) *apiError {
 	}
 	return nil
 }
+
+// checkLaunchIDs checks the kernel, ramdisk and mapped snapshot IDs of a
+// RunInstances or RegisterImage.
+func checkLaunchIDs(kernelID, ramdiskID string, bdms []bdmParam) *apiError {
+	if e := checkIDs("kernel", kernelID); e != nil {
+		return e
+	}
+	if e := checkIDs("ramdisk", ramdiskID); e != nil {
+		return e
+	}
+	for _, b := range bdms {
+		if e := checkIDs("snapshot", b.snapshotID); e != nil {
+			return e
+		}
+	}
+	return nil
+}

@@ -25,16 +25,8 @@ func (s *Server) registerImage(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
-	if e := checkIDs("kernel", kernelID); e != nil {
+	if e := checkLaunchIDs(kernelID, ramdiskID, bdms); e != nil {
 		return nil, e
-	}
-	if e := checkIDs("ramdisk", ramdiskID); e != nil {
-		return nil, e
-	}
-	for _, b := range bdms {
-		if e := checkIDs("snapshot", b.snapshotID); e != nil {
-			return nil, e
-		}
 	}
 	if name == "" && location != "" {
 		name = strings.TrimSuffix(path.Base(location), ".manifest.xml")

@@ -78,16 +78,8 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 	if e := checkIDs("image", imageID); e != nil {
 		return nil, e
 	}
-	if e := checkIDs("kernel", kernelID); e != nil {
+	if e := checkLaunchIDs(kernelID, ramdiskID, bdms); e != nil {
 		return nil, e
-	}
-	if e := checkIDs("ramdisk", ramdiskID); e != nil {
-		return nil, e
-	}
-	for _, b := range bdms {
-		if e := checkIDs("snapshot", b.snapshotID); e != nil {
-			return nil, e
-		}
 	}
 
 	s.mu.Lock()

@@ -65,21 +65,8 @@ func TestResponseShape(t *testing.T) {
 			p := provider(t, srv, ec2.SignatureV2, "")
 			c := ctx(t)
 			vol := newVolume(t, p, 1)
-			snap, err := p.CreateSnapshot(c, vol, "shape", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := fastWait.Snapshot(c, p, snap.ID, cloud.SnapshotCompleted); err != nil {
-				t.Fatal(err)
-			}
-			img, err := p.RegisterImage(c, cloud.ImageSpec{Name: "shape", SnapshotID: snap.ID})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := fastWait.Image(c, p, img.ID, cloud.ImageAvailable); err != nil {
-				t.Fatal(err)
-			}
-			inst, err := p.RunInstance(c, cloud.InstanceSpec{ImageID: img.ID})
+			img := ebsImage(t, p)
+			inst, err := p.RunInstance(c, cloud.InstanceSpec{ImageID: img})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +88,7 @@ func TestResponseShape(t *testing.T) {
 				action("AttachVolume", "VolumeId", vol, "InstanceId", inst.ID, "Device", "/dev/sdf"),
 				action("StopInstances", "InstanceId.1", inst.ID),
 				action("TerminateInstances", "InstanceId.1", inst.ID),
-				action("RunInstances", "ImageId", img.ID, "MinCount", "1", "MaxCount", "1"),
+				action("RunInstances", "ImageId", img, "MinCount", "1", "MaxCount", "1"),
 				action("DeleteTags", "ResourceId.1", vol),
 				{"Action": {"DescribeVolumes"}, "Version": {"2014-06-15"}},
 			} {
