@@ -22,24 +22,6 @@ import (
 	"github.com/kscloud/kscloud/test/ec2endpoint"
 )
 
-// rawBody is raw's successful answer: status and body.
-func rawBody(t *testing.T, srv *ec2endpoint.Server, params url.Values) (int, []byte) {
-	t.Helper()
-	u, _ := url.Parse(srv.URL())
-	params.Set("AWSAccessKeyId", srv.AccessKey())
-	params.Set("SignatureVersion", "2")
-	params.Set("SignatureMethod", "HmacSHA256")
-	params.Set("Timestamp", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
-	params.Set("Signature", ec2.SignV2(srv.SecretKey(), ec2.StringToSignV2("POST", u.Host, u.Path, params)))
-	resp, err := http.Post(srv.URL(), "application/x-www-form-urlencoded", strings.NewReader(ec2.EncodeV2(params)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
 // rootOf returns the root element's name and namespace.
 func rootOf(t *testing.T, body []byte) xml.Name {
 	t.Helper()
@@ -93,7 +75,7 @@ func TestResponseShape(t *testing.T) {
 				{"Action": {"DescribeVolumes"}, "Version": {"2014-06-15"}},
 			} {
 				name := req.Get("Action")
-				st, body := rawBody(t, srv, req)
+				st, body := post(t, srv, req, srv.SecretKey())
 				if st != 200 {
 					t.Errorf("%s: HTTP %d\n%s", name, st, body)
 					continue
