@@ -470,7 +470,11 @@ func TestAWSCLIBakeFlow(t *testing.T) {
 	other.env = append(other.env, "AWS_ACCESS_KEY_ID=AKIAUNKNOWN000000000")
 	skewed := ec2endpoint.Start(t, ec2endpoint.Options{Dialect: ec2endpoint.DialectAWS, Now: func() time.Time { return time.Now().Add(20 * time.Minute) }})
 	late := newAWSCLI(t, skewed, "")
+	// Eucalyptus 4.x binds no ClientToken on CreateVolume, which awscli
+	// always sends: a real 4.x refuses awscli's create-volume so.
+	euca := newAWSCLI(t, ec2endpoint.Start(t, ec2endpoint.Options{Dialect: ec2endpoint.DialectEucalyptus4}), "")
 	parallel(
+		func() { euca.fails("UnknownParameter", "create-volume", "--availability-zone", "PARTI00", "--size", "1") },
 		func() { wrong.fails("SignatureDoesNotMatch", "describe-instances") },
 		func() { other.fails("AuthFailure", "describe-instances") },
 		func() { late.fails("RequestExpired", "describe-instances") }, // the client's clock 20 min behind
@@ -478,6 +482,7 @@ func TestAWSCLIBakeFlow(t *testing.T) {
 	wrong.checkShape()
 	other.checkShape()
 	late.checkShape()
+	euca.checkShape()
 	t.Logf("awscli test: %s in all", time.Since(start).Round(time.Millisecond))
 }
 
