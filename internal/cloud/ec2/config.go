@@ -91,8 +91,8 @@ type Provider struct {
 }
 
 // EndpointPrecedence says, for --help and the manual, which endpoint wins.
-const EndpointPrecedence = "--endpoint, then EC2_URL in the --eucarc file ($EUCARC), then $EC2_URL, then AWS's own " +
-	"(AWS_ENDPOINT_URL_EC2, the region's endpoint); --endpoint aws ignores the eucarc's and the environment's EC2_URL"
+const EndpointPrecedence = "the first of --endpoint, EC2_URL in the --eucarc file ($EUCARC), $EC2_URL, AWS's own " +
+	"(AWS_ENDPOINT_URL_EC2, the region's endpoint); --endpoint aws: AWS's whatever EC2_URL says"
 
 // New builds a Provider. Each setting is taken from the first source that
 // has it:
