@@ -9,7 +9,7 @@ import (
 )
 
 // ec2EndpointHelp is --endpoint's precedence, as ec2.New applies it.
-const ec2EndpointHelp = "the endpoint used is " + ec2.EndpointPrecedence
+const ec2EndpointHelp = "The endpoint used is " + ec2.EndpointPrecedence
 
 // openEC2 opens the EC2 provider (Eucalyptus 3.x/4.x or any EC2 API):
 // endpoint, keys and region from the flags, a eucarc, the euca2ools
