@@ -474,7 +474,9 @@ func TestAWSCLIBakeFlow(t *testing.T) {
 	// always sends: a real 4.x refuses awscli's create-volume so.
 	euca := newAWSCLI(t, ec2endpoint.Start(t, ec2endpoint.Options{Dialect: ec2endpoint.DialectEucalyptus4}), "")
 	parallel(
-		func() { euca.fails("UnknownParameter", "create-volume", "--availability-zone", "PARTI00", "--size", "1") },
+		func() {
+			euca.fails("UnknownParameter", "create-volume", "--availability-zone", "PARTI00", "--size", "1")
+		},
 		func() { wrong.fails("SignatureDoesNotMatch", "describe-instances") },
 		func() { other.fails("AuthFailure", "describe-instances") },
 		func() { late.fails("RequestExpired", "describe-instances") }, // the client's clock 20 min behind
