@@ -9,6 +9,7 @@ pkgs=(
 	linux-image-amd64 busybox-static extlinux syslinux-common
 	cpio gzip e2fsprogs fdisk
 	ovmf xorriso zstd xz-utils
+	awscli
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -45,10 +45,10 @@ func (g *global) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.output, "output", "text", "result `format` on stdout: text or json")
 	fs.StringVar(&g.stateDir, "state-dir", install.DefaultStateDir(), "where build state files, images and caches live")
 	fs.BoolVar(&g.verbose, "v", false, "log each step on stderr")
-	fs.StringVar(&g.endpoint, "endpoint", "", "EC2 API `URL` with its path, e.g. http://clc:8773/services/compute (default $EC2_URL)")
+	fs.StringVar(&g.endpoint, "endpoint", "", "EC2 API `URL` with its path, e.g. http://clc:8773/services/compute, or aws. "+ec2EndpointHelp)
 	fs.StringVar(&g.region, "region", "", "EC2 `region` (default from the AWS configuration; any name on Eucalyptus)")
 	fs.StringVar(&g.eucarc, "eucarc", os.Getenv("EUCARC"), "euca2ools eucarc `file` with EC2_URL and the keys")
-	fs.StringVar(&g.signature, "signature", "v4", "EC2 request signature: v4, or v2 for Eucalyptus 3.x")
+	fs.StringVar(&g.signature, "signature", "", "EC2 request signature: v4 or v2 (default v2 for an endpoint path /services/Eucalyptus, Eucalyptus 3.x; else v4)")
 }
 
 func (g *global) check() error {

@@ -8,6 +8,9 @@ import (
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 )
 
+// ec2EndpointHelp is --endpoint's precedence, as ec2.New applies it.
+const ec2EndpointHelp = "The endpoint used is " + ec2.EndpointPrecedence
+
 // openEC2 opens the EC2 provider (Eucalyptus 3.x/4.x or any EC2 API):
 // endpoint, keys and region from the flags, a eucarc, the euca2ools
 // environment (EC2_URL, EC2_ACCESS_KEY, EC2_SECRET_KEY) or the AWS chain.
@@ -22,7 +25,7 @@ func openEC2(ctx context.Context, g *global, stderr io.Writer) (cloud.Provider, 
 	if endpoint == "" {
 		endpoint = "(aws)"
 	}
-	g.logger(stderr).Info("ec2 provider", "endpoint", endpoint, "region", eff.Region, "signature", eff.Signature,
+	g.logger(stderr).Info("ec2 provider", "endpoint", endpoint, "endpoint_from", eff.EndpointSource, "region", eff.Region, "signature", eff.Signature,
 		"credentials", eff.Credentials, "zone", eff.Zone)
 	return p, func() {}, nil
 }

@@ -17,12 +17,9 @@ import (
 	"time"
 )
 
-// Request time limits, as Eucalyptus enforces them
-// (ws/handlers/QueryTimestampHandler.java, StackConfiguration.CLOCK_SKEW_SEC).
-const (
-	maxAge    = 15 * time.Minute
-	clockSkew = 20 * time.Second
-)
+// maxAge is how long a signature stays valid, and how long Eucalyptus
+// remembers it for its replay check (SecurityContext).
+const maxAge = 15 * time.Minute
 
 // authenticate checks the request's signature (SigV4 in the Authorization
 // header, or SigV2 in the parameters) against the configured keys, the
@@ -53,11 +50,13 @@ func (s *Server) secretFor(akid string) (string, bool) {
 	return "", false
 }
 
-func checkTime(t, now time.Time) *apiError {
-	if t.After(now.Add(clockSkew)) {
+// checkTime applies the dialect's clock limits to a request time.
+func (s *Server) checkTime(t, now time.Time) *apiError {
+	ahead, behind := s.opts.Dialect.skew()
+	if t.After(now.Add(ahead)) {
 		return apiErr("RequestExpired", "Request is from the future: %s (now %s)", t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	if t.Before(now.Add(-maxAge)) {
+	if t.Before(now.Add(-behind)) {
 		return apiErr("RequestExpired", "Request has expired: %s (now %s)", t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	return nil
@@ -90,7 +89,7 @@ func (s *Server) verifyV4(r *http.Request, body []byte, auth string, now time.Ti
 	if err != nil {
 		return apiErr("AuthFailure", "X-Amz-Date %q is not yyyyMMddTHHmmssZ", amzDate)
 	}
-	if e := checkTime(t, now); e != nil {
+	if e := s.checkTime(t, now); e != nil {
 		return e
 	}
 	if scope[1] != amzDate[:8] {
@@ -156,15 +155,44 @@ func canonicalPath(p string) string {
 	return p
 }
 
+// canonicalQuery is SigV4's canonical query string: names and values
+// encoded per RFC 3986, sorted by encoded name (byte order), then by
+// value for a repeated name — not as whole "name=value" strings, which
+// puts InstanceId.10 before InstanceId.2's "=".
 func canonicalQuery(q url.Values) string {
-	var pairs []string
+	return sortedByName(q, "")
+}
+
+// sortedByName encodes every name=value pair of q but skip, sorted by the
+// encoded name in byte order, then by the encoded value, joined with "&".
+// Both SigV2 ("sort the UTF-8 query string components by parameter name
+// with natural byte ordering") and SigV4 ("sort the parameter names by
+// character code point in ascending order … then by value") sort so.
+func sortedByName(q url.Values, skip string) string {
+	type kv struct{ k, v string }
+	var pairs []kv
 	for k, vs := range q {
+		if k == skip {
+			continue
+		}
 		for _, v := range vs {
-			pairs = append(pairs, rfc3986(k)+"="+rfc3986(v))
+			pairs = append(pairs, kv{rfc3986(k), rfc3986(v)})
 		}
 	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].k != pairs[j].k {
+			return pairs[i].k < pairs[j].k
+		}
+		return pairs[i].v < pairs[j].v
+	})
+	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p.k + "=" + p.v)
+	}
+	return b.String()
 }
 
 func headerValue(r *http.Request, name string) string {
@@ -203,7 +231,7 @@ func (s *Server) verifyV2(r *http.Request, all url.Values, now time.Time) *apiEr
 		if err != nil {
 			return apiErr("AuthFailure", "Timestamp %q is not ISO 8601", all.Get("Timestamp"))
 		}
-		if e := checkTime(t, now); e != nil {
+		if e := s.checkTime(t, now); e != nil {
 			return e
 		}
 	case all.Get("Expires") != "":
@@ -241,18 +269,10 @@ func (s *Server) verifyV2(r *http.Request, all url.Values, now time.Time) *apiEr
 	return apiErr("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 }
 
+// canonicalV2 is SigV2's canonical query string: every parameter but
+// Signature, sorted by name.
 func canonicalV2(all url.Values) string {
-	var pairs []string
-	for k, vs := range all {
-		if k == "Signature" {
-			continue
-		}
-		for _, v := range vs {
-			pairs = append(pairs, rfc3986(k)+"="+rfc3986(v))
-		}
-	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
+	return sortedByName(all, "Signature")
 }
 
 // rfc3986 percent-encodes all but the unreserved characters.
@@ -294,17 +314,21 @@ func contains(ss []string, s string) bool {
 
 // ---- replay cache ----
 
-// replays remembers signatures for maxAge, as Eucalyptus does
-// (SecurityContext.enqueueSignature): a repeated one is refused.
+// replays remembers signatures as Eucalyptus does (SecurityContext): a
+// signature used again more than the grace (replay_skew_window_sec, 3 s)
+// after its first use, within the time it stays valid, is refused. The
+// aws dialect has no such check: AWS limits requests by time only.
 type replays struct {
 	mu   sync.Mutex
 	seen map[string]time.Time
 }
 
 func (s *Server) replay(sig string) *apiError {
-	if s.opts.AllowReplay {
+	check, grace := s.opts.Dialect.replayCheck()
+	if s.opts.AllowReplay || !check {
 		return nil
 	}
+	_, behind := s.opts.Dialect.skew()
 	now := time.Now()
 	s.replays.mu.Lock()
 	defer s.replays.mu.Unlock()
@@ -313,12 +337,15 @@ func (s *Server) replay(sig string) *apiError {
 	}
 	if len(s.replays.seen) > 4096 {
 		for k, t := range s.replays.seen {
-			if now.Sub(t) > maxAge+clockSkew {
+			if now.Sub(t) > behind {
 				delete(s.replays.seen, k)
 			}
 		}
 	}
-	if t, ok := s.replays.seen[sig]; ok && now.Sub(t) <= maxAge+clockSkew {
+	if t, ok := s.replays.seen[sig]; ok && now.Sub(t) <= behind {
+		if now.Sub(t) <= grace {
+			return nil
+		}
 		return apiErr("AuthFailure", "Message replay detected. Same signature was used within the last 15 minutes")
 	}
 	s.replays.seen[sig] = now

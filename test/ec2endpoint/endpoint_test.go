@@ -60,8 +60,14 @@ func TestAuth(t *testing.T) {
 	if st, c := raw(t, srv, p, srv.SecretKey()); st != 200 {
 		t.Fatalf("signed v2: %d %s", st, c)
 	}
+	// Eucalyptus: the same signature is accepted again within 3 s
+	// (replay_skew_window_sec) and refused afterwards.
+	if st, c := raw(t, srv, p, srv.SecretKey()); st != 200 {
+		t.Errorf("the same signed request at once: %d %s, want 200 (Eucalyptus's 3 s replay grace)", st, c)
+	}
+	time.Sleep(3100 * time.Millisecond)
 	if st, c := raw(t, srv, p, srv.SecretKey()); c != "AuthFailure" {
-		t.Errorf("the same signed request again: %d %s, want AuthFailure (replay)", st, c)
+		t.Errorf("the same signed request 3 s later: %d %s, want AuthFailure (replay)", st, c)
 	}
 	for name, at := range map[string]time.Time{"20 minutes old": time.Now().Add(-20 * time.Minute), "a minute ahead": time.Now().Add(time.Minute)} {
 		p := action("DescribeVolumes", "Timestamp", at.UTC().Format("2006-01-02T15:04:05Z"))
@@ -109,6 +115,9 @@ func TestStrictParameters(t *testing.T) {
 	}
 	if st, c := raw(t, srv, action("DescribeVolumes", "DryRun", "true"), srv.SecretKey()); st != 412 || c != "DryRunOperation" {
 		t.Errorf("DryRun: %d %s, want 412 DryRunOperation", st, c)
+	}
+	if st, c := raw(t, srv, action("DescribeVolumes", "DryRun", "true", "VolumeId.1", "vol-12345678"), srv.SecretKey()); st != 412 || c != "DryRunOperation" {
+		t.Errorf("DryRun with a volume id: %d %s, want 412 DryRunOperation", st, c)
 	}
 	lenient := ec2endpoint.Start(t, ec2endpoint.Options{Lenient: true})
 	if st, c := raw(t, lenient, action("DescribeVolumes", "Bogus", "1"), lenient.SecretKey()); st != 200 {
@@ -527,5 +536,29 @@ func TestConsolePlain(t *testing.T) {
 	b, err := p.ConsoleOutput(c, inst.ID)
 	if err != nil || !strings.Contains(string(b), "Installing 42/300 packages") || !strings.Contains(string(b), inst.ID+" pending") {
 		t.Errorf("console output %q, %v", b, err)
+	}
+}
+
+// TestAuthAWS: AWS has no replay cache (identical requests are both
+// answered) and allows 15 minutes of clock difference either way.
+func TestAuthAWS(t *testing.T) {
+	srv := ec2endpoint.Start(t, ec2endpoint.Options{Dialect: ec2endpoint.DialectAWS})
+	p := action("DescribeVolumes")
+	for i := 0; i < 2; i++ {
+		if st, c := raw(t, srv, p, srv.SecretKey()); st != 200 {
+			t.Errorf("the same signed request, #%d: %d %s, want 200", i+1, st, c)
+		}
+	}
+	for name, tc := range map[string]struct {
+		at   time.Duration
+		want string
+	}{
+		"14 minutes old": {-14 * time.Minute, ""}, "14 minutes ahead": {14 * time.Minute, ""},
+		"16 minutes old": {-16 * time.Minute, "RequestExpired"}, "16 minutes ahead": {16 * time.Minute, "RequestExpired"},
+	} {
+		p := action("DescribeVolumes", "Timestamp", time.Now().Add(tc.at).UTC().Format("2006-01-02T15:04:05Z"))
+		if _, c := raw(t, srv, p, srv.SecretKey()); c != tc.want {
+			t.Errorf("timestamp %s: %q, want %q", name, c, tc.want)
+		}
 	}
 }

@@ -69,6 +69,26 @@ func wantCode(t *testing.T, what string, err error, want string) {
 // secret ("" : unsigned), and returns the HTTP status and the error code.
 func raw(t *testing.T, srv *ec2endpoint.Server, params url.Values, secret string) (int, string) {
 	t.Helper()
+	status, body := post(t, srv, params, secret)
+	if status == http.StatusOK {
+		return status, ""
+	}
+	var e struct {
+		Errors []struct {
+			Code string `xml:"Code"`
+		} `xml:"Errors>Error"`
+	}
+	if err := xml.Unmarshal(body, &e); err != nil || len(e.Errors) == 0 {
+		t.Fatalf("error response not in the EC2 shape: %v\n%s", err, body)
+	}
+	return status, e.Errors[0].Code
+}
+
+// post sends params as a form POST, signed with SigV2 and secret ("":
+// unsigned; a Timestamp already set is kept), and returns the HTTP
+// status and body.
+func post(t *testing.T, srv *ec2endpoint.Server, params url.Values, secret string) (int, []byte) {
+	t.Helper()
 	u, _ := url.Parse(srv.URL())
 	if secret != "" {
 		params.Set("AWSAccessKeyId", srv.AccessKey())
@@ -85,18 +105,7 @@ func raw(t *testing.T, srv *ec2endpoint.Server, params url.Values, secret string
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, ""
-	}
-	var e struct {
-		Errors []struct {
-			Code string `xml:"Code"`
-		} `xml:"Errors>Error"`
-	}
-	if err := xml.Unmarshal(body, &e); err != nil || len(e.Errors) == 0 {
-		t.Fatalf("error response not in the EC2 shape: %v\n%s", err, body)
-	}
-	return resp.StatusCode, e.Errors[0].Code
+	return resp.StatusCode, body
 }
 
 func action(name string, kv ...string) url.Values {

@@ -25,6 +25,9 @@ func (s *Server) registerImage(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkLaunchIDs(kernelID, ramdiskID, bdms); e != nil {
+		return nil, e
+	}
 	if name == "" && location != "" {
 		name = strings.TrimSuffix(path.Base(location), ".manifest.xml")
 	}
@@ -206,6 +209,9 @@ func (s *Server) describeImages(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("image", ids...); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ims []*image
@@ -246,6 +252,9 @@ func (s *Server) deregisterImage(p *params) (response, *apiError) {
 	}
 	p.get("DeleteAssociatedSnapshots")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("image", id); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()

@@ -68,16 +68,26 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 	p.list("SecurityGroupId")
 	p.get("Monitoring.Enabled")
 	p.get("DisableApiTermination")
+	specs, e := s.tagSpecs(p, "instance", "volume")
+	if e != nil {
+		return nil, e
+	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("image", imageID); e != nil {
+		return nil, e
+	}
+	if e := checkLaunchIDs(kernelID, ramdiskID, bdms); e != nil {
 		return nil, e
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if token != "" {
-		if resp := s.tokenReplay(token); resp != nil {
-			return resp, nil
-		}
+	if rid, e := s.idempotent("RunInstances", token, p); e != nil {
+		return nil, e
+	} else if rid != "" {
+		return s.reservationResp(rid), nil
 	}
 	if zone == "" {
 		zone = s.opts.Zones[0]
@@ -209,14 +219,14 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 		return nil, apiErr("InvalidBlockDeviceMapping", "The root device %s of image %s cannot be suppressed", img.rootDevice, img.id)
 	}
 
-	res := runInstancesResponse{ReservationID: s.newID("r"), OwnerID: s.opts.OwnerID}
+	res := runInstancesResponse{ReservationID: s.newID("r"), OwnerID: s.opts.OwnerID, Groups: defaultGroups}
 	now := time.Now()
 	for n := 0; n < maxC; n++ {
 		inst := &instance{
 			id: s.newID("i"), reservation: res.ReservationID,
 			imageID: img.id, kernelID: kernelID, ramdiskID: ramdiskID,
 			itype: itype, keyName: keyName, zone: zone, state: "pending",
-			userData: ud, shutdown: shutdown, launched: now,
+			userData: ud, shutdown: shutdown, launched: now, created: now,
 			rootType: img.rootType, rootDevice: img.rootDevice, arch: img.arch, virt: img.virt,
 			kernelPath: kpath, ramdiskPath: rpath, rootSize: 1,
 		}
@@ -242,34 +252,22 @@ func (s *Server) runInstances(p *params) (response, *apiError) {
 				inst.devices = append(inst.devices, a)
 			}
 			s.volumes[v.id] = v
+			s.setTags(v.id, specs["volume"])
 		}
 		s.instances[inst.id] = inst
+		s.setTags(inst.id, specs["instance"])
 		s.consoleLine(inst, "pending")
 		s.startLaunch(inst)
 		res.Instances = append(res.Instances, s.xmlInstance(inst))
 	}
-	if token != "" {
-		s.tokens()[token] = res.ReservationID
-	}
+	s.remember("RunInstances", token, p, res.ReservationID)
 	return &res, nil
 }
 
-// tokens maps RunInstances client tokens to reservations (idempotency).
-func (s *Server) tokens() map[string]string {
-	if s.clientTokens == nil {
-		s.clientTokens = map[string]string{}
-	}
-	return s.clientTokens
-}
-
-// tokenReplay answers a RunInstances retried with the same ClientToken
-// with the reservation it made the first time.
-func (s *Server) tokenReplay(token string) response {
-	rid, ok := s.tokens()[token]
-	if !ok {
-		return nil
-	}
-	res := runInstancesResponse{ReservationID: rid, OwnerID: s.opts.OwnerID}
+// reservationResp answers a RunInstances retried with the same
+// ClientToken: the reservation it made the first time (s.mu held).
+func (s *Server) reservationResp(rid string) response {
+	res := runInstancesResponse{ReservationID: rid, OwnerID: s.opts.OwnerID, Groups: defaultGroups}
 	for _, inst := range s.sortedInstances() {
 		if inst.reservation == rid {
 			res.Instances = append(res.Instances, s.xmlInstance(inst))
@@ -621,6 +619,9 @@ func (s *Server) describeInstances(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("instance", ids...); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	insts := s.sortedInstances()
@@ -644,7 +645,7 @@ func (s *Server) describeInstances(p *params) (response, *apiError) {
 		if !seen {
 			i = len(resp.Reservations)
 			byRes[inst.reservation] = i
-			resp.Reservations = append(resp.Reservations, xmlReservation{ReservationID: inst.reservation, OwnerID: s.opts.OwnerID})
+			resp.Reservations = append(resp.Reservations, xmlReservation{ReservationID: inst.reservation, OwnerID: s.opts.OwnerID, Groups: defaultGroups})
 		}
 		resp.Reservations[i].Instances = append(resp.Reservations[i].Instances, s.xmlInstance(inst))
 	}
@@ -664,6 +665,9 @@ func (s *Server) xmlInstance(inst *instance) xmlInstance {
 		Architecture: inst.arch, RootDeviceType: inst.rootType, RootDeviceName: inst.rootDevice,
 		VirtualizationType: inst.virt,
 		Tags:               s.xmlTags(inst.id),
+		Groups:             defaultGroups,
+		Monitoring:         xmlMonitoring{State: "disabled"},
+		Hypervisor:         "xen",
 	}
 	if inst.state != "terminated" {
 		x.PrivateIPAddress, x.IPAddress = inst.privateIP, inst.publicIP
@@ -684,6 +688,9 @@ func (s *Server) terminateInstances(p *params) (response, *apiError) {
 	p.get("Force")
 	p.get("SkipOsShutdown")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", ids...); e != nil {
 		return nil, e
 	}
 	if len(ids) == 0 {
@@ -713,6 +720,9 @@ func (s *Server) stopInstances(p *params) (response, *apiError) {
 	p.get("Force")
 	p.get("Hibernate")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", ids...); e != nil {
 		return nil, e
 	}
 	if len(ids) == 0 {
@@ -748,6 +758,9 @@ func (s *Server) startInstances(p *params) (response, *apiError) {
 	ids := p.list("InstanceId")
 	p.get("AdditionalInfo")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", ids...); e != nil {
 		return nil, e
 	}
 	if len(ids) == 0 {
@@ -788,6 +801,9 @@ func (s *Server) getConsoleOutput(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("instance", id); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	inst := s.instances[canon(id)]
 	var out []byte
@@ -814,4 +830,60 @@ func (s *Server) getConsoleOutput(p *params) (response, *apiError) {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// describeInstanceAttribute answers one attribute of an instance, as
+// EC2's DescribeInstanceAttribute does (userData base64 in <value>).
+func (s *Server) describeInstanceAttribute(p *params) (response, *apiError) {
+	id, e := p.required("InstanceId")
+	if e != nil {
+		return nil, e
+	}
+	attr, e := p.required("Attribute")
+	if e != nil {
+		return nil, e
+	}
+	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", id); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	insts, e := s.lookupInstances([]string{id})
+	if e != nil {
+		return nil, e
+	}
+	inst := insts[0]
+	r := &describeInstanceAttributeResponse{InstanceID: inst.id}
+	v := func(s string) *xmlAttrValue { return &xmlAttrValue{Value: s} }
+	switch attr {
+	case "instanceType":
+		r.InstanceType = v(inst.itype)
+	case "kernel":
+		r.Kernel = v(inst.kernelID)
+	case "ramdisk":
+		r.Ramdisk = v(inst.ramdiskID)
+	case "userData":
+		r.UserData = &xmlAttrValue{}
+		if len(inst.userData) > 0 {
+			r.UserData.Value = base64.StdEncoding.EncodeToString(inst.userData)
+		}
+	case "disableApiTermination":
+		r.DisableAPITerminate = v("false")
+	case "instanceInitiatedShutdownBehavior":
+		r.ShutdownBehavior = v(inst.shutdown)
+	case "rootDeviceName":
+		r.RootDeviceName = v(inst.rootDevice)
+	case "blockDeviceMapping":
+		bdm := s.xmlInstance(inst).BlockDeviceMapping
+		if bdm == nil {
+			bdm = []xmlInstanceBDM{}
+		}
+		r.BlockDeviceMapping = &bdm
+	default:
+		return nil, apiErr("InvalidParameterValue", "Value (%s) for parameter attribute is invalid. Unknown attribute.", attr)
+	}
+	return r, nil
 }

@@ -8,6 +8,7 @@
 package ec2endpoint
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,11 +47,12 @@ type Delays struct {
 	SnapshotStep         time.Duration // one step of snapshot progress
 	SnapshotSteps        int           // steps from 0 % to 100 % (pending → completed)
 	ImagePending         time.Duration // pending → available
-	TerminatedRetention  time.Duration // how long a terminated instance stays listed
+	TerminatedRetention  time.Duration // how long a terminated instance stays listed (EC2: about an hour)
 	// Invisible: a new snapshot or image is unknown to Describe* and
-	// CreateTags for this long (InvalidSnapshot.NotFound /
-	// InvalidAMIID.NotFound), as EC2's eventual consistency makes it right
-	// after the create call.
+	// CreateTags for this long, a new instance or volume to CreateTags
+	// (InvalidSnapshot.NotFound, InvalidAMIID.NotFound,
+	// InvalidInstanceID.NotFound, InvalidVolume.NotFound), as EC2's
+	// eventual consistency makes them right after the create call.
 	Invisible time.Duration
 }
 
@@ -67,7 +69,7 @@ var DefaultDelays = Delays{
 	SnapshotStep:         100 * time.Millisecond,
 	SnapshotSteps:        4,
 	ImagePending:         200 * time.Millisecond,
-	TerminatedRetention:  time.Minute,
+	TerminatedRetention:  time.Hour,
 }
 
 // Options configure a Server. The zero value is plain mode on
@@ -80,12 +82,18 @@ type Options struct {
 	Zones     []string
 	OwnerID   string  // account number in responses (default "000000000001")
 	Delays    *Delays // nil: DefaultDelays
-	// AllowReplay turns off the replay check (by default a signature seen
-	// in the last 15 minutes is refused, as Eucalyptus does).
+	// Dialect is the cloud the endpoint plays: aws, eucalyptus-4 (the
+	// default) or eucalyptus-3 (see Dialect for the differences).
+	Dialect Dialect
+	// AllowReplay turns off the replay check (a Eucalyptus dialect refuses
+	// a signature seen in the last 15 minutes, after a 3 s grace).
 	AllowReplay bool
-	// Lenient ignores unknown parameters (Eucalyptus 3.x); by default they
-	// are refused with UnknownParameter (Eucalyptus 4.x's strict binding).
+	// Lenient ignores unknown parameters whatever the dialect (as
+	// eucalyptus-3 does).
 	Lenient bool
+	// Now is the endpoint's clock for request times (default time.Now): a
+	// test plays a client with a skewed clock by moving the endpoint's.
+	Now func() time.Time
 	// TagPageSize is DescribeTags' page size (default 1000).
 	TagPageSize int
 	// Node, when set, plays a Eucalyptus NC on a real libvirtd.
@@ -120,9 +128,11 @@ type Server struct {
 	ids       map[string]bool
 	sigCounts map[string]int      // verified requests per signature version
 	faults    map[string][]string // FailNext: error codes to answer, per action
-	// clientTokens maps RunInstances ClientTokens to reservations.
-	clientTokens map[string]string
+	// clientTokens maps action + ClientToken to what the first request
+	// created (RunInstances: the reservation; CreateVolume: the volume).
+	clientTokens map[string]clientToken
 	nextIP       int
+	snapHold     bool // HoldSnapshots
 }
 
 // New returns a Server configured by opts; Start makes it listen.
@@ -133,14 +143,23 @@ func New(opts Options) *Server {
 	if opts.AccessKey == "" && opts.SecretKey == "" {
 		opts.AccessKey, opts.SecretKey = TestAccessKey, TestSecretKey
 	}
+	if opts.Dialect == "" {
+		opts.Dialect = DialectEucalyptus4
+	}
 	if opts.Region == "" {
 		opts.Region = "eucalyptus"
+		if opts.Dialect == DialectAWS {
+			opts.Region = "us-east-1"
+		}
 	}
 	if len(opts.Zones) == 0 {
 		opts.Zones = []string{"PARTI00"}
 	}
 	if opts.OwnerID == "" {
 		opts.OwnerID = "000000000001"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.TagPageSize <= 0 {
 		opts.TagPageSize = 1000
@@ -182,7 +201,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("ec2endpoint: listen: %w", err)
 	}
 	s.ln = ln
-	s.url = "http://" + ln.Addr().String() + "/services/compute"
+	s.url = "http://" + ln.Addr().String() + s.opts.Dialect.path()
 	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.http.Serve(ln)
 	return nil
@@ -199,8 +218,9 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// URL is the endpoint URL, Eucalyptus 4.x style:
-// http://127.0.0.1:PORT/services/compute. Any path is served.
+// URL is the endpoint URL at the dialect's path:
+// http://127.0.0.1:PORT/services/compute (eucalyptus-4),
+// …/services/Eucalyptus (eucalyptus-3), …/ (aws). Any path is served.
 func (s *Server) URL() string { return s.url }
 
 // AccessKey and SecretKey are the credentials the endpoint accepts.
@@ -351,6 +371,7 @@ type handler func(s *Server, p *params) (response, *apiError)
 var handlers = map[string]handler{
 	"RunInstances":              (*Server).runInstances,
 	"DescribeInstances":         (*Server).describeInstances,
+	"DescribeInstanceAttribute": (*Server).describeInstanceAttribute,
 	"TerminateInstances":        (*Server).terminateInstances,
 	"StopInstances":             (*Server).stopInstances,
 	"StartInstances":            (*Server).startInstances,
@@ -413,9 +434,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Debug("request", "action", action, "duration_s", time.Since(start).Seconds())
-	version := all.Get("Version")
-	resp.setHead(xml.Name{Space: "http://ec2.amazonaws.com/doc/" + version + "/", Local: action + "Response"}, reqID)
-	out, err := xml.Marshal(resp)
+	out, err := marshalResponse(resp, action, all.Get("Version"), reqID)
 	if err != nil {
 		s.writeError(w, reqID, apiErr("InternalError", "encoding the response: %v", err))
 		return
@@ -425,8 +444,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(out)
 }
 
+// marshalResponse encodes resp as EC2 does: the root element is the
+// action's name + "Response" in the namespace of the request's API version
+// (<DeleteVolumeResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">),
+// the request ID first. (encoding/xml ignores an XMLName in an embedded
+// struct, so the root element is given here, not by the response types.)
+func marshalResponse(resp response, action, version, reqID string) ([]byte, error) {
+	resp.setHead(reqID)
+	var b bytes.Buffer
+	enc := xml.NewEncoder(&b)
+	start := xml.StartElement{Name: xml.Name{Local: action + "Response"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: "http://ec2.amazonaws.com/doc/" + version + "/"}}}
+	if err := enc.EncodeElement(resp, start); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
 func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, reqID string) (response, *apiError) {
-	if e := s.authenticate(r, body, all, time.Now()); e != nil {
+	if e := s.authenticate(r, body, all, s.opts.Now()); e != nil {
 		return nil, e
 	}
 	if e := s.fault(action); e != nil {
@@ -451,13 +490,12 @@ func (s *Server) serve(r *http.Request, body []byte, all url.Values, action, req
 	if e != nil {
 		return nil, e
 	}
-	if s.opts.Lenient {
+	if s.opts.Lenient || s.opts.Dialect.lenient() {
 		p.lenient = true
 	}
 	if dry {
-		if e := p.unknown(); e != nil {
-			return nil, e
-		}
+		// The action's parameters are not read here (the handlers check
+		// and act in one go): a dry run of a known action succeeds.
 		return nil, &apiError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set.", Status: http.StatusPreconditionFailed}
 	}
 	return h(s, p)

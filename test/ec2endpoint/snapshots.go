@@ -13,7 +13,14 @@ func (s *Server) createSnapshot(p *params) (response, *apiError) {
 		return nil, e
 	}
 	desc := p.get("Description")
+	specs, e := s.tagSpecs(p, "snapshot")
+	if e != nil {
+		return nil, e
+	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("volume", volID); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
@@ -27,6 +34,7 @@ func (s *Server) createSnapshot(p *params) (response, *apiError) {
 	}
 	sn := &snapshot{id: s.newID("snap"), volumeID: v.id, description: desc, size: v.size, state: "pending", started: time.Now()}
 	s.snapshots[sn.id] = sn
+	s.setTags(sn.id, specs["snapshot"])
 	volPath := v.path
 	s.async(func(ctx context.Context) { s.progressSnapshot(ctx, sn, volPath) })
 	x := s.xmlSnapshot(sn)
@@ -73,10 +81,10 @@ func (s *Server) progressSnapshot(ctx context.Context, sn *snapshot, volPath str
 			}
 			return
 		}
-		if step < steps || res == nil {
+		if hold := s.snapHold; step < steps || res == nil || hold {
 			sn.progress = min(99, max(sn.progress, step*100/steps))
 			s.mu.Unlock()
-			if step >= steps && res == nil {
+			if step >= steps && res == nil && !hold {
 				r := <-done // the copy is the slower part: wait for it
 				res = &r
 			}
@@ -131,6 +139,9 @@ func (s *Server) describeSnapshots(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("snapshot", ids...); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var snaps []*snapshot
@@ -172,6 +183,9 @@ func (s *Server) deleteSnapshot(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("snapshot", id); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn := s.snapshots[canon(id)]
@@ -195,4 +209,20 @@ func (s *Server) deleteSnapshot(p *params) (response, *apiError) {
 		})
 	}
 	return &returnResponse{Return: true}, nil
+}
+
+// HoldSnapshots keeps every pending snapshot pending (progress below
+// 100 %) until ReleaseSnapshots: a test whose client is slow (a Python
+// CLI on a loaded machine) still sees a snapshot in progress.
+func (s *Server) HoldSnapshots() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapHold = true
+}
+
+// ReleaseSnapshots lets held snapshots complete.
+func (s *Server) ReleaseSnapshots() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapHold = false
 }

@@ -22,6 +22,7 @@ type instance struct {
 	userData                     []byte
 	shutdown                     string // instance-initiated shutdown: stop | terminate
 	launched                     time.Time
+	created                      time.Time // RunInstances (launched moves at each start)
 	privateIP, publicIP          string
 	rootType, rootDevice         string // ebs | instance-store; /dev/sda1
 	arch, virt                   string

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Tag limits, as EC2 documents them.
@@ -60,15 +59,8 @@ func (s *Server) createTags(p *params) (response, *apiError) {
 	if len(tags) == 0 {
 		return nil, apiErr("MissingParameter", "The request must contain the parameter tagSet")
 	}
-	for _, t := range tags {
-		switch {
-		case strings.HasPrefix(strings.ToLower(t.key), "aws:"):
-			return nil, apiErr("InvalidParameterValue", "Tag key '%s' uses the reserved prefix aws:", t.key)
-		case utf8.RuneCountInString(t.key) > maxTagKey:
-			return nil, apiErr("InvalidParameterValue", "Tag key exceeds the maximum length of %d characters", maxTagKey)
-		case utf8.RuneCountInString(t.value) > maxTagValue:
-			return nil, apiErr("InvalidParameterValue", "Tag value exceeds the maximum length of %d characters", maxTagValue)
-		}
+	if e := checkTags(tags); e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,6 +73,12 @@ func (s *Server) createTags(p *params) (response, *apiError) {
 		}
 		if im := s.images[canon(id)]; im != nil && time.Since(im.created) < s.delays.Invisible {
 			return nil, apiErr("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+		}
+		if inst := s.instances[canon(id)]; inst != nil && time.Since(inst.created) < s.delays.Invisible {
+			return nil, apiErr("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		}
+		if v := s.volumes[canon(id)]; v != nil && time.Since(v.created) < s.delays.Invisible {
+			return nil, apiErr("InvalidVolume.NotFound", "The volume '%s' does not exist.", id)
 		}
 		n := len(s.tags[canon(id)])
 		for _, t := range tags {

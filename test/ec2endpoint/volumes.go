@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -26,11 +27,29 @@ func (s *Server) createVolume(p *params) (response, *apiError) {
 	}
 	p.get("Encrypted")
 	p.get("Iops")
+	p.get("Throughput")
+	p.get("MultiAttachEnabled")
+	token := ""
+	if s.opts.Dialect.volumeToken() {
+		token = p.get("ClientToken")
+	}
+	specs, e := s.tagSpecs(p, "volume")
+	if e != nil {
+		return nil, e
+	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("snapshot", snapID); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if id, e := s.idempotent("CreateVolume", token, p); e != nil {
+		return nil, e
+	} else if v := s.volumes[id]; v != nil {
+		return s.createVolumeResp(v), nil
+	}
 	if !contains(s.opts.Zones, zone) {
 		return nil, apiErr("InvalidParameterValue", "Invalid availability zone: [%s]", zone)
 	}
@@ -61,6 +80,8 @@ func (s *Server) createVolume(p *params) (response, *apiError) {
 		v.snapshotID, from = sn.id, sn.path
 	}
 	s.volumes[v.id] = v
+	s.setTags(v.id, specs["volume"])
+	s.remember("CreateVolume", token, p, v.id)
 	begin := time.Now()
 	s.async(func(ctx context.Context) {
 		path, err := s.back.newVolume(ctx, v.id, size, from)
@@ -79,10 +100,14 @@ func (s *Server) createVolume(p *params) (response, *apiError) {
 		}
 		v.path, v.state = path, "available"
 	})
+	return s.createVolumeResp(v), nil
+}
+
+func (s *Server) createVolumeResp(v *volume) *createVolumeResponse {
 	return &createVolumeResponse{
 		VolumeID: v.id, Size: v.size, SnapshotID: v.snapshotID, AvailabilityZone: v.zone,
 		Status: v.state, CreateTime: ts(v.created), VolumeType: v.vtype, Tags: s.xmlTags(v.id),
-	}, nil
+	}
 }
 
 func (s *Server) xmlVolume(v *volume) xmlVolume {
@@ -109,6 +134,9 @@ func (s *Server) describeVolumes(p *params) (response, *apiError) {
 	p.get("MaxResults")
 	p.get("NextToken")
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("volume", ids...); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
@@ -145,8 +173,11 @@ func (s *Server) describeVolumes(p *params) (response, *apiError) {
 	return resp, nil
 }
 
-// deviceRe is what AttachVolume accepts as a device name.
-var deviceRe = regexp.MustCompile(`^/dev/(sd[b-z]|xvd[b-z]|vd[b-z])$`)
+// deviceRe is what AttachVolume accepts as a device name: EC2's Linux
+// names (/dev/sd[a-z], /dev/sd[a-z][1-15], /dev/xvd[a-z], /dev/xvd[b-c][a-z];
+// "Device names on Linux instances"), /dev/sda1 included (a root volume
+// attached back to a stopped instance), and Eucalyptus's /dev/vd[a-z].
+var deviceRe = regexp.MustCompile(`^/dev/(sd[a-z]([1-9]|1[0-5])?|xvd[a-z]|xvd[b-c][a-z]|vd[a-z])$`)
 
 func (s *Server) attachVolume(p *params) (response, *apiError) {
 	volID, e := p.required("VolumeId")
@@ -162,6 +193,12 @@ func (s *Server) attachVolume(p *params) (response, *apiError) {
 		return nil, e
 	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("volume", volID); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", instID); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
@@ -193,8 +230,18 @@ func (s *Server) attachVolume(p *params) (response, *apiError) {
 		}
 	}
 	a := &attachment{volumeID: v.id, instanceID: inst.id, device: device, state: "attaching", at: time.Now()}
+	if inst.rootType == "ebs" && device == inst.rootDevice {
+		if inst.state != "stopped" {
+			return nil, apiErr("IncorrectInstanceState", "Instance '%s' must be stopped to attach a volume at its root device %s.", inst.id, device)
+		}
+		a.root = true // a root volume put back (EC2: only while stopped)
+	}
 	v.att, v.state = a, "in-use"
-	inst.devices = append(inst.devices, a)
+	if a.root {
+		inst.devices = append([]*attachment{a}, inst.devices...)
+	} else {
+		inst.devices = append(inst.devices, a)
+	}
 	if inst.state == "running" {
 		s.plug(inst, a)
 	} else {
@@ -205,8 +252,19 @@ func (s *Server) attachVolume(p *params) (response, *apiError) {
 }
 
 // sameSlot reports whether two device names land on the same guest disk:
-// /dev/sdf, /dev/xvdf and /dev/vdf all name disk "f".
-func sameSlot(a, b string) bool { return a[len(a)-1] == b[len(b)-1] }
+// /dev/sdf, /dev/xvdf and /dev/vdf all name disk "f"; /dev/sda1 is disk "a".
+func sameSlot(a, b string) bool { return diskOf(a) == diskOf(b) }
+
+// diskOf is a device name's disk letters: /dev/sda1 → "a", /dev/xvdba → "ba".
+func diskOf(dev string) string {
+	d := strings.TrimPrefix(dev, "/dev/")
+	for _, p := range []string{"xvd", "sd", "vd", "hd"} {
+		if rest, ok := strings.CutPrefix(d, p); ok {
+			return strings.TrimRight(rest, "0123456789")
+		}
+	}
+	return d
+}
 
 // plug hot-plugs an attachment into a running instance and moves it to
 // attached (s.mu held). A backend failure drops the attachment and makes
@@ -280,6 +338,12 @@ func (s *Server) detachVolume(p *params) (response, *apiError) {
 	if e := p.unknown(); e != nil {
 		return nil, e
 	}
+	if e := checkIDs("volume", volID); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("instance", instID); e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.volumes[canon(volID)]
@@ -337,6 +401,9 @@ func (s *Server) deleteVolume(p *params) (response, *apiError) {
 		return nil, e
 	}
 	if e := p.unknown(); e != nil {
+		return nil, e
+	}
+	if e := checkIDs("volume", volID); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()

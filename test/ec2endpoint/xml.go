@@ -43,17 +43,16 @@ type xmlErr struct {
 	Message string `xml:"Message"`
 }
 
-// Head starts every response: the element name with the namespace, and
-// the request ID. (Exported only because encoding/xml cannot marshal an
-// embedded struct of an unexported type.)
+// Head starts every response: the request ID. The root element and its
+// namespace are marshalResponse's. (Exported only because encoding/xml
+// cannot marshal an embedded struct of an unexported type.)
 type Head struct {
-	XMLName   xml.Name
 	RequestID string `xml:"requestId"`
 }
 
-func (h *Head) setHead(n xml.Name, id string) { h.XMLName = n; h.RequestID = id }
+func (h *Head) setHead(id string) { h.RequestID = id }
 
-type response interface{ setHead(xml.Name, string) }
+type response interface{ setHead(string) }
 
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
@@ -109,20 +108,37 @@ type xmlInstance struct {
 	Placement          xmlPlacement     `xml:"placement"`
 	KernelID           string           `xml:"kernelId,omitempty"`
 	RamdiskID          string           `xml:"ramdiskId,omitempty"`
+	Monitoring         xmlMonitoring    `xml:"monitoring"`
 	PrivateIPAddress   string           `xml:"privateIpAddress,omitempty"`
 	IPAddress          string           `xml:"ipAddress,omitempty"`
+	Groups             []xmlGroup       `xml:"groupSet>item"`
 	StateReason        *xmlReason       `xml:"stateReason,omitempty"`
 	Architecture       string           `xml:"architecture"`
 	RootDeviceType     string           `xml:"rootDeviceType"`
 	RootDeviceName     string           `xml:"rootDeviceName,omitempty"`
 	BlockDeviceMapping []xmlInstanceBDM `xml:"blockDeviceMapping>item,omitempty"`
 	VirtualizationType string           `xml:"virtualizationType"`
+	Hypervisor         string           `xml:"hypervisor"`
 	Tags               []xmlTag         `xml:"tagSet>item,omitempty"`
 }
+
+type xmlMonitoring struct {
+	State string `xml:"state"`
+}
+
+type xmlGroup struct {
+	GroupID   string `xml:"groupId"`
+	GroupName string `xml:"groupName"`
+}
+
+// defaultGroups is every instance's security group: the account's
+// "default" (groupSet is required in instances and reservations).
+var defaultGroups = []xmlGroup{{GroupID: "sg-0000000d", GroupName: "default"}}
 
 type xmlReservation struct {
 	ReservationID string        `xml:"reservationId"`
 	OwnerID       string        `xml:"ownerId"`
+	Groups        []xmlGroup    `xml:"groupSet>item"`
 	Instances     []xmlInstance `xml:"instancesSet>item"`
 }
 
@@ -130,6 +146,7 @@ type runInstancesResponse struct {
 	Head
 	ReservationID string        `xml:"reservationId"`
 	OwnerID       string        `xml:"ownerId"`
+	Groups        []xmlGroup    `xml:"groupSet>item"`
 	Instances     []xmlInstance `xml:"instancesSet>item"`
 }
 
@@ -314,4 +331,21 @@ type xmlZone struct {
 type describeZonesResponse struct {
 	Head
 	Zones []xmlZone `xml:"availabilityZoneInfo>item"`
+}
+
+type xmlAttrValue struct {
+	Value string `xml:"value"`
+}
+
+type describeInstanceAttributeResponse struct {
+	Head
+	InstanceID          string            `xml:"instanceId"`
+	InstanceType        *xmlAttrValue     `xml:"instanceType,omitempty"`
+	Kernel              *xmlAttrValue     `xml:"kernel,omitempty"`
+	Ramdisk             *xmlAttrValue     `xml:"ramdisk,omitempty"`
+	UserData            *xmlAttrValue     `xml:"userData,omitempty"`
+	DisableAPITerminate *xmlAttrValue     `xml:"disableApiTermination,omitempty"`
+	ShutdownBehavior    *xmlAttrValue     `xml:"instanceInitiatedShutdownBehavior,omitempty"`
+	RootDeviceName      *xmlAttrValue     `xml:"rootDeviceName,omitempty"`
+	BlockDeviceMapping  *[]xmlInstanceBDM `xml:"blockDeviceMapping>item,omitempty"`
 }

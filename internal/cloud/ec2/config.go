@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,7 +36,8 @@ type Config struct {
 	// Region names the SigV4 credential scope and, without an Endpoint,
 	// the AWS region.
 	Region string
-	// Signature is SignatureV4 (default) or SignatureV2.
+	// Signature is SignatureV4 or SignatureV2; empty: by the endpoint's
+	// path (DefaultSignature).
 	Signature string
 	// Explicit credentials; both keys or neither.
 	AccessKey, SecretKey, SessionToken string
@@ -54,17 +56,20 @@ type Config struct {
 	Now func() time.Time
 	// AWSEndpoint: the cloud is AWS itself; an EC2_URL in the environment
 	// or the eucarc does not apply (a build made on AWS, resumed from a
-	// shell set up for Eucalyptus).
+	// shell set up for Eucalyptus). Endpoint "aws" says the same.
 	AWSEndpoint bool
 }
 
 // Effective is the configuration New settled on, for printing.
 type Effective struct {
-	Endpoint    string // "" for AWS's own endpoint resolution
-	Region      string
-	Signature   string
-	Credentials string // where the keys came from: "config", "eucarc /path", "env EC2_ACCESS_KEY", "aws default chain"
-	Zone        string
+	Endpoint string // "" for AWS's own endpoint resolution
+	// EndpointSource is where Endpoint came from: "flag", "eucarc PATH",
+	// "env EC2_URL", "aws" (the SDK: AWS_ENDPOINT_URL_EC2 or AWS's regional endpoint).
+	EndpointSource string
+	Region         string
+	Signature      string
+	Credentials    string // where the keys came from: "config", "eucarc /path", "env EC2_ACCESS_KEY", "aws default chain"
+	Zone           string
 }
 
 func (e Effective) String() string {
@@ -72,7 +77,7 @@ func (e Effective) String() string {
 	if ep == "" {
 		ep = "(aws)"
 	}
-	return fmt.Sprintf("endpoint=%s region=%s signature=%s credentials=%s zone=%s", ep, e.Region, e.Signature, e.Credentials, e.Zone)
+	return fmt.Sprintf("endpoint=%s (%s) region=%s signature=%s credentials=%s zone=%s", ep, e.EndpointSource, e.Region, e.Signature, e.Credentials, e.Zone)
 }
 
 // Provider is a cloud.Provider on the EC2 Query API (AWS, Eucalyptus 3.x/4.x).
@@ -82,30 +87,47 @@ type Provider struct {
 
 	mu       sync.Mutex
 	zoneSeen string
+	tagSpecs atomic.Int32 // tagSpecsUnknown or tagSpecsRefused
 }
+
+// EndpointPrecedence says, for --help and the manual, which endpoint wins.
+const EndpointPrecedence = "the first of --endpoint, EC2_URL in the --eucarc file ($EUCARC), $EC2_URL, AWS's own " +
+	"(AWS_ENDPOINT_URL_EC2, the region's endpoint); --endpoint aws: AWS's whatever EC2_URL says"
 
 // New builds a Provider. Each setting is taken from the first source that
 // has it:
 //
-//	endpoint:    cfg.Endpoint, EC2_URL in cfg.Eucarc, $EC2_URL, the SDK (AWS_ENDPOINT_URL_EC2, AWS regional endpoint)
+//	endpoint:    cfg.Endpoint ("aws": AWS's, nothing below), EC2_URL in cfg.Eucarc, $EC2_URL,
+//	             the SDK (AWS_ENDPOINT_URL_EC2, AWS regional endpoint)
 //	credentials: cfg.AccessKey/SecretKey, EC2_ACCESS_KEY/EC2_SECRET_KEY (or AWS_ACCESS_KEY/AWS_SECRET_KEY) in cfg.Eucarc,
 //	             $EC2_ACCESS_KEY/$EC2_SECRET_KEY, the SDK's default chain (AWS_ACCESS_KEY_ID…, shared files, SSO, IMDS)
 //	region:      cfg.Region, the SDK (AWS_REGION, AWS_DEFAULT_REGION, profile), DefaultRegion with a custom endpoint
-//	signature:   cfg.Signature, v4
+//	signature:   cfg.Signature, else by the endpoint's path (DefaultSignature)
+//
+// The endpoint order: what the user names for this command beats what a
+// shell left behind; a eucarc (named by --eucarc or $EUCARC) is a choice
+// of cloud with its own keys, so its EC2_URL beats a stray $EC2_URL, whose
+// keys may belong elsewhere; EC2_URL (the euca2ools convention, what
+// sourcing a eucarc exports) beats AWS's settings, since a shell with it
+// set is one prepared for Eucalyptus. Effective.EndpointSource tells
+// which applied (kscloud -v logs it).
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	sig, err := ParseSignature(cfg.Signature)
-	if err != nil {
-		return nil, fmt.Errorf("ec2: %w", err)
-	}
+	var err error
 	var rc *Eucarc
 	if cfg.Eucarc != "" {
 		if rc, err = ReadEucarc(cfg.Eucarc); err != nil {
 			return nil, fmt.Errorf("ec2: %w", err)
 		}
 	}
-	endpoint, err := resolveEndpoint(cfg, rc)
+	endpoint, epSource, err := resolveEndpoint(cfg, rc)
 	if err != nil {
 		return nil, err
+	}
+	sig := DefaultSignature(endpoint)
+	if cfg.Signature != "" {
+		if sig, err = ParseSignature(cfg.Signature); err != nil {
+			return nil, fmt.Errorf("ec2: %w", err)
+		}
 	}
 	creds, source, err := resolveCredentials(cfg, rc)
 	if err != nil {
@@ -164,10 +186,16 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			o.APIOptions = append(o.APIOptions, addSigV2(&sigV2{creds: o.Credentials, now: now, clock: clock}))
 		}
 	})
-	return &Provider{
+	prov := &Provider{
 		api: api,
-		eff: Effective{Endpoint: endpoint, Region: ac.Region, Signature: sig, Credentials: source, Zone: cfg.Zone},
-	}, nil
+		eff: Effective{Endpoint: endpoint, EndpointSource: epSource, Region: ac.Region, Signature: sig, Credentials: source, Zone: cfg.Zone},
+	}
+	if eucalyptusPath(endpoint) {
+		// Eucalyptus 3.x/4.x bind no TagSpecification (4.x refuses it,
+		// 3.x drops it): tag with CreateTags from the start.
+		prov.tagSpecs.Store(tagSpecsRefused)
+	}
+	return prov, nil
 }
 
 // Effective returns the configuration in use.
@@ -179,29 +207,47 @@ func (p *Provider) Client() *ec2.Client { return p.api }
 // Name implements cloud.Provider.
 func (p *Provider) Name() string { return "ec2" }
 
-func resolveEndpoint(cfg Config, rc *Eucarc) (string, error) {
-	ep := cfg.Endpoint
-	if cfg.AWSEndpoint {
-		return "", nil
+// DefaultSignature is the signature an endpoint gets when none is asked
+// for: v2 for Eucalyptus 3.x's path (/services/Eucalyptus; 3.0–3.2 verify
+// only SigV2), v4 for anything else (Eucalyptus 4.x's /services/compute,
+// AWS).
+func DefaultSignature(endpoint string) string {
+	if u, err := url.Parse(endpoint); err == nil && strings.EqualFold(strings.TrimRight(u.Path, "/"), "/services/Eucalyptus") {
+		return SignatureV2
 	}
+	return SignatureV4
+}
+
+// eucalyptusPath: the endpoint is a Eucalyptus service URL
+// (http://CLC:8773/services/compute, …/services/Eucalyptus).
+func eucalyptusPath(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && strings.HasPrefix(strings.ToLower(u.Path), "/services/")
+}
+
+func resolveEndpoint(cfg Config, rc *Eucarc) (ep, source string, err error) {
+	if cfg.AWSEndpoint || strings.EqualFold(cfg.Endpoint, "aws") {
+		return "", "aws", nil
+	}
+	ep, source = cfg.Endpoint, "flag"
 	if ep == "" && rc != nil {
 		v, _, err := rc.Get("EC2_URL")
 		if err != nil {
-			return "", fmt.Errorf("ec2: endpoint: %w", err)
+			return "", "", fmt.Errorf("ec2: endpoint: %w", err)
 		}
-		ep = v
+		ep, source = v, "eucarc "+rc.Path
 	}
 	if ep == "" {
-		ep = os.Getenv("EC2_URL")
+		ep, source = os.Getenv("EC2_URL"), "env EC2_URL"
 	}
 	if ep == "" {
-		return "", nil
+		return "", "aws", nil
 	}
 	u, err := url.Parse(ep)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("ec2: endpoint %q: want http(s)://host[:port]/path", ep)
+		return "", "", fmt.Errorf("ec2: endpoint %q (%s): want http(s)://host[:port]/path, or aws", ep, source)
 	}
-	return strings.TrimRight(ep, "/"), nil
+	return strings.TrimRight(ep, "/"), source, nil
 }
 
 func resolveCredentials(cfg Config, rc *Eucarc) (aws.CredentialsProvider, string, error) {

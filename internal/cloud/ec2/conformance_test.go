@@ -29,18 +29,21 @@ func newProvider(t *testing.T, srv *ec2endpoint.Server, sig string) *ec2.Provide
 }
 
 // TestConformance runs the provider conformance suite against the test
-// endpoint in plain mode, once per signature version.
+// endpoint in plain mode, in each dialect (aws, eucalyptus-4,
+// eucalyptus-3), once per signature version.
 func TestConformance(t *testing.T) {
-	for _, sig := range []string{ec2.SignatureV4, ec2.SignatureV2} {
-		t.Run(sig, func(t *testing.T) {
-			srv := ec2endpoint.Start(t, ec2endpoint.Options{})
-			cloudtest.Run(t, func(t *testing.T) cloud.Provider { return newProvider(t, srv, sig) }, cloudtest.Options{Waiter: fastWaiter})
-			other := map[string]string{ec2.SignatureV4: ec2.SignatureV2, ec2.SignatureV2: ec2.SignatureV4}[sig]
-			if srv.Signatures(sig) == 0 || srv.Signatures(other) != 0 {
-				t.Errorf("the endpoint verified %d %s and %d %s signatures: want only %s", srv.Signatures(sig), sig, srv.Signatures(other), other, sig)
-			}
-			t.Logf("%d requests signed with %s", srv.Signatures(sig), sig)
-		})
+	for _, d := range ec2endpoint.Dialects {
+		for _, sig := range []string{ec2.SignatureV4, ec2.SignatureV2} {
+			t.Run(string(d)+"/"+sig, func(t *testing.T) {
+				srv := ec2endpoint.Start(t, ec2endpoint.Options{Dialect: d})
+				cloudtest.Run(t, func(t *testing.T) cloud.Provider { return newProvider(t, srv, sig) }, cloudtest.Options{Waiter: fastWaiter})
+				other := map[string]string{ec2.SignatureV4: ec2.SignatureV2, ec2.SignatureV2: ec2.SignatureV4}[sig]
+				if srv.Signatures(sig) == 0 || srv.Signatures(other) != 0 {
+					t.Errorf("the endpoint verified %d %s and %d %s signatures: want only %s", srv.Signatures(sig), sig, srv.Signatures(other), other, sig)
+				}
+				t.Logf("%d requests signed with %s", srv.Signatures(sig), sig)
+			})
+		}
 	}
 }
 

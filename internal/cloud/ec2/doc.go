@@ -51,8 +51,10 @@
 // sign EC2 requests with requestbuilder's QuerySigV2Auth; euca2ools 3.3
 // (for Eucalyptus 4.2) switched to HmacV4Auth.
 //
-// So: SignatureV4 (the default, the SDK's own signer) for AWS and
-// Eucalyptus 3.3+; SignatureV2 for Eucalyptus 3.0–3.2, or any 3.x/4.x.
+// So: SignatureV4 (the SDK's own signer) for AWS and Eucalyptus 3.3+;
+// SignatureV2 for Eucalyptus 3.0–3.2, or any 3.x/4.x. Without a Signature
+// the endpoint's path decides (DefaultSignature): /services/Eucalyptus,
+// 3.x's path, gets v2; anything else v4.
 // SignatureV2 is a finalize-step middleware that replaces the SDK's
 // "Signing" middleware and signs the form body with HmacSHA256, with a
 // millisecond Timestamp that strictly increases per client so that no two
@@ -61,8 +63,11 @@
 //
 // Other Eucalyptus notes: IDs are emi-/eki-/eri- where AWS has
 // ami-/aki-/ari- (accepted everywhere an image, kernel or ramdisk ID is);
-// Eucalyptus has no TagSpecification, so tags are set with CreateTags right
-// after each create (the call returns only when both are done); Eucalyptus
+// Eucalyptus has no TagSpecification, so at a /services/ endpoint (or one
+// that refused it once) tags are set with CreateTags right after each
+// create, retried while the new id is "not found" (EC2's eventual
+// consistency); elsewhere (AWS) they go in the create call (the call
+// returns only when the resource is tagged either way); Eucalyptus
 // 4.x binds compute requests strictly (ComputeQueryBinding:
 // UnknownParameterStrategy.ERROR), so the SDK's automatic ClientToken is
 // left out of CreateVolume, whose Eucalyptus message has no such field;

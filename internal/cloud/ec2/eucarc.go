@@ -90,13 +90,26 @@ func (e *Eucarc) Get(name string) (string, bool, error) {
 	return v, ok, nil
 }
 
-// dir is the eucarc's own directory with symlinks resolved (pwd -P,
-// readlink -f).
-func (e *Eucarc) dir() string {
+// linkDir is the directory of the eucarc's path as given (what
+// $(dirname $BASH_SOURCE) names: a symlinked eucarc's own directory, not
+// its target's).
+func (e *Eucarc) linkDir() string { return filepath.Dir(e.Path) }
+
+// physical resolves symlinks in a directory, as pwd -P does after cd.
+func physical(dir string) string {
+	if p, err := filepath.EvalSymlinks(dir); err == nil {
+		return p
+	}
+	return dir
+}
+
+// targetDir is the directory of the file the eucarc path finally names
+// (readlink -f / realpath, then dirname).
+func (e *Eucarc) targetDir() string {
 	if p, err := filepath.EvalSymlinks(e.Path); err == nil {
 		return filepath.Dir(p)
 	}
-	return filepath.Dir(e.Path)
+	return e.linkDir()
 }
 
 func (e *Eucarc) lookup(name string) (string, bool) {
@@ -238,10 +251,27 @@ func (e *Eucarc) expansion(s string) (string, int, error) {
 }
 
 // command evaluates a command substitution. Only the idioms that compute
-// the eucarc's own directory are understood.
+// the eucarc's own directory are understood, each as bash evaluates it
+// for a eucarc that may be a symlink (BASH_SOURCE is the path as sourced,
+// the link):
+//
+//	$(cd $(dirname ${BASH_SOURCE:-$0}); pwd -P)   the link's directory, symlinks in it resolved (3.3+)
+//	$(cd $(dirname ${BASH_SOURCE:-$0}); pwd)      the link's directory as named
+//	$(dirname $(readlink -f ${BASH_SOURCE}))      the target file's directory (3.2)
+//	$(dirname ${BASH_SOURCE})                     the link's directory as named
 func (e *Eucarc) command(cmd string) (string, error) {
-	if strings.Contains(cmd, "dirname") {
-		return e.dir(), nil
+	if !strings.Contains(cmd, "dirname") {
+		return "", fmt.Errorf("command substitution %q is not supported (only the $(dirname …) idiom)", cmd)
 	}
-	return "", fmt.Errorf("command substitution %q is not supported (only the $(dirname …) idiom)", cmd)
+	dir := e.linkDir()
+	if strings.Contains(cmd, "readlink -f") || strings.Contains(cmd, "readlink -e") || strings.Contains(cmd, "realpath") {
+		dir = e.targetDir()
+	}
+	if pwdP.MatchString(cmd) {
+		dir = physical(dir)
+	}
+	return dir, nil
 }
+
+// pwdP matches a "pwd -P" (physical) in a command.
+var pwdP = regexp.MustCompile(`\bpwd\s+-P\b`)

@@ -3,6 +3,7 @@ package ec2
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,5 +156,59 @@ func TestConfigSources(t *testing.T) {
 	}
 	if _, err := New(ctx, Config{Signature: "v3"}); err == nil || !strings.Contains(err.Error(), "v2 or v4") {
 		t.Errorf("signature v3: %v", err)
+	}
+}
+
+// TestEucarcAsBash: the key-directory variables come out as bash makes
+// them when it sources the eucarc, for a eucarc that is itself a symlink
+// into another (symlinked) directory: $(cd $(dirname $BASH_SOURCE); pwd -P)
+// is the link's directory resolved, readlink -f the target's directory,
+// plain dirname the link's directory as named.
+func TestEucarcAsBash(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to compare with")
+	}
+	for name, first := range map[string]string{
+		"pwd -P (3.3+)":     `EUCA_KEY_DIR=$(cd $(dirname ${BASH_SOURCE:-$0}); pwd -P)`,
+		"readlink -f (3.2)": `EUCA_KEY_DIR=$(dirname $(readlink -f ${BASH_SOURCE}))`,
+		"pwd":               `EUCA_KEY_DIR=$(cd $(dirname ${BASH_SOURCE:-$0}); pwd)`,
+		"dirname":           `EUCA_KEY_DIR=$(dirname ${BASH_SOURCE})`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			body := first + "\nexport EC2_URL=http://clc:8773/services/compute\nexport EC2_CERT=${EUCA_KEY_DIR}/euca2-admin-cert.pem\n"
+			// base/creds-real/eucarc: the file; base/creds → creds-real;
+			// base/home/eucarc → ../creds/eucarc; base/homelink → home.
+			base := t.TempDir()
+			for _, d := range []string{"creds-real", "home"} {
+				if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(base, "creds-real", "eucarc"), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for link, target := range map[string]string{"creds": "creds-real", "home/eucarc": "../creds/eucarc", "homelink": "home"} {
+				if err := os.Symlink(target, filepath.Join(base, link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := filepath.Join(base, "homelink", "eucarc")
+			out, err := exec.Command(bash, "-c", `source "$1" 2>/dev/null; printf '%s\n%s' "$EUCA_KEY_DIR" "$EC2_CERT"`, "bash", path).Output()
+			if err != nil {
+				t.Fatalf("bash: %v", err)
+			}
+			want := strings.SplitN(string(out), "\n", 2)
+			rc, err := ReadEucarc(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range []string{"EUCA_KEY_DIR", "EC2_CERT"} {
+				got, _, err := rc.Get(v)
+				if err != nil || got != want[i] {
+					t.Errorf("%s = %q (%v), bash says %q", v, got, err, want[i])
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package ec2
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/kscloud/kscloud/internal/cloud"
@@ -32,8 +34,10 @@ const DefaultRootDevice = "/dev/sda1"
 // ---- instances ----
 
 // RunInstance launches one instance and returns it as RunInstances
-// answered (state pending), then sets spec.Tags (plus Name=spec.Name) with
-// CreateTags: Eucalyptus has no TagSpecification. If tagging fails the
+// answered (state pending), tagged with spec.Tags (plus Name=spec.Name):
+// in the call itself (TagSpecification) where the cloud takes it, else
+// with CreateTags afterwards (Eucalyptus has no TagSpecification),
+// retried while the new id is not found yet. If tagging fails the
 // instance is returned with its ID alongside the error, so the caller can
 // record it and clean up.
 //
@@ -112,14 +116,6 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 		}
 		in.BlockDeviceMappings = append(in.BlockDeviceMappings, m)
 	}
-	out, err := p.api.RunInstances(ctx, in)
-	if err != nil {
-		return cloud.Instance{}, objErr("image", what, "run instance", err)
-	}
-	if len(out.Instances) != 1 {
-		return cloud.Instance{}, fmt.Errorf("image %q: run instance: the cloud answered with %d instances", what, len(out.Instances))
-	}
-	inst := instanceFrom(out.Instances[0])
 	tags := cloud.Tags{}
 	for k, v := range spec.Tags {
 		tags[k] = v
@@ -127,12 +123,23 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 	if spec.Name != "" && tags["Name"] == "" {
 		tags["Name"] = spec.Name
 	}
-	if len(tags) > 0 {
-		if err := p.tag(ctx, inst.ID, tags); err != nil {
-			return inst, err
-		}
-		inst.Tags = mergeTags(inst.Tags, tags)
+	var out *ec2.RunInstancesOutput
+	err = p.createTagged(tags, types.ResourceTypeInstance, func(ts []types.TagSpecification) (err error) {
+		in.TagSpecifications, in.ClientToken = ts, nil
+		out, err = p.api.RunInstances(ctx, in)
+		return err
+	})
+	if err != nil {
+		return cloud.Instance{}, objErr("image", what, "run instance", err)
 	}
+	if len(out.Instances) != 1 {
+		return cloud.Instance{}, fmt.Errorf("image %q: run instance: the cloud answered with %d instances", what, len(out.Instances))
+	}
+	inst := instanceFrom(out.Instances[0])
+	if err := p.tagNew(ctx, inst.ID, inst.Tags, tags); err != nil {
+		return inst, err
+	}
+	inst.Tags = mergeTags(inst.Tags, tags)
 	return inst, nil
 }
 
@@ -294,7 +301,8 @@ func dropClientToken(o *ec2.Options) {
 	o.APIOptions = append(o.APIOptions, DropClientToken)
 }
 
-// CreateVolume creates a volume (state creating), then tags it.
+// CreateVolume creates a volume (state creating), tagged as RunInstance
+// tags an instance.
 func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (cloud.Volume, error) {
 	what := "new"
 	if spec.SnapshotID != "" {
@@ -313,7 +321,12 @@ func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (clo
 	if spec.SnapshotID != "" {
 		in.SnapshotId = aws.String(spec.SnapshotID)
 	}
-	out, err := p.api.CreateVolume(ctx, in, dropClientToken)
+	var out *ec2.CreateVolumeOutput
+	err = p.createTagged(spec.Tags, types.ResourceTypeVolume, func(ts []types.TagSpecification) (err error) {
+		in.TagSpecifications = ts
+		out, err = p.api.CreateVolume(ctx, in, dropClientToken)
+		return err
+	})
 	if err != nil {
 		return cloud.Volume{}, objErr("volume", what, "create", err)
 	}
@@ -323,12 +336,10 @@ func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (clo
 		SizeGiB: int(aws.ToInt32(out.Size)),
 		Tags:    tagsFrom(out.Tags),
 	}
-	if len(spec.Tags) > 0 {
-		if err := p.tag(ctx, v.ID, spec.Tags); err != nil {
-			return v, err
-		}
-		v.Tags = mergeTags(v.Tags, spec.Tags)
+	if err := p.tagNew(ctx, v.ID, v.Tags, spec.Tags); err != nil {
+		return v, err
 	}
+	v.Tags = mergeTags(v.Tags, spec.Tags)
 	return v, nil
 }
 
@@ -396,13 +407,19 @@ func (p *Provider) DeleteVolume(ctx context.Context, id string) error {
 
 // ---- snapshots ----
 
-// CreateSnapshot snapshots a volume (state pending), then tags the snapshot.
+// CreateSnapshot snapshots a volume (state pending), tagged as RunInstance
+// tags an instance.
 func (p *Provider) CreateSnapshot(ctx context.Context, volumeID, description string, tags cloud.Tags) (cloud.Snapshot, error) {
 	in := &ec2.CreateSnapshotInput{VolumeId: aws.String(volumeID)}
 	if description != "" {
 		in.Description = aws.String(description)
 	}
-	out, err := p.api.CreateSnapshot(ctx, in)
+	var out *ec2.CreateSnapshotOutput
+	err := p.createTagged(tags, types.ResourceTypeSnapshot, func(ts []types.TagSpecification) (err error) {
+		in.TagSpecifications = ts
+		out, err = p.api.CreateSnapshot(ctx, in)
+		return err
+	})
 	if err != nil {
 		return cloud.Snapshot{}, objErr("volume", volumeID, "snapshot", err)
 	}
@@ -413,12 +430,10 @@ func (p *Provider) CreateSnapshot(ctx context.Context, volumeID, description str
 		Progress: parseProgress(aws.ToString(out.Progress)),
 		Tags:     tagsFrom(out.Tags),
 	}
-	if len(tags) > 0 {
-		if err := p.tag(ctx, s.ID, tags); err != nil {
-			return s, err
-		}
-		s.Tags = mergeTags(s.Tags, tags)
+	if err := p.tagNew(ctx, s.ID, s.Tags, tags); err != nil {
+		return s, err
 	}
+	s.Tags = mergeTags(s.Tags, tags)
 	return s, nil
 }
 
@@ -550,7 +565,7 @@ func (p *Provider) RegisterImage(ctx context.Context, spec cloud.ImageSpec) (clo
 		SnapshotID:  spec.SnapshotID,
 	}
 	if len(spec.Tags) > 0 {
-		if err := p.tag(ctx, img.ID, spec.Tags); err != nil {
+		if err := p.tag(ctx, img.ID, spec.Tags, true); err != nil {
 			return img, err
 		}
 		img.Tags = mergeTags(nil, spec.Tags)
@@ -628,15 +643,30 @@ func (p *Provider) DeregisterImage(ctx context.Context, id string) error {
 
 // Tag sets tags on any resource.
 func (p *Provider) Tag(ctx context.Context, id string, tags cloud.Tags) error {
-	return p.tag(ctx, id, tags)
+	k := kindOf(id)
+	return p.tag(ctx, id, tags, k == "snapshot" || k == "image")
 }
 
-func (p *Provider) tag(ctx context.Context, id string, tags cloud.Tags) error {
+// tagNew sets on a resource just created the tags its create call did
+// not (a cloud without TagSpecification, or one that drops it).
+func (p *Provider) tagNew(ctx context.Context, id string, have, want cloud.Tags) error {
+	missing := cloud.Tags{}
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			missing[k] = v
+		}
+	}
+	return p.tag(ctx, id, missing, true)
+}
+
+// tag sets tags with CreateTags. fresh: the resource was just created, and
+// EC2 may not know its id yet (eventual consistency: "If you try to tag
+// a resource right after you create it, you might get a not found error"),
+// so "not found" is retried for tagNotFoundFor.
+func (p *Provider) tag(ctx context.Context, id string, tags cloud.Tags, fresh bool) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	// Right after CreateSnapshot or RegisterImage EC2 may not know the id
-	// yet (eventual consistency): "not found" is retried for a while.
 	deadline := time.Now().Add(tagNotFoundFor)
 	wait := 500 * time.Millisecond
 	for {
@@ -645,7 +675,7 @@ func (p *Provider) tag(ctx context.Context, id string, tags cloud.Tags) error {
 			return nil
 		}
 		err = objErr(kindOf(id), id, "tag", err)
-		if k := kindOf(id); k != "snapshot" && k != "image" || !cloud.IsNotFound(err) || time.Now().Add(wait).After(deadline) {
+		if !fresh || !cloud.IsNotFound(err) || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		select {
@@ -659,6 +689,46 @@ func (p *Provider) tag(ctx context.Context, id string, tags cloud.Tags) error {
 
 // tagNotFoundFor is how long CreateTags' "not found" on a new id is retried.
 const tagNotFoundFor = 15 * time.Second
+
+// TagSpecification support, learnt from the cloud's answers.
+const (
+	tagSpecsUnknown int32 = iota
+	tagSpecsRefused       // Eucalyptus 4.x: UnknownParameter
+)
+
+// createTagged makes a create call with the tags as a TagSpecification of
+// resource type rt (AWS tags at creation: no moment without them), unless
+// the endpoint is Eucalyptus's (/services/…) or has refused
+// TagSpecification before; a refusal (Eucalyptus 4.x's strict binding, at
+// a path of its own) is remembered and the call made again without. A
+// cloud that ignores TagSpecification (Eucalyptus 3.x) answers without
+// the tags; the caller's tagNew sets them then.
+func (p *Provider) createTagged(tags cloud.Tags, rt types.ResourceType, call func([]types.TagSpecification) error) error {
+	if len(tags) == 0 || p.tagSpecs.Load() == tagSpecsRefused {
+		return call(nil)
+	}
+	err := call([]types.TagSpecification{{ResourceType: rt, Tags: toTags(tags)}})
+	if err == nil || !tagSpecRefused(err) {
+		return err
+	}
+	p.tagSpecs.Store(tagSpecsRefused)
+	return call(nil)
+}
+
+// tagSpecRefused: the cloud does not know TagSpecification.
+func tagSpecRefused(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "UnknownParameter":
+		return true
+	case "InvalidParameter", "InvalidParameterValue", "InvalidParameterCombination":
+		return strings.Contains(ae.ErrorMessage(), "TagSpecification")
+	}
+	return false
+}
 
 // FindTagged lists every resource tagged key=value (any value when value
 // is ""), each with all its tags.

@@ -6,6 +6,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
@@ -143,5 +147,81 @@ func TestRunInstanceSpec(t *testing.T) {
 	}
 	if len(got.Volumes) != 2 || got.Volumes[0].Device != "/dev/sda1" || got.Volumes[1].Device != "/dev/sdg" || got.Tags["Name"] != "bdm-test" {
 		t.Errorf("instance %+v: want the root volume at /dev/sda1, one from %s at /dev/sdg, Name=bdm-test", got, snap.ID)
+	}
+}
+
+// TestTagNewEventualConsistency: right after RunInstances or CreateVolume
+// EC2 may not know the new id to CreateTags yet (the case AWS's
+// eventual-consistency documentation names); the provider retries instead
+// of failing with the resource made and untagged. On AWS the tags go in
+// the create call itself (TagSpecification); on Eucalyptus 4.x, which
+// refuses TagSpecification, CreateTags follows; on 3.x, which drops it,
+// too.
+func TestTagNewEventualConsistency(t *testing.T) {
+	for _, d := range ec2endpoint.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			delays := ec2endpoint.DefaultDelays
+			delays.Invisible = 1500 * time.Millisecond
+			srv := ec2endpoint.Start(t, ec2endpoint.Options{Dialect: d, Delays: &delays})
+			p := newProvider(t, srv, ec2.SignatureV4)
+			c := context.Background()
+			v, err := p.CreateVolume(c, cloud.VolumeSpec{SizeGiB: 1, Tags: cloud.Tags{"kscloud:build": "b-1"}})
+			if err != nil {
+				t.Fatalf("CreateVolume with tags: %v", err)
+			}
+			got, err := p.Volume(c, v.ID)
+			if err != nil || got.Tags["kscloud:build"] != "b-1" {
+				t.Errorf("volume tags %v, %v", got.Tags, err)
+			}
+			out, err := p.Client().RegisterImage(c, &awsec2.RegisterImageInput{Name: aws.String("is-" + string(d)), ImageLocation: aws.String("b/is.manifest.xml")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(delays.Invisible + delays.ImagePending) // visible and available
+			inst, err := p.RunInstance(c, cloud.InstanceSpec{ImageID: aws.ToString(out.ImageId), Name: "tagged", Tags: cloud.Tags{"kscloud:build": "b-1"}})
+			if err != nil {
+				t.Fatalf("RunInstance with tags: %v", err)
+			}
+			gi, err := p.Instance(c, inst.ID)
+			if err != nil || gi.Tags["kscloud:build"] != "b-1" || gi.Tags["Name"] != "tagged" {
+				t.Errorf("instance tags %v, %v", gi.Tags, err)
+			}
+			creates, tagCalls := srv.Count("CreateVolume"), srv.Count("CreateTags")
+			switch d {
+			case ec2endpoint.DialectAWS:
+				if creates != 1 || tagCalls != 0 || srv.Count("RunInstances") != 1 {
+					t.Errorf("aws: %d CreateVolume, %d CreateTags: want the tags in the one create call", creates, tagCalls)
+				}
+			case ec2endpoint.DialectEucalyptus4:
+				if creates != 1 || tagCalls < 4 || srv.Count("RunInstances") != 1 {
+					t.Errorf("eucalyptus-4: %d CreateVolume, %d CreateTags: want no TagSpecification at a /services/ path, CreateTags retried", creates, tagCalls)
+				}
+			case ec2endpoint.DialectEucalyptus3:
+				if creates != 1 || tagCalls < 4 {
+					t.Errorf("eucalyptus-3: %d CreateVolume, %d CreateTags: want CreateTags retried after the dropped TagSpecification", creates, tagCalls)
+				}
+			}
+		})
+	}
+}
+
+// TestTagSpecRefused: a Eucalyptus 4.x behind a path of its own (not
+// /services/…) refuses TagSpecification; the provider creates again
+// without it, tags with CreateTags, and does not try it again.
+func TestTagSpecRefused(t *testing.T) {
+	srv := ec2endpoint.Start(t, ec2endpoint.Options{Dialect: ec2endpoint.DialectEucalyptus4})
+	u := strings.TrimSuffix(srv.URL(), "/services/compute") + "/ec2"
+	p, err := ec2.New(context.Background(), ec2.Config{Endpoint: u, AccessKey: srv.AccessKey(), SecretKey: srv.SecretKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		v, err := p.CreateVolume(context.Background(), cloud.VolumeSpec{SizeGiB: 1, Tags: cloud.Tags{"n": "1"}})
+		if err != nil || v.Tags["n"] != "1" {
+			t.Fatalf("CreateVolume #%d: %+v, %v", i+1, v, err)
+		}
+	}
+	if c, tg := srv.Count("CreateVolume"), srv.Count("CreateTags"); c != 3 || tg != 2 {
+		t.Errorf("%d CreateVolume, %d CreateTags: want 3 (one refused) and 2", c, tg)
 	}
 }

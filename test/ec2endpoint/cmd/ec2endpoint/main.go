@@ -39,8 +39,9 @@ func run() error {
 		addr      = flag.String("addr", "127.0.0.1:8773", "listen address")
 		access    = flag.String("access-key", ec2endpoint.TestAccessKey, "access key ID the endpoint accepts")
 		secret    = flag.String("secret-key", ec2endpoint.TestSecretKey, "its secret key")
-		lenient   = flag.Bool("lenient", false, "ignore unknown parameters (Eucalyptus 3.x) instead of refusing them (4.x)")
-		replay    = flag.Bool("allow-replay", false, "accept a signature seen in the last 15 minutes")
+		dialect   = flag.String("dialect", "eucalyptus-4", "cloud to play where clouds differ: aws, eucalyptus-4 or eucalyptus-3")
+		lenient   = flag.Bool("lenient", false, "ignore unknown parameters whatever the dialect")
+		replay    = flag.Bool("allow-replay", false, "accept a signature seen in the last 15 minutes (Eucalyptus dialects)")
 		eucarc    = flag.String("eucarc", "", "also write a eucarc for the endpoint to this file")
 		nodeDir   = flag.String("node-dir", "", "node mode: play a Eucalyptus NC on libvirtd with instances, volumes and snapshots under this directory")
 		uri       = flag.String("libvirt", "qemu:///system", "node mode: libvirt URI")
@@ -60,7 +61,11 @@ func run() error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	opts := ec2endpoint.Options{Addr: *addr, AccessKey: *access, SecretKey: *secret, Lenient: *lenient, AllowReplay: *replay, Log: log}
+	d, err := ec2endpoint.ParseDialect(*dialect)
+	if err != nil {
+		return fmt.Errorf("-dialect: %w", err)
+	}
+	opts := ec2endpoint.Options{Addr: *addr, AccessKey: *access, SecretKey: *secret, Dialect: d, Lenient: *lenient, AllowReplay: *replay, Log: log}
 	if *nodeDir != "" {
 		opts.Node = &ec2endpoint.NodeOptions{LibvirtURI: *uri, Dir: *nodeDir, HooksDir: *hooks, NCVersion: *ncVersion, MemoryMB: *memory}
 	}
