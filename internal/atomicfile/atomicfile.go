@@ -5,7 +5,6 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,56 +17,12 @@ import (
 // When path does not exist, mode is used and the owner is the caller.
 // On error path is untouched and the temporary file is removed.
 func Write(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	uid, gid := -1, -1
-	if st, err := os.Lstat(path); err == nil {
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("replace %s: not a regular file", path)
-		}
-		mode = st.Mode().Perm()
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
-			uid, gid = int(sys.Uid), int(sys.Gid)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	d, err := OpenDir(filepath.Dir(path))
 	if err != nil {
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("replace %s: write: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("replace %s: chmod: %w", path, err)
-	}
-	if uid >= 0 {
-		if err := tmp.Chown(uid, gid); err != nil {
-			return fmt.Errorf("replace %s: chown: %w", path, err)
-		}
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("replace %s: fsync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("replace %s: close: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replace %s: rename: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	defer d.Close()
+	return d.Write(filepath.Base(path), data, mode, NoOwner)
 }
 
 // KeepOriginal makes orig a second name for the current contents of path
@@ -75,15 +30,15 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 // Write of path does), unless orig already exists. When linking is not
 // possible it copies. It reports whether it created orig.
 func KeepOriginal(path, orig string) (bool, error) {
-	if _, err := os.Lstat(orig); err == nil {
-		return false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	if filepath.Dir(path) != filepath.Dir(orig) {
+		return CopyIfAbsent(path, orig)
+	}
+	d, err := OpenDir(filepath.Dir(path))
+	if err != nil {
 		return false, err
 	}
-	if err := os.Link(path, orig); err == nil {
-		return true, nil
-	}
-	return CopyIfAbsent(path, orig)
+	defer d.Close()
+	return d.KeepOriginal(filepath.Base(path), filepath.Base(orig))
 }
 
 // CopyIfAbsent copies src to dst atomically (via Write) unless dst already exists.
@@ -120,13 +75,5 @@ func ReadRegular(path string, max int64) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit", path, st.Size(), max)
-	}
-	buf := make([]byte, st.Size())
-	n, err := io.ReadFull(f, buf)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return buf[:n], nil
+	return readAll(f, max)
 }
