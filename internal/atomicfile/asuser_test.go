@@ -4,15 +4,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kscloud/kscloud/internal/testenv"
 )
 
 // OpenAs reads no further than the user named: a root-only file is refused
 // for uid 65534, a world-readable one is not, and the caller keeps root's
 // credentials afterwards.
 func TestOpenAs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: OpenAs changes credentials only when run as root")
-	}
+	testenv.Root(t)
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	os.Chmod(filepath.Dir(dir), 0o755)

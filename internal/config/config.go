@@ -55,6 +55,9 @@ type Hook struct {
 	SocketGroup   string   `toml:"socket_group"`   // group owning the socket (mode 0660); "" = root only
 	AllowedUsers  []string `toml:"allowed_users"`  // peers allowed besides root (checked with SO_PEERCRED)
 	InstancesRoot []string `toml:"instances_root"` // instance directories must lie below one of these
+	// ImageRoots are where else an instance's kernel and ramdisk may lie
+	// (besides its instances root) when nchookd reads them.
+	ImageRoots []string `toml:"image_roots"`
 	OnError       string   `toml:"on_error"`
 	Timeout       Duration `toml:"timeout"` // hook → daemon round trip before the hook rewrites itself
 }
@@ -216,6 +219,11 @@ func (c *Config) Validate() error {
 	for _, r := range c.Hook.InstancesRoot {
 		if !filepath.IsAbs(r) {
 			return bad("hook.instances_root %q is not an absolute path", r)
+		}
+	}
+	for _, r := range c.Hook.ImageRoots {
+		if !filepath.IsAbs(r) {
+			return bad("hook.image_roots %q is not an absolute path", r)
 		}
 	}
 	if len(c.Policy.Modes) == 0 {
