@@ -58,8 +58,8 @@ type Hook struct {
 	// ImageRoots are where else an instance's kernel and ramdisk may lie
 	// (besides its instances root) when nchookd reads them.
 	ImageRoots []string `toml:"image_roots"`
-	OnError       string   `toml:"on_error"`
-	Timeout       Duration `toml:"timeout"` // hook → daemon round trip before the hook rewrites itself
+	OnError    string   `toml:"on_error"`
+	Timeout    Duration `toml:"timeout"` // hook → daemon round trip before the hook rewrites itself
 }
 
 // Policy is what users may ask for in user-data.
