@@ -38,19 +38,37 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	euHome, dir := args[1], args[2]
+	start := time.Now()
 	socket := getenv(EnvSocket)
 	if socket == "" {
 		socket = config.DefaultSocket
 	}
-	timeout := 5 * time.Second
+	// hook.timeout bounds the whole hook: the NC runs it under its own
+	// lock with no timeout of its own. The configuration is read first
+	// for it; when it cannot be read the daemon may still answer.
+	cfgPath, explicit := getenv(EnvConfig), true
+	if cfgPath == "" {
+		cfgPath, explicit = config.DefaultPath, false
+	}
+	cfg, cerr := config.Load(cfgPath, explicit)
+	timeout := config.Default().Hook.Timeout.Duration
+	if cerr == nil {
+		timeout = cfg.Hook.Timeout.Duration
+	}
 	if v := getenv(EnvTimeout); v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {
 			timeout = d
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	deadline := start.Add(timeout)
+	// The daemon gets three fifths of it; the rest is for the fallback.
+	// The daemon is told to write nothing after callDeadline, so that
+	// when the hook stops waiting nothing changes behind its back.
+	callDeadline := start.Add(timeout * 3 / 5)
+	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)
 	defer cancel()
-	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir})
+	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
+		Deadline: callDeadline.Add(-callMargin(timeout))})
 	if err == nil && resp.Denied {
 		err = fmt.Errorf("%s: %w: %s", socket, ErrUnavailable, resp.Error)
 	}
@@ -65,24 +83,33 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 0
 	}
 	// No daemon: do it here.
-	cfgPath, explicit := getenv(EnvConfig), true
-	if cfgPath == "" {
-		cfgPath, explicit = config.DefaultPath, false
-	}
-	cfg, cerr := config.Load(cfgPath, explicit)
 	if cerr != nil {
 		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 		return 1
 	}
-	return Local(cfg, event, dir, stderr)
+	lctx, lcancel := context.WithDeadline(context.Background(), deadline)
+	defer lcancel()
+	return LocalContext(lctx, cfg, event, dir, stderr)
+}
+
+// callMargin is how long before the hook stops waiting the daemon must
+// have finished writing: the answer's trip back.
+func callMargin(timeout time.Duration) time.Duration {
+	return min(timeout/20, 100*time.Millisecond)
 }
 
 // Local runs a handled event in this process (the hook's fallback, and the
 // daemon's own handler uses the same launch functions).
 func Local(cfg *config.Config, event, dir string, stderr io.Writer) int {
+	return LocalContext(context.Background(), cfg, event, dir, stderr)
+}
+
+// LocalContext is Local bounded by ctx: a lock not had in time ends with
+// one line and the outcome hook.on_error names.
+func LocalContext(ctx context.Context, cfg *config.Config, event, dir string, stderr io.Writer) int {
 	switch event {
 	case euca.EventPreBoot:
-		_, err := launch.PreBoot(cfg, dir)
+		_, err := launch.PreBootContext(ctx, cfg, dir)
 		if err == nil {
 			return 0
 		}
@@ -93,7 +120,7 @@ func Local(cfg *config.Config, event, dir string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nchookd: %v\n", err)
 		return 1
 	case euca.EventPreClean:
-		if _, err := launch.PreClean(cfg, dir); err != nil {
+		if _, err := launch.PreCleanContext(ctx, cfg, dir); err != nil {
 			// Never keep the NC from cleaning because of our leftovers.
 			fmt.Fprintf(stderr, "nchookd: %v\n", err)
 		}
