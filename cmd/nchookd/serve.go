@@ -68,7 +68,7 @@ func newLogger(w io.Writer, lv slog.Level) *slog.Logger {
 }
 
 func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath string) error {
-	store, err := hookd.OpenStore(cfg.State.Dir)
+	store, err := hookd.OpenStore(cfg.State.Dir, log)
 	if err != nil {
 		return err
 	}
@@ -81,6 +81,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	if !activated {
 		defer os.Remove(cfg.Hook.Socket)
 	}
+	// The hook is served from the first moment: libvirt is connected in
+	// the background (the follower attaches when it answers and
+	// reconciles what the store holds). READY waits for libvirt a little,
+	// so that installs are followed from the start when it is up.
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, ln) }()
 	if uri := cfg.Libvirt.URI; uri != "" {
 		connected := make(chan struct{})
 		go follow(ctx, log, srv, store, uri, connected)
@@ -88,15 +94,14 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 		case <-connected:
 		case <-time.After(10 * time.Second):
 			log.Warn("libvirt not reachable yet; serving the hook, following installs once it is", "uri", uri)
+		case err := <-errc:
+			return err
 		}
 	} else {
 		log.Info("libvirt.uri is empty: rewriting launches only, not following installs")
 	}
 	go watchConfig(ctx, log, srv, cfgPath)
 	go watchdog(ctx, log, ln.Addr().String())
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, ln) }()
 	n := len(store.List())
 	log.Info("nchookd serving", "socket", cfg.Hook.Socket, "activated", activated, "installs", n, "config", cfg.Path)
 	notify(log, daemon.SdNotifyReady, fmt.Sprintf("STATUS=serving on %s, %d install(s) known", cfg.Hook.Socket, n))

@@ -132,7 +132,7 @@ func installer(t *testing.T, mode, console string) string {
 }
 
 func newFollower(t *testing.T, v *fakeVirt, dir string) (*Follower, *Store) {
-	store, err := OpenStore(dir)
+	store, err := OpenStore(dir, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestFollowerInPlace(t *testing.T) {
 		t.Fatalf("final domain lost its UUID or on_reboot:\n%s", final)
 	}
 	// The record survives a restart of the daemon.
-	store2, err := OpenStore(state)
+	store2, err := OpenStore(state, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestFollowerReconcileAfterCrash(t *testing.T) {
 }
 
 func TestServerSocket(t *testing.T) {
-	store, err := OpenStore(t.TempDir())
+	store, err := OpenStore(t.TempDir(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

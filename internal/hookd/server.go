@@ -63,11 +63,13 @@ const (
 	// MaxConns bounds the connections handled at once; more wait in the
 	// socket's backlog.
 	MaxConns = 64
-	// requestTimeout bounds the wait for a request line once connected.
-	requestTimeout = 5 * time.Second
 	// answerTimeout bounds sending the answer.
 	answerTimeout = 5 * time.Second
 )
+
+// requestTimeout bounds the wait for a request line once connected (a
+// variable for tests).
+var requestTimeout = 5 * time.Second
 
 // Serve accepts connections on ln until ctx is done, then waits for the
 // requests in flight. An accept error (EMFILE, ENFILE, ECONNABORTED, …)
