@@ -292,7 +292,6 @@ func TestRamdiskReadAsTheNCUser(t *testing.T) {
 			t.Fatal("domain file's owner changed")
 		}
 	})
-	_ = config.Default
 }
 
 // A ramdisk the NC's user may read but outside the instances root and
@@ -334,11 +333,16 @@ func TestHeldLockBounded(t *testing.T) {
 	}
 }
 
-// A wrong instances_root must not stop launches that ask nothing of
-// nchookd: no directives → left as the NC wrote it, whatever on_error says.
+// A wrong instances_root with on_error = "boot" must not stop launches
+// that ask nothing of nchookd: no directives → left as the NC wrote it. A
+// launch with directives is refused; with on_error = "refuse", every one.
 func TestOutsideRootWithoutDirectives(t *testing.T) {
 	cfg, inst := setup(t, "3.4", []byte("#cloud-config\npackages: [vim]\n"), true)
 	cfg.Hook.InstancesRoot = []string{"/var/lib/eucalyptus/instancs"}
+	if _, err := PreBoot(cfg, inst.Dir); !errors.Is(err, ErrOutsideRoot) {
+		t.Fatalf("on_error = refuse: %v", err)
+	}
+	cfg.Hook.OnError = config.OnErrorBoot
 	before := mustRead(t, inst.DomainFile())
 	o, err := PreBoot(cfg, inst.Dir)
 	if err != nil || o.Changed {
@@ -346,5 +350,10 @@ func TestOutsideRootWithoutDirectives(t *testing.T) {
 	}
 	if !bytes.Equal(before, mustRead(t, inst.DomainFile())) {
 		t.Fatal("domain file changed")
+	}
+	cfg2, inst2 := setup(t, "3.4", []byte("bootparams=ks=x\n"), true)
+	cfg2.Hook.InstancesRoot, cfg2.Hook.OnError = cfg.Hook.InstancesRoot, config.OnErrorBoot
+	if _, err := PreBoot(cfg2, inst2.Dir); !errors.Is(err, ErrOutsideRoot) {
+		t.Fatalf("directives outside the root: %v", err)
 	}
 }

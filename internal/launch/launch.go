@@ -256,8 +256,8 @@ func PreBoot(cfg *config.Config, dir string) (*Outcome, error) {
 // replaced there must be a regular file.
 func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outcome, error) {
 	d, err := openInstanceDir(cfg, dir)
-	if errors.Is(err, ErrOutsideRoot) {
-		return outsideRoot(cfg, dir, err)
+	if errors.Is(err, ErrOutsideRoot) && cfg.Hook.OnError == config.OnErrorBoot {
+		return outsideRoot(dir, err)
 	}
 	if err != nil {
 		return nil, err
@@ -318,12 +318,13 @@ func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outco
 	return &p.Outcome, nil
 }
 
-// outsideRoot answers for an instance directory outside every instances
-// root. A launch whose user-data asks for nothing is none of nchookd's
-// business, so a wrong hook.instances_root must not stop it: instance.xml
-// is read (with the directory owner's credentials, nothing is written) and
-// only a launch with directives gets the error.
-func outsideRoot(cfg *config.Config, dir string, cause error) (*Outcome, error) {
+// outsideRoot answers, under hook.on_error = "boot", for an instance
+// directory outside every instances root. A launch whose user-data asks for
+// nothing is none of nchookd's business, so a wrong hook.instances_root
+// must not stop it: instance.xml is read (with the directory owner's
+// credentials; nothing is written) and only a launch with directives gets
+// the error, which refuses it (nchookd never acts outside the root).
+func outsideRoot(dir string, cause error) (*Outcome, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, cause
 	}
