@@ -68,6 +68,11 @@ func newLogger(w io.Writer, lv slog.Level) *slog.Logger {
 }
 
 func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath string) error {
+	// What `nchookd check` refuses, the daemon refuses: one typo must not
+	// silently stop every launch on the node.
+	if errs := cfg.CheckNode(); len(errs) > 0 {
+		return fmt.Errorf("config %s: %w (run nchookd check)", cfg.Path, errors.Join(errs...))
+	}
 	store, err := hookd.OpenStore(cfg.State.Dir, log)
 	if err != nil {
 		return err
@@ -184,14 +189,16 @@ func listen(cfg *config.Config) (net.Listener, bool, error) {
 	mode := os.FileMode(0o600)
 	if g := cfg.Hook.SocketGroup; g != "" {
 		grp, err := user.LookupGroup(g)
-		if err == nil {
-			gid, _ := strconv.Atoi(grp.Gid)
-			if err := os.Chown(p, os.Geteuid(), gid); err != nil {
-				ln.Close()
-				return nil, false, fmt.Errorf("hook socket %s: chown to group %s: %w", p, g, err)
-			}
-			mode = 0o660
+		if err != nil {
+			ln.Close()
+			return nil, false, fmt.Errorf("hook socket %s: hook.socket_group %q: %w", p, g, err)
 		}
+		gid, _ := strconv.Atoi(grp.Gid)
+		if err := os.Chown(p, os.Geteuid(), gid); err != nil {
+			ln.Close()
+			return nil, false, fmt.Errorf("hook socket %s: chown to group %s: %w", p, g, err)
+		}
+		mode = 0o660
 	}
 	if err := os.Chmod(p, mode); err != nil {
 		ln.Close()
@@ -250,8 +257,10 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 				notify(log, "STATUS=config reload refused: "+oneLine(err.Error()))
 				continue
 			}
-			if errs := cfg.Check(); len(errs) > 0 {
-				log.Warn("config reloaded with catalog problems", "problems", errors.Join(errs...).Error())
+			if errs := cfg.CheckNode(); len(errs) > 0 {
+				log.Error("config reload refused; keeping the previous configuration", "err", errors.Join(errs...).Error())
+				notify(log, "STATUS=config reload refused: "+oneLine(errs[0].Error()))
+				continue
 			}
 			srv.SetConfig(cfg)
 			log.Info("config reloaded", "config", path, "installers", len(cfg.Installer))

@@ -56,6 +56,7 @@ func newNode(t testing.TB) *node {
 socket = %q
 instances_root = [%q]
 socket_group = ""
+allowed_users = []
 [state]
 dir = %q
 inactivity_timeout = "5m"
