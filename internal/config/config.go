@@ -121,6 +121,7 @@ func Default() *Config {
 			SocketGroup:   "eucalyptus",
 			AllowedUsers:  []string{"eucalyptus"},
 			InstancesRoot: []string{"/var/lib/eucalyptus/instances"},
+			ImageRoots:    []string{},
 			OnError:       OnErrorRefuse,
 			Timeout:       Duration{5 * time.Second},
 		},
