@@ -61,10 +61,12 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}
 	deadline := start.Add(timeout)
-	// The daemon gets three fifths of it; the rest is for the fallback.
-	// The daemon is told to write nothing after callDeadline, so that
-	// when the hook stops waiting nothing changes behind its back.
-	callDeadline := start.Add(timeout * 3 / 5)
+	// The daemon gets four fifths of it; the rest is for the fallback,
+	// whose rewrite takes milliseconds (the daemon, past its deadline,
+	// writes nothing and lets the lock go). The daemon is told to write
+	// nothing after callDeadline, so that when the hook stops waiting
+	// nothing changes behind its back.
+	callDeadline := start.Add(timeout * 4 / 5)
 	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)
 	defer cancel()
 	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
