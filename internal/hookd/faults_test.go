@@ -24,6 +24,7 @@ import (
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/launch"
 	"github.com/kscloud/kscloud/internal/testenv"
+	"github.com/kscloud/kscloud/internal/virt"
 )
 
 // A truncated or empty state file is moved aside with one log line and
@@ -311,5 +312,35 @@ func TestLateRequestRewritesNothing(t *testing.T) {
 	resp = srv.Handle(context.Background(), hookapi.Request{Op: hookapi.OpHook, Event: "euca-nc-pre-boot", InstanceDir: inst.Dir, Deadline: time.Now().Add(5 * time.Second)})
 	if !resp.OK || resp.Outcome == nil || !resp.Outcome.Changed {
 		t.Fatalf("in-time request: %+v", resp)
+	}
+}
+
+// The follower works in the hostile instance directory long after the
+// pre-boot: a console.log that is a symlink to a root-only file is not
+// read, and a domain file swapped for a symlink is not written through.
+func TestFollowerInstanceDirHostile(t *testing.T) {
+	state, dir := t.TempDir(), t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("Installing rootsecret (1/2)\n"), 0o600)
+	con := filepath.Join(dir, "console.log")
+	os.Symlink(secret, con)
+	domFile := filepath.Join(dir, "instance-libvirt.xml")
+	victim := filepath.Join(t.TempDir(), "authorized_keys")
+	os.WriteFile(victim, []byte("ssh-ed25519 AAAA root@node\n"), 0o600)
+	os.Symlink(victim, domFile)
+	v := newFakeVirt()
+	f, store := newFollower(t, v, state)
+	ctx := context.Background()
+	v.CreateXML(ctx, installer(t, "in-place", con))
+	store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, DomainFile: domFile, Mode: "in-place"})
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+	f.poll(ctx)
+	if st, _ := store.Get("i-1"); strings.Contains(st.Progress, "rootsecret") {
+		t.Fatalf("a root-only file was read through console.log: %q", st.Progress)
+	}
+	v.stop("i-1")
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "shutdown", Time: time.Now()})
+	if b, _ := os.ReadFile(victim); string(b) != "ssh-ed25519 AAAA root@node\n" {
+		t.Fatalf("written through the domain file's symlink: %q", b)
 	}
 }

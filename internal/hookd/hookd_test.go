@@ -137,6 +137,9 @@ func newFollower(t *testing.T, v *fakeVirt, dir string) (*Follower, *Store) {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
+	// The tests' instance directories are the test's other temporary
+	// directories, beside the state directory.
+	cfg.Hook.InstancesRoot = []string{filepath.Dir(dir)}
 	return NewFollower(quiet, store, v, func() *config.Config { return cfg }), store
 }
 

@@ -223,3 +223,72 @@ func (d *instanceDir) openImage(cfg *config.Config, path string, fromCatalog boo
 	f.Close()
 	return nil, fmt.Errorf("%s: resolves to %s, outside the instances root and hook.image_roots: %w", path, real, fs.ErrPermission)
 }
+
+// The daemon's follower reads and writes instance directories long after
+// the pre-boot; it goes through these, never through path strings, for
+// the same reasons as PreBoot.
+
+// inDir returns the name of path inside the instance directory dir, or ""
+// when path is not directly in it.
+func inDir(dir, path string) string {
+	if filepath.Dir(filepath.Clean(path)) != filepath.Clean(dir) {
+		return ""
+	}
+	return filepath.Base(path)
+}
+
+// ReplaceInstanceFile replaces the regular file path, which must lie
+// directly in the instance directory dir, with data (keeping its owner and
+// mode; a new file gets FileMode and the directory's owner).
+func ReplaceInstanceFile(cfg *config.Config, dir, path string, data []byte) error {
+	name := inDir(dir, path)
+	if name == "" {
+		return fmt.Errorf("%s: not in the instance directory %s", path, dir)
+	}
+	d, err := openInstanceDir(cfg, dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Write(name, data, FileMode, d.owner)
+}
+
+// ReadInstanceFile reads the regular file path, which must lie directly in
+// the instance directory dir; a missing file gives an error wrapping
+// fs.ErrNotExist.
+func ReadInstanceFile(cfg *config.Config, dir, path string, max int64) ([]byte, error) {
+	name := inDir(dir, path)
+	if name == "" {
+		return nil, fmt.Errorf("%s: not in the instance directory %s", path, dir)
+	}
+	d, err := openInstanceDir(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadRegular(name, max)
+}
+
+// OpenInstanceLog opens an instance's console log for reading: a regular
+// file directly in the instance directory (no symlink followed), or one
+// elsewhere (<consoleLogPath>) opened with the directory owner's
+// credentials.
+func OpenInstanceLog(cfg *config.Config, dir, path string) (*os.File, error) {
+	d, err := openInstanceDir(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if name := inDir(dir, path); name != "" {
+		return d.OpenRegular(name, os.O_RDONLY, 0)
+	}
+	f, err := atomicfile.OpenAs(path, d.owner.UID, d.owner.GID)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, atomicfile.ErrNotRegular)
+	}
+	return f, nil
+}
