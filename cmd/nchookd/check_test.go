@@ -83,6 +83,25 @@ func TestCheckCatalogReadableByFallback(t *testing.T) {
 // serveConfig starts the daemon on cfg (socket and state in temporary
 // directories) and returns its start-up error, or nil once it answers.
 func serveConfig(t *testing.T, path string) error {
+	return serveConfigURI(t, path, "")
+}
+
+// The finding: for its first seconds (libvirt unreachable, up to 10 s) the
+// daemon accepted hook connections and answered none. It answers at once.
+func TestServeAnswersWhileLibvirtIsUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "nchookd.toml")
+	os.WriteFile(cfg, []byte("[hook]\ninstances_root = [\""+dir+"\"]\nsocket_group = \"\"\nallowed_users = []\n"), 0o644)
+	start := time.Now()
+	if err := serveConfigURI(t, cfg, "qemu:///system?socket="+filepath.Join(dir, "no-libvirt.sock")); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("first answer after %v with libvirt unreachable", took)
+	}
+}
+
+func serveConfigURI(t *testing.T, path, uri string) error {
 	t.Helper()
 	c, err := config.Load(path, true)
 	if err != nil {
@@ -90,12 +109,12 @@ func serveConfig(t *testing.T, path string) error {
 	}
 	c.Hook.Socket = filepath.Join(t.TempDir(), "s.sock")
 	c.State.Dir = t.TempDir()
-	c.Libvirt.URI = ""
+	c.Libvirt.URI = uri
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- serve(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), c, path) }()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-errc:
@@ -112,6 +131,6 @@ func serveConfig(t *testing.T, path string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal("the daemon neither started nor refused within 5 s")
+	t.Fatal("the daemon neither answered nor refused within 15 s")
 	return nil
 }
