@@ -112,19 +112,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-sem }()
-			s.handleConn(ctx, conn)
+			after := s.handleConn(ctx, conn)
+			// The slot is the connection's: work deferred past the answer
+			// (the state file's fsync) does not hold it.
+			<-sem
+			if after != nil {
+				after()
+			}
 		}()
 	}
 }
 
-func (s *Server) handleConn(ctx context.Context, conn net.Conn) {
+// handleConn answers one connection and returns the work to do after the
+// answer (nil for none).
+func (s *Server) handleConn(ctx context.Context, conn net.Conn) func() {
 	defer conn.Close()
 	// The peer first, before a byte of it is read.
 	uid, err := peerUID(conn)
 	if err != nil {
 		s.log.Warn("hook socket: peer credentials", "err", err)
-		return
+		return nil
 	}
 	if !s.allowed(uid) {
 		s.log.Warn("hook socket: peer not allowed", "uid", uid)
@@ -136,23 +143,21 @@ func (s *Server) handleConn(ctx context.Context, conn net.Conn) {
 			uc.CloseWrite()
 		}
 		io.Copy(io.Discard, io.LimitReader(conn, 4<<10))
-		return
+		return nil
 	}
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
 	req, err := hookapi.ReadRequest(bufio.NewReaderSize(io.LimitReader(conn, hookapi.MaxRequest+2), 4<<10))
 	if err != nil {
 		conn.SetWriteDeadline(time.Now().Add(answerTimeout))
 		hookapi.WriteResponse(conn, &hookapi.Response{Error: err.Error()})
-		return
+		return nil
 	}
 	resp, after := s.handle(ctx, req)
 	conn.SetWriteDeadline(time.Now().Add(answerTimeout))
 	if err := hookapi.WriteResponse(conn, resp); err != nil {
 		s.log.Warn("hook socket: write answer", "err", err)
 	}
-	if after != nil {
-		after()
-	}
+	return after
 }
 
 func (s *Server) allowed(uid uint32) bool {
