@@ -226,18 +226,6 @@ func hasParam(cmdline, key string) bool {
 	return false
 }
 
-// CheckDir refuses an instance directory that is not a real directory
-// below one of the configured instances roots, laid out as the NC lays it
-// out. It returns the directory's path.
-func CheckDir(cfg *config.Config, dir string) (string, error) {
-	d, err := openInstanceDir(cfg, dir)
-	if err != nil {
-		return "", err
-	}
-	d.Close()
-	return d.Path(), nil
-}
-
 // PreBoot runs the pre-boot step on an instance directory: decide the
 // rewrite, write per-instance files, keep the NC's domain XML as
 // FILE.orig, and replace the domain XML atomically. On any error the domain
