@@ -82,7 +82,9 @@ func walkDown(root, rel, dir string) (*instanceDir, error) {
 		return nil, fmt.Errorf("instances root %s: %w", root, err)
 	}
 	ncUID := -1 // the first owner other than root on the way down
-	check := func(d *atomicfile.Dir, last bool) (*unix.Stat_t, error) {
+	// Group-writable is as the NC makes them (0771, group eucalyptus);
+	// writable by every user is not.
+	check := func(d *atomicfile.Dir) (*unix.Stat_t, error) {
 		st, err := d.Stat()
 		if err != nil {
 			return nil, err
@@ -98,25 +100,22 @@ func walkDown(root, rel, dir string) (*instanceDir, error) {
 				return nil, fmt.Errorf("instance directory %s: %s is owned by uid %d, not by root or uid %d who owns the directories above: not as the NC lays out its instances", dir, d.Path(), uid, ncUID)
 			}
 		}
-		if last && st.Mode&0o020 != 0 {
-			return nil, fmt.Errorf("instance directory %s: writable by its group: not as the NC lays out its instances", dir)
-		}
 		return st, nil
 	}
-	if _, err := check(cur, false); err != nil {
+	if _, err := check(cur); err != nil {
 		cur.Close()
 		return nil, err
 	}
 	parts := strings.Split(rel, "/")
 	var st *unix.Stat_t
-	for i, part := range parts {
+	for _, part := range parts {
 		next, err := cur.Sub(part)
 		cur.Close()
 		if err != nil {
 			return nil, fmt.Errorf("instance directory %s: %w", dir, err)
 		}
 		cur = next
-		if st, err = check(cur, i == len(parts)-1); err != nil {
+		if st, err = check(cur); err != nil {
 			cur.Close()
 			return nil, err
 		}
