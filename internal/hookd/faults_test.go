@@ -142,13 +142,24 @@ func TestAcceptRealEMFILE(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	// The child's output is read only once it has ended (its copying
+	// goroutine writes the buffer).
+	stopped := false
+	stop := func() string {
+		if !stopped {
+			stopped = true
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		return out.String()
+	}
+	defer stop()
 	for i := 0; ; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			break
 		}
 		if i > 100 {
-			t.Fatalf("child did not listen: %s", out.String())
+			t.Fatalf("child did not listen: %s", stop())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -164,11 +175,13 @@ func TestAcceptRealEMFILE(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	if err := ping(sock, 10*time.Second); err != nil {
-		t.Fatalf("no answer after EMFILE: %v\nchild: %s", err, out.String())
+	err := ping(sock, 10*time.Second)
+	log := stop()
+	if err != nil {
+		t.Fatalf("no answer after EMFILE: %v\nchild: %s", err, log)
 	}
-	if !strings.Contains(out.String(), "too many open files") {
-		t.Fatalf("the child never hit EMFILE:\n%s", out.String())
+	if !strings.Contains(log, "too many open files") {
+		t.Fatalf("the child never hit EMFILE:\n%s", log)
 	}
 }
 
