@@ -39,10 +39,6 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	euHome, dir := args[1], args[2]
 	start := time.Now()
-	socket := getenv(EnvSocket)
-	if socket == "" {
-		socket = config.DefaultSocket
-	}
 	// hook.timeout bounds the whole hook: the NC runs it under its own
 	// lock with no timeout of its own. The configuration is read first
 	// for it; when it cannot be read the daemon may still answer.
@@ -51,9 +47,12 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 		cfgPath, explicit = config.DefaultPath, false
 	}
 	cfg, cerr := config.Load(cfgPath, explicit)
-	timeout := config.Default().Hook.Timeout.Duration
+	timeout, socket := config.Default().Hook.Timeout.Duration, config.DefaultSocket
 	if cerr == nil {
-		timeout = cfg.Hook.Timeout.Duration
+		timeout, socket = cfg.Hook.Timeout.Duration, cfg.Hook.Socket
+	}
+	if v := getenv(EnvSocket); v != "" {
+		socket = v
 	}
 	if v := getenv(EnvTimeout); v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {
