@@ -15,9 +15,9 @@ import (
 // Environment the hook reads (the NC's environment, or the operator's when
 // testing by hand).
 const (
-	EnvSocket  = "NCHOOKD_SOCKET"  // default config.DefaultSocket
+	EnvSocket  = "NCHOOKD_SOCKET"  // default hook.socket of the config
 	EnvConfig  = "NCHOOKD_CONFIG"  // default config.DefaultPath, for the fallback
-	EnvTimeout = "NCHOOKD_TIMEOUT" // default 5s: how long to wait for the daemon
+	EnvTimeout = "NCHOOKD_TIMEOUT" // default hook.timeout of the config: the whole hook
 )
 
 // RunHook is the Eucalyptus hook: args are EVENT EUCA_HOME [INSTANCE_DIR]
