@@ -34,7 +34,9 @@ func runHook(t *testing.T, env map[string]string, dir string) (int, string, time
 	var stderr bytes.Buffer
 	start := time.Now()
 	done := make(chan int, 1)
-	go func() { done <- RunHook([]string{"euca-nc-pre-boot", "/", dir}, func(k string) string { return env[k] }, &stderr) }()
+	go func() {
+		done <- RunHook([]string{"euca-nc-pre-boot", "/", dir}, func(k string) string { return env[k] }, &stderr)
+	}()
 	select {
 	case code := <-done:
 		return code, stderr.String(), time.Since(start)
