@@ -160,6 +160,20 @@ var NoOwner = Owner{-1, -1}
 // the directory is fsynced. On error name is untouched and the temporary
 // file is removed.
 func (d *Dir) Replace(name string, mode fs.FileMode, owner Owner, fill func(*os.File) error) error {
+	return d.replace(name, mode, 0, owner, fill)
+}
+
+// WriteNarrowed is Write that also clears the permission bits clear from
+// the mode kept of the file it replaces (e.g. 0o007: no longer readable by
+// every user, for content that holds a secret).
+func (d *Dir) WriteNarrowed(name string, data []byte, mode, clear fs.FileMode, owner Owner) error {
+	return d.replace(name, mode, clear, owner, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+func (d *Dir) replace(name string, mode, clear fs.FileMode, owner Owner, fill func(*os.File) error) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -173,6 +187,7 @@ func (d *Dir) Replace(name string, mode fs.FileMode, owner Owner, fill func(*os.
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("replace %s: %w", p, err)
 	}
+	mode &^= clear
 	if os.Geteuid() != 0 {
 		owner = NoOwner
 	}

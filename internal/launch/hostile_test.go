@@ -357,3 +357,18 @@ func TestOutsideRootWithoutDirectives(t *testing.T) {
 		t.Fatalf("directives outside the root: %v", err)
 	}
 }
+
+// The rewritten domain XML holds the VNC password: it keeps the NC's owner
+// and mode less what every local user could read.
+func TestRewrittenDomainNotWorldReadable(t *testing.T) {
+	cfg, inst := setup(t, "3.4", []byte("bootparams=ks=x\nkscloud.vnc=yes\n"), true)
+	os.Chmod(inst.DomainFile(), 0o644)
+	o, err := PreBoot(cfg, inst.Dir)
+	if err != nil || o.VNC == nil {
+		t.Fatalf("%+v %v", o, err)
+	}
+	st, _ := os.Stat(inst.DomainFile())
+	if st.Mode().Perm() != 0o640 {
+		t.Fatalf("domain file with a VNC password is %v, want 0640", st.Mode().Perm())
+	}
+}

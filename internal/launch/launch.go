@@ -300,7 +300,11 @@ func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outco
 	if _, err := d.KeepOriginal(domName, domName+OrigSuffix); err != nil {
 		return nil, fmt.Errorf("instance %s: keep original: %w", inst.Name, err)
 	}
-	if err := d.Write(domName, p.DomainXML, 0o644, d.owner); err != nil {
+	// The rewritten domain may hold a VNC password and an installer's
+	// command line: it keeps the NC's owner and mode, less what every
+	// user could read (the NC reads it as its owner, libvirt gets it over
+	// its API).
+	if err := d.WriteNarrowed(domName, p.DomainXML, 0o640, 0o007, d.owner); err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
 	}
 	return &p.Outcome, nil
