@@ -28,7 +28,7 @@ const (
 const MaxLine = 1 << 20
 
 // MaxRequest bounds a request line (a request names an event and a path).
-const MaxRequest = 64 << 10
+const MaxRequest = 16 << 10
 
 // Request is one call to the daemon.
 type Request struct {

@@ -273,7 +273,7 @@ func TestRequestLimits(t *testing.T) {
 	if line, took := answer(nil); took > 3*time.Second || line == "" {
 		t.Fatalf("silent peer: %q after %v", line, took)
 	}
-	if line, took := answer(bytes.Repeat([]byte("x"), 200<<10)); took > 3*time.Second || !strings.Contains(line, "line over 65536 bytes") {
+	if line, took := answer(bytes.Repeat([]byte("x"), 200<<10)); took > 3*time.Second || !strings.Contains(line, fmt.Sprintf("line over %d bytes", hookapi.MaxRequest)) {
 		t.Fatalf("200 KiB line: %q after %v", line, took)
 	}
 }

@@ -61,8 +61,10 @@ func (s *Server) SetConfig(c *config.Config) { s.cfg.Store(c) }
 // Connection limits.
 const (
 	// MaxConns bounds the connections handled at once; more wait in the
-	// socket's backlog.
-	MaxConns = 64
+	// socket's backlog. A slot is held from accept to answer, also while
+	// a starved hook process has not yet sent its request, so it is well
+	// over a burst of launches; each holds at most hookapi.MaxRequest.
+	MaxConns = 512
 	// answerTimeout bounds sending the answer.
 	answerTimeout = 5 * time.Second
 )
