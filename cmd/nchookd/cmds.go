@@ -57,7 +57,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nchookd check: %v\n", err)
 		return 1
 	}
-	problems := cfg.Check()
+	problems := cfg.CheckNode()
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "nchookd check: %v\n", p)
 	}
@@ -77,6 +77,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		src = "built-in defaults (" + *path + " absent)"
 	}
 	fmt.Fprintf(stderr, "nchookd check: %s: ok, %d installer(s) in the catalog\n", src, len(cfg.Installer))
+	for _, name := range cfg.InstallerNames() {
+		in := cfg.Installer[name]
+		desc := in.Description
+		if desc == "" {
+			desc = in.Kernel
+		}
+		fmt.Fprintf(stderr, "nchookd check: installer %s: %s\n", name, desc)
+	}
 	return 0
 }
 

@@ -72,7 +72,10 @@ func TestCheck(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, `installer "f40": kernel /nonexistent/vmlinuz`) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	os.WriteFile(cfg, []byte("[policy]\nvnc = \"loopback\"\n"), 0o644)
+	// A node this machine can be: its instances root exists, no group
+	// or users that it lacks.
+	node := "[hook]\ninstances_root = [\"" + dir + "\"]\nsocket_group = \"\"\nallowed_users = []\n"
+	os.WriteFile(cfg, []byte(node+"[policy]\nvnc = \"loopback\"\n"), 0o644)
 	code, out, stderr := runCLI("check", "--config", cfg, "--print")
 	if code != 0 || !strings.Contains(out, `vnc = "loopback"`) {
 		t.Fatalf("exit %d: %s %s", code, out, stderr)

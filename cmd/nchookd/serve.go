@@ -68,7 +68,12 @@ func newLogger(w io.Writer, lv slog.Level) *slog.Logger {
 }
 
 func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath string) error {
-	store, err := hookd.OpenStore(cfg.State.Dir)
+	// What `nchookd check` refuses, the daemon refuses: one typo must not
+	// silently stop every launch on the node.
+	if errs := cfg.CheckNode(); len(errs) > 0 {
+		return fmt.Errorf("config %s: %w (run nchookd check)", cfg.Path, errors.Join(errs...))
+	}
+	store, err := hookd.OpenStore(cfg.State.Dir, log)
 	if err != nil {
 		return err
 	}
@@ -81,6 +86,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	if !activated {
 		defer os.Remove(cfg.Hook.Socket)
 	}
+	// The hook is served from the first moment: libvirt is connected in
+	// the background (the follower attaches when it answers and
+	// reconciles what the store holds). READY waits for libvirt a little,
+	// so that installs are followed from the start when it is up.
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, ln) }()
 	if uri := cfg.Libvirt.URI; uri != "" {
 		connected := make(chan struct{})
 		go follow(ctx, log, srv, store, uri, connected)
@@ -88,15 +99,14 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 		case <-connected:
 		case <-time.After(10 * time.Second):
 			log.Warn("libvirt not reachable yet; serving the hook, following installs once it is", "uri", uri)
+		case err := <-errc:
+			return err
 		}
 	} else {
 		log.Info("libvirt.uri is empty: rewriting launches only, not following installs")
 	}
 	go watchConfig(ctx, log, srv, cfgPath)
 	go watchdog(ctx, log, ln.Addr().String())
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, ln) }()
 	n := len(store.List())
 	log.Info("nchookd serving", "socket", cfg.Hook.Socket, "activated", activated, "installs", n, "config", cfg.Path)
 	notify(log, daemon.SdNotifyReady, fmt.Sprintf("STATUS=serving on %s, %d install(s) known", cfg.Hook.Socket, n))
@@ -179,14 +189,16 @@ func listen(cfg *config.Config) (net.Listener, bool, error) {
 	mode := os.FileMode(0o600)
 	if g := cfg.Hook.SocketGroup; g != "" {
 		grp, err := user.LookupGroup(g)
-		if err == nil {
-			gid, _ := strconv.Atoi(grp.Gid)
-			if err := os.Chown(p, os.Geteuid(), gid); err != nil {
-				ln.Close()
-				return nil, false, fmt.Errorf("hook socket %s: chown to group %s: %w", p, g, err)
-			}
-			mode = 0o660
+		if err != nil {
+			ln.Close()
+			return nil, false, fmt.Errorf("hook socket %s: hook.socket_group %q: %w", p, g, err)
 		}
+		gid, _ := strconv.Atoi(grp.Gid)
+		if err := os.Chown(p, os.Geteuid(), gid); err != nil {
+			ln.Close()
+			return nil, false, fmt.Errorf("hook socket %s: chown to group %s: %w", p, g, err)
+		}
+		mode = 0o660
 	}
 	if err := os.Chmod(p, mode); err != nil {
 		ln.Close()
@@ -245,8 +257,10 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 				notify(log, "STATUS=config reload refused: "+oneLine(err.Error()))
 				continue
 			}
-			if errs := cfg.Check(); len(errs) > 0 {
-				log.Warn("config reloaded with catalog problems", "problems", errors.Join(errs...).Error())
+			if errs := cfg.CheckNode(); len(errs) > 0 {
+				log.Error("config reload refused; keeping the previous configuration", "err", errors.Join(errs...).Error())
+				notify(log, "STATUS=config reload refused: "+oneLine(errs[0].Error()))
+				continue
 			}
 			srv.SetConfig(cfg)
 			log.Info("config reloaded", "config", path, "installers", len(cfg.Installer))

@@ -115,6 +115,11 @@ func TestNoSyncStillAtomic(t *testing.T) {
 	if err := os.WriteFile(p, a, 0o640); err != nil {
 		t.Fatal(err)
 	}
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -123,7 +128,7 @@ func TestNoSyncStillAtomic(t *testing.T) {
 			if i%2 == 0 {
 				data = b
 			}
-			if err := Write(p, data, 0o600, NoSync); err != nil {
+			if err := d.WriteUnsynced("libvirt.xml", data, 0o600, 0, NoOwner); err != nil {
 				t.Error(err)
 				return
 			}

@@ -9,13 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/kscloud/kscloud/internal/atomicfile"
 )
 
 // DefaultPath is where nchookd and the hook look for the file.
@@ -55,8 +60,11 @@ type Hook struct {
 	SocketGroup   string   `toml:"socket_group"`   // group owning the socket (mode 0660); "" = root only
 	AllowedUsers  []string `toml:"allowed_users"`  // peers allowed besides root (checked with SO_PEERCRED)
 	InstancesRoot []string `toml:"instances_root"` // instance directories must lie below one of these
-	OnError       string   `toml:"on_error"`
-	Timeout       Duration `toml:"timeout"` // hook → daemon round trip before the hook rewrites itself
+	// ImageRoots are where else an instance's kernel and ramdisk may lie
+	// (besides its instances root) when nchookd reads them.
+	ImageRoots []string `toml:"image_roots"`
+	OnError    string   `toml:"on_error"`
+	Timeout    Duration `toml:"timeout"` // hook → daemon round trip before the hook rewrites itself
 }
 
 // Policy is what users may ask for in user-data.
@@ -113,6 +121,7 @@ func Default() *Config {
 			SocketGroup:   "eucalyptus",
 			AllowedUsers:  []string{"eucalyptus"},
 			InstancesRoot: []string{"/var/lib/eucalyptus/instances"},
+			ImageRoots:    []string{},
 			OnError:       OnErrorRefuse,
 			Timeout:       Duration{5 * time.Second},
 		},
@@ -218,6 +227,11 @@ func (c *Config) Validate() error {
 			return bad("hook.instances_root %q is not an absolute path", r)
 		}
 	}
+	for _, r := range c.Hook.ImageRoots {
+		if !filepath.IsAbs(r) {
+			return bad("hook.image_roots %q is not an absolute path", r)
+		}
+	}
 	if len(c.Policy.Modes) == 0 {
 		return bad("policy.modes is empty: allow \"bake\", \"in-place\" or both")
 	}
@@ -228,9 +242,15 @@ func (c *Config) Validate() error {
 	}
 	switch c.Policy.VNC {
 	case VNCOff, VNCLoopback:
+		if c.Policy.VNCListen != "" {
+			return bad("policy.vnc_listen %q is only read with policy.vnc = \"address\" (policy.vnc is %q)", c.Policy.VNCListen, c.Policy.VNC)
+		}
 	case VNCAddress:
 		if c.Policy.VNCListen == "" {
 			return bad("policy.vnc = \"address\" needs policy.vnc_listen")
+		}
+		if ip, err := netip.ParseAddr(c.Policy.VNCListen); err != nil || ip.Zone() != "" {
+			return bad("policy.vnc_listen %q is not an IP address (libvirt's VNC listen address; no host name, port or zone)", c.Policy.VNCListen)
 		}
 	default:
 		return bad("policy.vnc %q: want off, loopback or address", c.Policy.VNC)
@@ -290,9 +310,9 @@ func (c *Config) InstallerNames() []string {
 	return names
 }
 
-// Check validates the configuration against the machine: every catalog
-// kernel and initrd exists as a readable regular file. It returns every
-// problem found, one per line.
+// Check validates the installer catalog against the machine: every
+// catalog kernel and initrd exists as a non-empty regular file. It returns
+// every problem found, one per line. CheckNode checks the rest.
 func (c *Config) Check() []error {
 	var errs []error
 	for _, name := range c.InstallerNames() {
@@ -306,6 +326,63 @@ func (c *Config) Check() []error {
 				errs = append(errs, fmt.Errorf("installer %q: %s %s is not a regular file", name, f.what, f.path))
 			case st.Size() == 0:
 				errs = append(errs, fmt.Errorf("installer %q: %s %s is empty", name, f.what, f.path))
+			}
+		}
+	}
+	return errs
+}
+
+// CheckNode validates the configuration against the node: everything
+// that would stop launches. The daemon refuses to start (and a reload is
+// refused) on any problem it returns, and `nchookd check` reports the same
+// problems, so the two always agree. It checks that every instances root
+// exists as a directory, that hook.socket_group and every allowed user
+// exist, the catalog (Check), and that the hook's fallback, which runs as
+// the NC's user (the owner of the instances root), can read every catalog
+// file.
+func (c *Config) CheckNode() []error {
+	var errs []error
+	ncUID, ncGID := -1, -1
+	for _, r := range c.Hook.InstancesRoot {
+		st, err := os.Stat(r)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("hook.instances_root %s: %w (the NC's instances directory; every launch below another path is refused)", r, err))
+		case !st.IsDir():
+			errs = append(errs, fmt.Errorf("hook.instances_root %s: not a directory", r))
+		default:
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok && ncUID == -1 {
+				ncUID, ncGID = int(sys.Uid), int(sys.Gid)
+			}
+		}
+	}
+	if g := c.Hook.SocketGroup; g != "" {
+		if _, err := user.LookupGroup(g); err != nil {
+			errs = append(errs, fmt.Errorf("hook.socket_group %q: no such group (the hook's user could not reach the socket)", g))
+		}
+	}
+	for _, u := range c.Hook.AllowedUsers {
+		if _, err := user.Lookup(u); err != nil {
+			errs = append(errs, fmt.Errorf("hook.allowed_users: %q: no such user", u))
+		}
+	}
+	for _, r := range c.Hook.ImageRoots {
+		if st, err := os.Stat(r); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("hook.image_roots %s: not a directory", r))
+		}
+	}
+	catalog := c.Check()
+	errs = append(errs, catalog...)
+	if len(catalog) == 0 && ncUID > 0 {
+		for _, name := range c.InstallerNames() {
+			in := c.Installer[name]
+			for _, p := range []string{in.Kernel, in.Initrd} {
+				f, err := atomicfile.OpenAs(p, ncUID, ncGID)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("installer %q: %s: not readable by uid %d, who owns the instances root and runs the hook's fallback", name, p, ncUID))
+					continue
+				}
+				f.Close()
 			}
 		}
 	}

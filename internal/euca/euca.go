@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -103,37 +102,49 @@ func ParseInstance(data []byte) (*Instance, error) {
 	return &inst, nil
 }
 
-// DomainFile returns the path of the domain XML the NC generated for the
-// instance in dir: <libvirtFilePath> (3.4+), else instance-libvirt.xml
-// (3.2+), else libvirt.xml (3.0/3.1). A <libvirtFilePath> outside dir is
-// refused: the hook only ever touches the instance's own directory.
-func DomainFile(dir string, inst *Instance) (string, error) {
+// DomainFileName returns the name, inside the instance directory dir, of
+// the domain XML the NC generated: what <libvirtFilePath> names (3.4+),
+// else instance-libvirt.xml (3.2+), else libvirt.xml (3.0/3.1). exists
+// reports whether a name is present in the directory (the caller holds it
+// open). A <libvirtFilePath> outside dir, or naming instance.xml or a file
+// nchookd keeps there, is refused: the hook only ever rewrites the
+// instance's own domain XML.
+func DomainFileName(dir string, inst *Instance, exists func(name string) bool) (string, error) {
 	if inst != nil && inst.LibvirtFilePath != "" {
 		p := inst.LibvirtFilePath
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		if !sameDir(filepath.Dir(p), dir) {
+		if !sameDir(filepath.Dir(filepath.Clean(p)), dir) {
 			return "", fmt.Errorf("libvirtFilePath %q is outside the instance directory %s", inst.LibvirtFilePath, dir)
 		}
-		p = filepath.Join(dir, filepath.Base(p))
-		if _, err := os.Lstat(p); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return "", fmt.Errorf("domain XML %s: %w", p, ErrNotFound)
-			}
-			return "", err
+		name := filepath.Base(filepath.Clean(p))
+		if reservedName(name) {
+			return "", fmt.Errorf("libvirtFilePath %q names no domain XML the NC writes", inst.LibvirtFilePath)
 		}
-		return p, nil
+		if !exists(name) {
+			return "", fmt.Errorf("domain XML %s: %w", filepath.Join(dir, name), ErrNotFound)
+		}
+		return name, nil
 	}
 	for _, name := range []string{DomainFile32, DomainFile30} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Lstat(p); err == nil {
-			return p, nil
+		if exists(name) {
+			return name, nil
 		}
 	}
 	return "", fmt.Errorf("domain XML (%s or %s) in %s: %w", DomainFile32, DomainFile30, dir, ErrNotFound)
 }
 
+// reservedName reports names that are never the domain XML: instance.xml,
+// hidden files (nchookd's lock and temporaries), kept originals.
+func reservedName(name string) bool {
+	return name == InstanceFile || name == "." || name == ".." || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".orig")
+}
+
+// sameDir reports whether a and b name the same directory: equal paths, or
+// equal once symlinks are resolved (the NC may name the instances root by
+// another path than the hook's argument). It only compares; nothing is
+// opened by the resolved path.
 func sameDir(a, b string) bool {
 	if filepath.Clean(a) == filepath.Clean(b) {
 		return true

@@ -15,9 +15,9 @@ import (
 // Environment the hook reads (the NC's environment, or the operator's when
 // testing by hand).
 const (
-	EnvSocket  = "NCHOOKD_SOCKET"  // default config.DefaultSocket
+	EnvSocket  = "NCHOOKD_SOCKET"  // default hook.socket of the config
 	EnvConfig  = "NCHOOKD_CONFIG"  // default config.DefaultPath, for the fallback
-	EnvTimeout = "NCHOOKD_TIMEOUT" // default 5s: how long to wait for the daemon
+	EnvTimeout = "NCHOOKD_TIMEOUT" // default hook.timeout of the config: the whole hook
 )
 
 // RunHook is the Eucalyptus hook: args are EVENT EUCA_HOME [INSTANCE_DIR]
@@ -38,19 +38,38 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	euHome, dir := args[1], args[2]
-	socket := getenv(EnvSocket)
-	if socket == "" {
-		socket = config.DefaultSocket
+	start := time.Now()
+	// hook.timeout bounds the whole hook: the NC runs it under its own
+	// lock with no timeout of its own. The configuration is read first
+	// for it; when it cannot be read the daemon may still answer.
+	cfgPath, explicit := getenv(EnvConfig), true
+	if cfgPath == "" {
+		cfgPath, explicit = config.DefaultPath, false
 	}
-	timeout := 5 * time.Second
+	cfg, cerr := config.Load(cfgPath, explicit)
+	timeout, socket := config.Default().Hook.Timeout.Duration, config.DefaultSocket
+	if cerr == nil {
+		timeout, socket = cfg.Hook.Timeout.Duration, cfg.Hook.Socket
+	}
+	if v := getenv(EnvSocket); v != "" {
+		socket = v
+	}
 	if v := getenv(EnvTimeout); v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {
 			timeout = d
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	deadline := start.Add(timeout)
+	// The daemon gets four fifths of it; the rest is for the fallback,
+	// whose rewrite takes milliseconds (the daemon, past its deadline,
+	// writes nothing and lets the lock go). The daemon is told to write
+	// nothing after callDeadline, so that when the hook stops waiting
+	// nothing changes behind its back.
+	callDeadline := start.Add(timeout * 4 / 5)
+	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)
 	defer cancel()
-	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir})
+	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
+		Deadline: callDeadline.Add(-callMargin(timeout))})
 	if err == nil && resp.Denied {
 		err = fmt.Errorf("%s: %w: %s", socket, ErrUnavailable, resp.Error)
 	}
@@ -65,24 +84,33 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 0
 	}
 	// No daemon: do it here.
-	cfgPath, explicit := getenv(EnvConfig), true
-	if cfgPath == "" {
-		cfgPath, explicit = config.DefaultPath, false
-	}
-	cfg, cerr := config.Load(cfgPath, explicit)
 	if cerr != nil {
 		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 		return 1
 	}
-	return Local(cfg, event, dir, stderr)
+	lctx, lcancel := context.WithDeadline(context.Background(), deadline)
+	defer lcancel()
+	return LocalContext(lctx, cfg, event, dir, stderr)
+}
+
+// callMargin is how long before the hook stops waiting the daemon must
+// have finished writing: the answer's trip back.
+func callMargin(timeout time.Duration) time.Duration {
+	return min(timeout/20, 100*time.Millisecond)
 }
 
 // Local runs a handled event in this process (the hook's fallback, and the
 // daemon's own handler uses the same launch functions).
 func Local(cfg *config.Config, event, dir string, stderr io.Writer) int {
+	return LocalContext(context.Background(), cfg, event, dir, stderr)
+}
+
+// LocalContext is Local bounded by ctx: a lock not had in time ends with
+// one line and the outcome hook.on_error names.
+func LocalContext(ctx context.Context, cfg *config.Config, event, dir string, stderr io.Writer) int {
 	switch event {
 	case euca.EventPreBoot:
-		_, err := launch.PreBoot(cfg, dir)
+		_, err := launch.PreBootContext(ctx, cfg, dir)
 		if err == nil {
 			return 0
 		}
@@ -93,7 +121,7 @@ func Local(cfg *config.Config, event, dir string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nchookd: %v\n", err)
 		return 1
 	case euca.EventPreClean:
-		if _, err := launch.PreClean(cfg, dir); err != nil {
+		if _, err := launch.PreCleanContext(ctx, cfg, dir); err != nil {
 			// Never keep the NC from cleaning because of our leftovers.
 			fmt.Fprintf(stderr, "nchookd: %v\n", err)
 		}

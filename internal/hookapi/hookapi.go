@@ -24,8 +24,11 @@ const (
 	OpPing   = "ping"
 )
 
-// MaxLine bounds a request or response line.
+// MaxLine bounds a response line.
 const MaxLine = 1 << 20
+
+// MaxRequest bounds a request line (a request names an event and a path).
+const MaxRequest = 16 << 10
 
 // Request is one call to the daemon.
 type Request struct {
@@ -34,6 +37,9 @@ type Request struct {
 	EucaHome    string `json:"euca_home,omitempty"`
 	InstanceDir string `json:"instance_dir,omitempty"`
 	Instance    string `json:"instance,omitempty"` // status of one instance
+	// Deadline is when the hook stops waiting for the answer: the daemon
+	// writes nothing for the request after it.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // Response is the daemon's answer.
@@ -105,7 +111,7 @@ func Call(ctx context.Context, socket string, req Request) (*Response, error) {
 		return nil, fmt.Errorf("%s: %w: %v", socket, ErrUnavailable, err)
 	}
 	r := bufio.NewReaderSize(conn, 64<<10)
-	line, err := readLine(r)
+	line, err := readLine(r, MaxLine)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: no answer: %w", socket, ctx.Err())
@@ -122,7 +128,7 @@ func Call(ctx context.Context, socket string, req Request) (*Response, error) {
 // ReadRequest reads one request line (server side).
 func ReadRequest(r *bufio.Reader) (Request, error) {
 	var req Request
-	line, err := readLine(r)
+	line, err := readLine(r, MaxRequest)
 	if err != nil {
 		return req, err
 	}
@@ -142,7 +148,7 @@ func WriteResponse(conn net.Conn, resp *Response) error {
 	return err
 }
 
-func readLine(r *bufio.Reader) ([]byte, error) {
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, isPrefix, err := r.ReadLine()
@@ -150,8 +156,8 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 		line = append(line, chunk...)
-		if len(line) > MaxLine {
-			return nil, fmt.Errorf("line over %d bytes", MaxLine)
+		if len(line) > max {
+			return nil, fmt.Errorf("line over %d bytes", max)
 		}
 		if !isPrefix {
 			return line, nil

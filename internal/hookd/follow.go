@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/atomicfile"
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/hookapi"
@@ -56,6 +55,7 @@ type Follower struct {
 }
 
 type watch struct {
+	dir        string // the instance directory ("" for kscloud's own domains)
 	console    string
 	offset     int64
 	scan       *progress.Scanner
@@ -182,7 +182,11 @@ func (f *Follower) started(ctx context.Context, name string) {
 		f.log.Error("record install start", "domain", name, "err", err)
 		return
 	}
-	f.watch(name, console)
+	dir := ""
+	if st, ok := f.store.Get(name); ok {
+		dir = st.Dir
+	}
+	f.watch(name, dir, console)
 	if st, ok := f.store.Get(name); ok && st.VNC != nil && st.VNC.Port > 0 {
 		host := st.VNC.Listen
 		if host == "" || host == "0.0.0.0" || host == "::" {
@@ -201,13 +205,13 @@ func (f *Follower) started(ctx context.Context, name string) {
 	}
 }
 
-func (f *Follower) watch(name, console string) {
+func (f *Follower) watch(name, dir, console string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.watching[name]; ok {
 		return
 	}
-	f.watching[name] = &watch{console: console, scan: progress.NewScanner(20), lastActive: f.now()}
+	f.watching[name] = &watch{dir: dir, console: console, scan: progress.NewScanner(20), lastActive: f.now()}
 }
 
 // note puts line first in the instance directory's console.append.log,
@@ -219,25 +223,14 @@ func (f *Follower) note(st hookapi.InstanceStatus, line []byte) error {
 		return nil
 	}
 	path := filepath.Join(st.Dir, consolenote.AppendLog)
-	old, err := atomicfile.ReadRegular(path, 1<<20)
+	old, err := launch.ReadInstanceFile(f.cfg(), st.Dir, path, 1<<20)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	// The note holds the VNC password: 0600 (also when the file was
-	// there, wider), a new file owned like the instance directory (the
-	// NC's user, who reads it for GetConsoleOutput).
-	return atomicfile.Write(path, consolenote.Merge(old, line), 0o600, atomicfile.AtMost(0o600), ownedLike(st.Dir))
-}
-
-// ownedLike gives a new file the owner of dir (when running as root).
-func ownedLike(dir string) atomicfile.Option {
-	var uid, gid = -1, -1
-	if fi, err := os.Lstat(dir); err == nil {
-		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(sys.Uid), int(sys.Gid)
-		}
-	}
-	return atomicfile.OwnerIfNew(uid, gid)
+	// The note holds the VNC password: 0600 (also when the file was there,
+	// wider), a new file owned like the instance directory (the NC's user,
+	// who reads it for GetConsoleOutput).
+	return launch.ReplaceInstanceFile(f.cfg(), st.Dir, path, consolenote.Merge(old, line), true)
 }
 
 // noteClosed replaces the open note: the install's console is gone.
@@ -372,7 +365,7 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) (time.Time, error) {
 	src := []byte(st.InstallerXML)
 	if len(src) == 0 && st.DomainFile != "" {
-		b, err := atomicfile.ReadRegular(st.DomainFile, 4<<20)
+		b, err := launch.ReadInstanceFile(f.cfg(), st.Dir, st.DomainFile, 4<<20)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -403,7 +396,7 @@ func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) (
 		// What the NC reads on a later reboot of the instance is the live
 		// XML; the file is kept in step for people and for reconcile,
 		// after the domain runs (the NC's tolerance is counted until then).
-		if err := atomicfile.Write(st.DomainFile, final, 0o644); err != nil {
+		if err := launch.ReplaceInstanceFile(f.cfg(), st.Dir, st.DomainFile, final, false); err != nil {
 			f.log.Warn("write final domain XML", "instance", st.Instance, "err", err)
 		}
 	}
@@ -432,7 +425,7 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 	}
 	now := f.now()
 	if w.console != "" {
-		if n, err := readFrom(w.console, w.offset, w.scan); err == nil && n > 0 {
+		if n, err := f.readFrom(w, w.scan); err == nil && n > 0 {
 			w.offset += n
 			w.lastActive = now
 		}
@@ -465,12 +458,26 @@ func lastLine(p progress.State) string {
 	return fmt.Sprintf("%q", p.Last[len(p.Last)-1])
 }
 
-// readFrom feeds the console file from off to its end into w. The file
-// sits in a directory the cloud's user controls: a symlink in its place
-// (to a root-only file, whose lines would show in nchookd status) is not
-// followed, and only a regular file is read (a FIFO would block).
-func readFrom(path string, off int64, w io.Writer) (int64, error) {
-	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+// readFrom feeds the console file from the watch's offset to its end into
+// out. An instance directory's console is opened through it (the NC's user
+// owns it: no symlink is followed, nothing read that user could not).
+func (f *Follower) readFrom(w *watch, out io.Writer) (int64, error) {
+	path, off := w.console, w.offset
+	var fh *os.File
+	var err error
+	if w.dir != "" {
+		fh, err = launch.OpenInstanceLog(f.cfg(), w.dir, path)
+	} else {
+		// Not in an instance directory: still no symlink followed and
+		// only a regular file read (a FIFO would block).
+		fh, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			if fi, serr := fh.Stat(); serr != nil || !fi.Mode().IsRegular() {
+				fh.Close()
+				return 0, fmt.Errorf("console %s: not a regular file", path)
+			}
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -481,7 +488,7 @@ func readFrom(path string, off int64, w io.Writer) (int64, error) {
 	if _, err := fh.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}
-	return io.Copy(w, io.LimitReader(fh, 16<<20))
+	return io.Copy(out, io.LimitReader(fh, 16<<20))
 }
 
 // Reconcile brings every recorded install in line with libvirt's domains:
@@ -510,7 +517,7 @@ func (f *Follower) Reconcile(ctx context.Context) {
 		case err == nil || virt.IsNotFound(err):
 			// The installer ended while nobody was watching.
 			if st.Phase == PhaseInstalling {
-				f.watch(st.Instance, st.ConsoleLog)
+				f.watch(st.Instance, st.Dir, st.ConsoleLog)
 				f.log.Info("reconcile: installer ended while not followed", "instance", st.Instance)
 			}
 			f.stopped(ctx, virt.Event{Domain: st.Instance, Kind: virt.Stopped, Reason: "shutdown", Time: f.now()})

@@ -133,11 +133,14 @@ func installer(t *testing.T, mode, console string) string {
 }
 
 func newFollower(t *testing.T, v *fakeVirt, dir string) (*Follower, *Store) {
-	store, err := OpenStore(dir)
+	store, err := OpenStore(dir, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
+	// The tests' instance directories are the test's other temporary
+	// directories, beside the state directory.
+	cfg.Hook.InstancesRoot = []string{filepath.Dir(dir)}
 	return NewFollower(quiet, store, v, func() *config.Config { return cfg }), store
 }
 
@@ -174,7 +177,7 @@ func TestFollowerInPlace(t *testing.T) {
 		t.Fatalf("final domain lost its UUID or on_reboot:\n%s", final)
 	}
 	// The record survives a restart of the daemon.
-	store2, err := OpenStore(state)
+	store2, err := OpenStore(state, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +261,7 @@ func TestFollowerReconcileAfterCrash(t *testing.T) {
 }
 
 func TestServerSocket(t *testing.T) {
-	store, err := OpenStore(t.TempDir())
+	store, err := OpenStore(t.TempDir(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -57,62 +58,108 @@ func (s *Server) Config() *config.Config { return s.cfg.Load() }
 // SetConfig replaces the configuration (a reload).
 func (s *Server) SetConfig(c *config.Config) { s.cfg.Store(c) }
 
+// Connection limits.
+const (
+	// MaxConns bounds the connections handled at once; more wait in the
+	// socket's backlog. A slot is held from accept to answer, also while
+	// a starved hook process has not yet sent its request, so it is well
+	// over a burst of launches; each holds at most hookapi.MaxRequest.
+	MaxConns = 512
+	// answerTimeout bounds sending the answer.
+	answerTimeout = 5 * time.Second
+)
+
+// requestTimeout bounds the wait for a request line once connected (a
+// variable for tests).
+var requestTimeout = 5 * time.Second
+
 // Serve accepts connections on ln until ctx is done, then waits for the
-// requests in flight.
+// requests in flight. An accept error (EMFILE, ENFILE, ECONNABORTED, …)
+// is logged and retried with a growing delay, as net/http's Server does;
+// only the listener's closing ends Serve.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
 	defer s.wg.Wait()
+	sem := make(chan struct{}, MaxConns)
+	var delay time.Duration
 	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		conn, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			<-sem
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
 			}
-			return fmt.Errorf("hook socket: accept: %w", err)
+			s.log.Error("hook socket: accept; retrying", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
 		}
+		delay = 0
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.handleConn(ctx, conn)
+			after := s.handleConn(ctx, conn)
+			// The slot is the connection's: work deferred past the answer
+			// (the state file's fsync) does not hold it.
+			<-sem
+			if after != nil {
+				after()
+			}
 		}()
 	}
 }
 
-func (s *Server) handleConn(ctx context.Context, conn net.Conn) {
+// handleConn answers one connection and returns the work to do after the
+// answer (nil for none).
+func (s *Server) handleConn(ctx context.Context, conn net.Conn) func() {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	// The peer first, before a byte of it is read.
 	uid, err := peerUID(conn)
 	if err != nil {
 		s.log.Warn("hook socket: peer credentials", "err", err)
-		return
+		return nil
 	}
-	// Read the request before answering, also a refusal: a peer still
-	// writing would otherwise see a broken pipe instead of the reason.
-	req, err := hookapi.ReadRequest(bufio.NewReader(conn))
 	if !s.allowed(uid) {
 		s.log.Warn("hook socket: peer not allowed", "uid", uid)
+		conn.SetDeadline(time.Now().Add(time.Second))
 		hookapi.WriteResponse(conn, &hookapi.Response{Denied: true, Error: fmt.Sprintf("uid %d may not use nchookd", uid)})
-		return
+		// Let a peer still writing its request see the answer, not a
+		// broken pipe: drain a little, bounded in size and time.
+		if uc, ok := conn.(*net.UnixConn); ok {
+			uc.CloseWrite()
+		}
+		io.Copy(io.Discard, io.LimitReader(conn, 4<<10))
+		return nil
 	}
+	conn.SetReadDeadline(time.Now().Add(requestTimeout))
+	req, err := hookapi.ReadRequest(bufio.NewReaderSize(io.LimitReader(conn, hookapi.MaxRequest+2), 4<<10))
 	if err != nil {
+		conn.SetWriteDeadline(time.Now().Add(answerTimeout))
 		hookapi.WriteResponse(conn, &hookapi.Response{Error: err.Error()})
-		return
+		return nil
 	}
 	resp, after := s.handle(ctx, req)
+	conn.SetWriteDeadline(time.Now().Add(answerTimeout))
 	if err := hookapi.WriteResponse(conn, resp); err != nil {
 		s.log.Warn("hook socket: write answer", "err", err)
 	}
-	if after != nil {
-		after()
-	}
+	return after
 }
 
 func (s *Server) allowed(uid uint32) bool {
@@ -170,17 +217,36 @@ func (s *Server) handle(ctx context.Context, req hookapi.Request) (*hookapi.Resp
 		}
 		return resp, nil
 	case hookapi.OpHook:
-		return s.hook(req)
+		return s.hook(ctx, req)
 	}
 	return &hookapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
 }
 
-func (s *Server) hook(req hookapi.Request) (*hookapi.Response, func()) {
+// workContext bounds a hook request's work: by the deadline the hook
+// sent (after it the hook no longer waits, and has answered the NC without
+// this daemon), else by hook.timeout from now.
+func workContext(ctx context.Context, cfg *config.Config, req hookapi.Request) (context.Context, context.CancelFunc) {
+	dl := time.Now().Add(cfg.Hook.Timeout.Duration)
+	if !req.Deadline.IsZero() && req.Deadline.Before(dl) {
+		dl = req.Deadline
+	}
+	return context.WithDeadline(ctx, dl)
+}
+
+func (s *Server) hook(ctx context.Context, req hookapi.Request) (*hookapi.Response, func()) {
 	cfg := s.Config()
 	start := time.Now()
+	ctx, cancel := workContext(ctx, cfg, req)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		// Queued past the hook's deadline (e.g. while the daemon started):
+		// the hook answered the NC by itself; do nothing behind its back.
+		s.log.Warn("hook request arrived after the hook's deadline; ignored", "event", req.Event, "dir", req.InstanceDir)
+		return &hookapi.Response{Error: "request arrived after the hook's deadline"}, nil
+	}
 	switch req.Event {
 	case euca.EventPreBoot:
-		o, err := launch.PreBoot(cfg, req.InstanceDir)
+		o, err := launch.PreBootContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
 			refuse := cfg.Hook.OnError == config.OnErrorRefuse || errors.Is(err, launch.ErrOutsideRoot)
 			s.log.Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
@@ -210,7 +276,7 @@ func (s *Server) hook(req hookapi.Request) (*hookapi.Response, func()) {
 			s.log.Warn("pre-clean refused", "instance", name)
 			return &hookapi.Response{Refuse: true, Error: msg}, nil
 		}
-		o, err := launch.PreClean(cfg, req.InstanceDir)
+		o, err := launch.PreCleanContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
 			s.log.Warn("pre-clean", "dir", req.InstanceDir, "err", err)
 			return &hookapi.Response{Error: err.Error()}, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,20 +31,29 @@ const (
 // Store is the persisted record of installs: one JSON file per instance in
 // DIR/instances, each replaced atomically, so a daemon killed at any point
 // restarts with every install it knew.
+//
+// The map is guarded by mu, held only for memory; a state file is written
+// under its instance's own lock, so one slow fsync never holds up answers
+// for other instances (nor the hook's answer that Remember precedes).
 type Store struct {
 	dir string
 	mu  sync.Mutex
 	m   map[string]hookapi.InstanceStatus
 	now func() time.Time
+
+	fileMu sync.Mutex
+	files  map[string]*sync.Mutex // per-instance state file lock
 }
 
-// OpenStore loads the records under dir (creating it).
-func OpenStore(dir string) (*Store, error) {
+// OpenStore loads the records under dir (creating it). A state file that
+// cannot be read as a record (empty, truncated, not JSON) is moved aside
+// to NAME.corrupt with one log line, and the daemon starts without it.
+func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	d := filepath.Join(dir, "instances")
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return nil, fmt.Errorf("state %s: %w", d, err)
 	}
-	s := &Store{dir: d, m: map[string]hookapi.InstanceStatus{}, now: time.Now}
+	s := &Store{dir: d, m: map[string]hookapi.InstanceStatus{}, now: time.Now, files: map[string]*sync.Mutex{}}
 	ents, err := os.ReadDir(d)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", d, err)
@@ -52,13 +62,22 @@ func OpenStore(dir string) (*Store, error) {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(d, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("state %s: %w", e.Name(), err)
-		}
+		p := filepath.Join(d, e.Name())
+		b, err := atomicfile.ReadRegular(p, 16<<20)
 		var st hookapi.InstanceStatus
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("state %s: %w", filepath.Join(d, e.Name()), err)
+		if err == nil {
+			err = json.Unmarshal(b, &st)
+		}
+		if err == nil && st.Instance == "" {
+			err = errors.New("no instance name")
+		}
+		if err != nil {
+			aside := p + ".corrupt"
+			if rerr := os.Rename(p, aside); rerr != nil {
+				return nil, fmt.Errorf("state %s: %v; moving it aside: %w", p, err, rerr)
+			}
+			log.Error("state file unreadable: moved aside, install forgotten", "file", p, "moved_to", aside, "err", err)
+			continue
 		}
 		s.m[st.Instance] = st
 	}
@@ -69,17 +88,35 @@ func (s *Store) path(name string) string {
 	return filepath.Join(s.dir, filepath.Base(name)+".json")
 }
 
-func (s *Store) put(st hookapi.InstanceStatus) error {
-	st.UpdatedAt = s.now()
+// fileLock returns the lock of name's state file.
+func (s *Store) fileLock(name string) *sync.Mutex {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	m, ok := s.files[name]
+	if !ok {
+		m = new(sync.Mutex)
+		s.files[name] = m
+	}
+	return m
+}
+
+// persist writes the current record of name, under name's file lock: the
+// record is taken after the lock, so the last writer writes the newest.
+func (s *Store) persist(name string) error {
+	fl := s.fileLock(name)
+	fl.Lock()
+	defer fl.Unlock()
+	s.mu.Lock()
+	st, ok := s.m[name]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("instance %q: not known", name)
+	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(s.path(st.Instance), append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	s.m[st.Instance] = st
-	return nil
+	return atomicfile.Write(s.path(st.Instance), append(b, '\n'), 0o600)
 }
 
 // Started records a fresh rewrite.
@@ -100,26 +137,21 @@ func (s *Store) Remember(o *launch.Outcome) {
 }
 
 // Persist writes the record of name to its state file.
-func (s *Store) Persist(name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.m[name]
-	if !ok {
-		return fmt.Errorf("instance %q: not known", name)
-	}
-	return s.put(st)
-}
+func (s *Store) Persist(name string) error { return s.persist(name) }
 
 // Update applies fn to the record of name and persists it.
 func (s *Store) Update(name string, fn func(*hookapi.InstanceStatus)) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st, ok := s.m[name]
 	if !ok {
+		s.mu.Unlock()
 		return fmt.Errorf("instance %q: not known", name)
 	}
 	fn(&st)
-	return s.put(st)
+	st.UpdatedAt = s.now()
+	s.m[name] = st
+	s.mu.Unlock()
+	return s.persist(name)
 }
 
 // Note applies fn to the record in memory only (a transient phase that a
@@ -135,9 +167,15 @@ func (s *Store) Note(name string, fn func(*hookapi.InstanceStatus)) {
 
 // Cleaned forgets an instance (euca-nc-pre-clean).
 func (s *Store) Cleaned(name string) error {
+	fl := s.fileLock(name)
+	fl.Lock()
+	defer fl.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.m, name)
+	s.mu.Unlock()
+	s.fileMu.Lock()
+	delete(s.files, name)
+	s.fileMu.Unlock()
 	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

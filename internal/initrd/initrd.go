@@ -87,13 +87,6 @@ func Inject(base, dst string, files []File, mtime time.Time) error {
 		return fmt.Errorf("initrd %s: %w", base, err)
 	}
 	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		return fmt.Errorf("initrd %s: %w", base, err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("initrd %s: not a regular file", base)
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("initrd %s: %w", dst, err)
@@ -105,22 +98,7 @@ func Inject(base, dst string, files []File, mtime time.Time) error {
 			os.Remove(tmp.Name())
 		}
 	}()
-	// io.Copy between two *os.File uses copy_file_range: a reflink or an
-	// in-kernel copy where the filesystem allows it.
-	n, err := io.Copy(tmp, src)
-	if err != nil {
-		return fmt.Errorf("initrd %s: copy: %w", dst, err)
-	}
-	if n != st.Size() {
-		return fmt.Errorf("initrd %s: copied %d of %d bytes", dst, n, st.Size())
-	}
-	// The kernel looks for the next archive on a 4-byte boundary.
-	if pad := (4 - n%4) % 4; pad != 0 {
-		if _, err := tmp.Write(make([]byte, pad)); err != nil {
-			return fmt.Errorf("initrd %s: %w", dst, err)
-		}
-	}
-	if err := WriteCPIO(tmp, files, mtime); err != nil {
+	if err := Append(tmp, src, files, mtime); err != nil {
 		return fmt.Errorf("initrd %s: %w", dst, err)
 	}
 	// The copy carries a kickstart (a rootpw hash): 0600, owned like the
@@ -148,4 +126,32 @@ func Inject(base, dst string, files []File, mtime time.Time) error {
 	}
 	done = true
 	return nil
+}
+
+// Append writes to dst a copy of the regular file src (an initrd) followed
+// by a cpio archive of files, which the kernel unpacks over it.
+func Append(dst, src *os.File, files []File, mtime time.Time) error {
+	st, err := src.Stat()
+	if err != nil {
+		return fmt.Errorf("initrd %s: %w", src.Name(), err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("initrd %s: not a regular file", src.Name())
+	}
+	// io.Copy between two *os.File uses copy_file_range: a reflink or an
+	// in-kernel copy where the filesystem allows it.
+	n, err := io.Copy(dst, src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src.Name(), err)
+	}
+	if n != st.Size() {
+		return fmt.Errorf("copied %d of %d bytes of %s", n, st.Size(), src.Name())
+	}
+	// The kernel looks for the next archive on a 4-byte boundary.
+	if pad := (4 - n%4) % 4; pad != 0 {
+		if _, err := dst.Write(make([]byte, pad)); err != nil {
+			return err
+		}
+	}
+	return WriteCPIO(dst, files, mtime)
 }

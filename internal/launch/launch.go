@@ -6,9 +6,11 @@
 package launch
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -36,8 +38,20 @@ const (
 	lockFile  = ".nchookd.lock"
 )
 
-// maxDomainXML bounds what is read of a domain XML file.
-const maxDomainXML = 4 << 20
+// Limits on what is read from an instance directory.
+const (
+	maxDomainXML   = 4 << 20
+	maxInstanceXML = 1 << 20
+)
+
+// FileMode is the mode of the files nchookd creates in an instance
+// directory (the installer initrd carrying an inline kickstart): owner and
+// group read, owned by the directory's owner and group as the NC's own
+// files are, never readable by other local users (the kickstart holds the
+// root password hash). libvirt's dynamic_ownership (on by default) hands
+// it to QEMU's user when the domain starts; a QEMU running as root reads it
+// anyway.
+const FileMode fs.FileMode = 0o640
 
 // ErrPolicy marks a request the operator's policy does not allow.
 var ErrPolicy = errors.New("not allowed by policy")
@@ -76,6 +90,10 @@ type Plan struct {
 	DomainXML  []byte // the rewritten domain (nil when unchanged)
 	kickstart  []byte
 	baseInitrd string
+	// baseFromCatalog: baseInitrd is the operator's catalog entry, read
+	// as root; any other path came from the instance and is read only as
+	// the instance directory's owner could.
+	baseFromCatalog bool
 }
 
 // Decide computes the rewrite of domainXML for the instance described by
@@ -152,6 +170,7 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 			}
 		}
 		p.baseInitrd = base
+		p.baseFromCatalog = req.Installer != ""
 		p.kickstart = req.Kickstart
 		in.Initrd = filepath.Join(dir, KickstartInitrd)
 		if !hasParam(in.Cmdline, "inst.ks") && !hasParam(in.Cmdline, "ks") {
@@ -207,134 +226,165 @@ func hasParam(cmdline, key string) bool {
 	return false
 }
 
-// CheckDir refuses an instance directory that is not a real directory
-// below one of the configured instances roots.
-func CheckDir(cfg *config.Config, dir string) (string, error) {
-	if dir == "" {
-		return "", fmt.Errorf("no instance directory given")
-	}
-	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("instance directory %q is not an absolute path", dir)
-	}
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", fmt.Errorf("instance directory %s: %w", dir, err)
-	}
-	st, err := os.Stat(real)
-	if err != nil {
-		return "", fmt.Errorf("instance directory %s: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return "", fmt.Errorf("instance directory %s: not a directory", dir)
-	}
-	for _, root := range cfg.Hook.InstancesRoot {
-		r, err := filepath.EvalSymlinks(root)
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(r, real); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
-			return real, nil
-		}
-	}
-	return "", fmt.Errorf("instance directory %s: %w (%s)", dir, ErrOutsideRoot, strings.Join(cfg.Hook.InstancesRoot, ", "))
-}
-
 // PreBoot runs the pre-boot step on an instance directory: decide the
 // rewrite, write per-instance files, keep the NC's domain XML as
 // FILE.orig, and replace the domain XML atomically. On any error the domain
 // XML is left byte-identical.
 func PreBoot(cfg *config.Config, dir string) (*Outcome, error) {
-	real, err := CheckDir(cfg, dir)
+	return PreBootContext(context.Background(), cfg, dir)
+}
+
+// PreBootContext is PreBoot bounded by ctx: waiting for the instance's
+// lock ends when ctx does, and nothing is written once ctx is done (the
+// hook that asked has given up and answered the NC without this rewrite).
+//
+// The instance directory belongs to the NC's user, who may rename, replace
+// or symlink anything in it at any moment: it is opened once, every later
+// step acts on that open directory by plain names, and every file read or
+// replaced there must be a regular file.
+func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outcome, error) {
+	d, err := openInstanceDir(cfg, dir)
+	if errors.Is(err, ErrOutsideRoot) && cfg.Hook.OnError == config.OnErrorBoot {
+		return outsideRoot(dir, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lock(real)
+	defer d.Close()
+	unlock, err := d.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	instXML, err := atomicfile.ReadRegular(filepath.Join(real, euca.InstanceFile), 1<<20)
+	instXML, err := d.ReadRegular(euca.InstanceFile, maxInstanceXML)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: %w", filepath.Base(real), err)
+		return nil, fmt.Errorf("instance %s: %w", d.name(), err)
 	}
 	inst, err := euca.ParseInstance(instXML)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: %w", filepath.Base(real), err)
+		return nil, fmt.Errorf("instance %s: %w", d.name(), err)
 	}
-	domFile, err := euca.DomainFile(real, inst)
+	domName, err := euca.DomainFileName(d.Path(), inst, d.exists)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
 	}
-	// Rewrite from the NC's original when a previous pass kept one, so a
-	// second pre-boot (or the daemon and the fallback both) agree.
-	domainXML, err := atomicfile.ReadRegular(domFile, maxDomainXML)
+	domainXML, err := d.ReadRegular(domName, maxDomainXML)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
 	}
-	p, err := decide(cfg, inst, domainXML, real)
+	p, err := decide(cfg, inst, domainXML, d.Path())
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
 	}
-	p.DomainFile = domFile
+	p.DomainFile = filepath.Join(d.Path(), domName)
 	if !p.Changed {
 		return &p.Outcome, nil
 	}
 	if p.kickstart != nil {
-		if err := initrd.Inject(p.baseInitrd, filepath.Join(real, KickstartInitrd),
-			[]initrd.File{{Name: "ks.cfg", Data: p.kickstart, Mode: 0o600}}, time.Now()); err != nil {
+		base, err := d.openImage(cfg, p.baseInitrd, p.baseFromCatalog)
+		if err != nil {
+			return nil, fmt.Errorf("instance %s: inline kickstart: %w", inst.Name, err)
+		}
+		err = d.Replace(KickstartInitrd, FileMode, d.owner, func(f *os.File) error {
+			return initrd.Append(f, base, []initrd.File{{Name: "ks.cfg", Data: p.kickstart, Mode: 0o600}}, time.Now())
+		})
+		base.Close()
+		if err != nil {
 			return nil, fmt.Errorf("instance %s: inline kickstart: %w", inst.Name, err)
 		}
 	}
-	if _, err := atomicfile.KeepOriginal(domFile, domFile+OrigSuffix); err != nil {
+	testPause("before-write", d.Path())
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("instance %s: domain XML not rewritten: the hook stopped waiting (%w)", inst.Name, err)
+	}
+	if _, err := d.KeepOriginal(domName, domName+OrigSuffix); err != nil {
 		return nil, fmt.Errorf("instance %s: keep original: %w", inst.Name, err)
 	}
-	// NoSync: the NC reads the file at once; a node crash loses the
-	// instance anyway (atomicfile.NoSync). The rename keeps it whole.
-	opts := []atomicfile.Option{atomicfile.NoSync}
-	if p.VNC != nil { // the file now holds the VNC password: its owner (the NC) only
-		opts = append(opts, atomicfile.AtMost(0o600))
+	// The rewritten domain may hold a VNC password and an installer's
+	// command line: it keeps the NC's owner and mode, less what every
+	// user could read, and with a VNC password less the group too (the
+	// NC reads it as its owner, libvirt gets it over its API). Unsynced:
+	// the NC reads it at once and a node crash loses the instance anyway
+	// (the fsyncs cost more than the rewrite); the rename keeps it whole.
+	clear := fs.FileMode(0o007)
+	if p.VNC != nil {
+		clear = 0o077
 	}
-	if err := atomicfile.Write(domFile, p.DomainXML, 0o644, opts...); err != nil {
+	if err := d.WriteUnsynced(domName, p.DomainXML, 0o640, clear, d.owner); err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
 	}
 	return &p.Outcome, nil
 }
 
+// outsideRoot answers, under hook.on_error = "boot", for an instance
+// directory outside every instances root. A launch whose user-data asks for
+// nothing is none of nchookd's business, so a wrong hook.instances_root
+// must not stop it: instance.xml is read (with the directory owner's
+// credentials; nothing is written) and only a launch with directives gets
+// the error, which refuses it (nchookd never acts outside the root).
+func outsideRoot(dir string, cause error) (*Outcome, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, cause
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, cause
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	f, err := atomicfile.OpenAs(filepath.Join(dir, euca.InstanceFile), int(sys.Uid), int(sys.Gid))
+	if err != nil {
+		return nil, cause
+	}
+	defer f.Close()
+	fst, err := f.Stat()
+	if err != nil || !fst.Mode().IsRegular() || fst.Size() > maxInstanceXML {
+		return nil, cause
+	}
+	b := make([]byte, fst.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, cause
+	}
+	inst, err := euca.ParseInstance(b)
+	if err != nil {
+		return nil, cause
+	}
+	raw, err := userdata.DecodeBase64(inst.UserData)
+	if err != nil {
+		return nil, cause
+	}
+	req, err := userdata.Parse(raw, userdata.DefaultLimits())
+	if err != nil || req.HasBootParams || req.Kickstart != nil || req.ModeSet || req.Installer != "" || req.VNC {
+		return nil, cause
+	}
+	return &Outcome{Instance: inst.Name, Dir: dir,
+		Notes: []string{"instance directory outside hook.instances_root and no kscloud directives: domain left as the NC wrote it"}}, nil
+}
+
 // PreClean removes what nchookd created in an instance directory before
 // the NC deletes it. The domain XML and its .orig are the NC's business.
 func PreClean(cfg *config.Config, dir string) (*Outcome, error) {
-	real, err := CheckDir(cfg, dir)
+	return PreCleanContext(context.Background(), cfg, dir)
+}
+
+// PreCleanContext is PreClean bounded by ctx (the lock wait).
+func PreCleanContext(ctx context.Context, cfg *config.Config, dir string) (*Outcome, error) {
+	d, err := openInstanceDir(cfg, dir)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lock(real)
+	defer d.Close()
+	unlock, err := d.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	o := &Outcome{Instance: filepath.Base(real), Dir: real}
-	if err := os.Remove(filepath.Join(real, KickstartInitrd)); err == nil {
+	o := &Outcome{Instance: d.name(), Dir: d.Path()}
+	if err := d.Remove(KickstartInitrd); err == nil {
 		o.Changed = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("instance %s: %w", o.Instance, err)
 	}
 	return o, nil
-}
-
-// lock takes an exclusive lock on the instance directory's lock file so the
-// daemon and a fallback hook never rewrite the same instance at once.
-func lock(dir string) (func(), error) {
-	// Read-only with mode 0644: the daemon (root) and the hook (the NC's
-	// user) must both be able to open whichever of them created it.
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("instance %s: lock: %w", filepath.Base(dir), err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("instance %s: lock: %w", filepath.Base(dir), err)
-	}
-	return func() { f.Close() }, nil
 }
 
 // domainOS is what Decide reads back from a domain's <os>.

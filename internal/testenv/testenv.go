@@ -25,3 +25,16 @@ func Libvirt(t testing.TB) string {
 	t.Skipf("needs a real libvirtd: run 'make test' as root (it starts libvirtd and sets %s)", EnvLibvirt)
 	return ""
 }
+
+// Root skips (fails in CI) a test that needs root: one that changes file
+// owners or reads with another user's credentials.
+func Root(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("needs root in CI: run the tests with 'make test' as root")
+	}
+	t.Skip("needs root (file owners, another user's credentials): run 'make test' as root")
+}

@@ -52,16 +52,21 @@ func newNode(t testing.TB) *node {
 	if uri == "" {
 		uri = "qemu:///system"
 	}
+	// image_roots: the tests' installer kernels and initrds live in
+	// temporary directories, where a real NC's cache is in its instances
+	// root.
 	conf := fmt.Sprintf(`[hook]
 socket = %q
 instances_root = [%q]
+image_roots = [%q]
 socket_group = ""
+allowed_users = []
 [state]
 dir = %q
 inactivity_timeout = "5m"
 [libvirt]
 uri = %q
-`, n.socket, n.root, n.state, uri)
+`, n.socket, n.root, os.TempDir(), n.state, uri)
 	if err := os.WriteFile(n.cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
