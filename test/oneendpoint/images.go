@@ -529,3 +529,28 @@ func (s *Server) ImageFile(id int) (string, bool) {
 	}
 	return im.source, true
 }
+
+// ImageAttrs returns an image's single TEMPLATE attributes (tests).
+func (s *Server) ImageAttrs(id int) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	if im, ok := s.imgs[id]; ok {
+		for _, a := range im.tmpl.Attrs {
+			if !a.IsVec {
+				out[a.Name] = a.Value
+			}
+		}
+	}
+	return out
+}
+
+// ImageType returns an image's TYPE name (tests).
+func (s *Server) ImageType(id int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if im, ok := s.imgs[id]; ok {
+		return imageTypes[im.typ]
+	}
+	return ""
+}

@@ -1288,3 +1288,18 @@ func (s *Server) vmDetach(p params) (any, error) {
 	})
 	return v.id, nil
 }
+
+// VMSection returns a VM's TEMPLATE vector as a map (tests).
+func (s *Server) VMSection(id int, name string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	if v, ok := s.vms[id]; ok {
+		if a := v.tmpl.Vector(name); a != nil {
+			for _, p := range a.Vec {
+				out[p.Name] = p.Value
+			}
+		}
+	}
+	return out
+}

@@ -745,11 +745,18 @@ const deleteOnTermAttr = "KSCLOUD_DELETE_ON_TERMINATION"
 // boot names KERNEL/RAMDISK images (OS KERNEL_DS/INITRD_DS) with
 // spec.Cmdline as KERNEL_CMD.
 func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cloud.Instance, error) {
-	return p.runInstance(ctx, spec, false)
+	return p.runInstance(ctx, spec, runOpts{})
 }
 
-// runInstance allocates; hold leaves the VM on HOLD.
-func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, hold bool) (cloud.Instance, error) {
+// runOpts are what the install steps add to a launch.
+type runOpts struct {
+	hold         bool   // allocate on HOLD
+	volatileMB   int    // disk 0: a volatile disk of this size
+	contextFiles string // CONTEXT FILES_DS
+}
+
+// runInstance allocates the VM.
+func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, o runOpts) (cloud.Instance, error) {
 	t := &tmpl{}
 	name := spec.Name
 	if name != "" {
@@ -764,6 +771,9 @@ func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, hol
 	}
 	t.single("CPU", strconv.Itoa(cpus)).single("VCPU", strconv.Itoa(cpus)).single("MEMORY", strconv.Itoa(mem))
 	var disks [][]string
+	if o.volatileMB > 0 {
+		disks = append(disks, []string{"TYPE", "fs", "SIZE", strconv.Itoa(o.volatileMB), "FORMAT", "raw", "DEV_PREFIX", "vd"})
+	}
 	if spec.ImageID != "" {
 		n, err := parseID(spec.ImageID, preImage, "image")
 		if err != nil {
@@ -830,8 +840,8 @@ func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, hol
 	if len(spec.UserData) > 0 {
 		ctxKV = append(ctxKV, "USER_DATA", encodeB64(spec.UserData), "USERDATA_ENCODING", "base64")
 	}
-	if f := spec.Tags["kscloud:context-files"]; f != "" {
-		ctxKV = append(ctxKV, "FILES_DS", f)
+	if o.contextFiles != "" {
+		ctxKV = append(ctxKV, "FILES_DS", o.contextFiles)
 	}
 	t.vector("CONTEXT", ctxKV...)
 	if spec.VNC {
@@ -844,12 +854,11 @@ func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, hol
 		t.single(deleteOnTermAttr, strings.Join(deleteOnTerm, " "))
 	}
 	tags := copyTags(spec.Tags)
-	delete(tags, "kscloud:context-files")
 	addTags(t, tags)
 	if tags[cloud.TagBuild] != "" {
 		t.single("LABELS", "kscloud/"+tags[cloud.TagBuild])
 	}
-	n, err := p.c.callInt(ctx, "one.vm.allocate", t.String(), hold)
+	n, err := p.c.callInt(ctx, "one.vm.allocate", t.String(), o.hold)
 	if err != nil {
 		for _, v := range deleteOnTerm {
 			p.DeleteVolume(context.WithoutCancel(ctx), v)
