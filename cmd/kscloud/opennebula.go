@@ -142,7 +142,7 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 			return nil, err
 		}
 		if !f.noLint {
-			if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr); err != nil {
+			if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr, "opennebula"); err != nil {
 				return nil, err
 			}
 		}
