@@ -67,6 +67,9 @@ type Options struct {
 	DeployFail string
 	// Node, when set, runs deployments on real libvirt (see node.go).
 	Node *Node
+	// VNCStart is the first VNC port (oned.conf VNC_PORTS START, default
+	// 5900): GRAPHICS/PORT is VNCStart + VM ID.
+	VNCStart int
 }
 
 // InstalledMark is what a played installer writes on its disk 0.
@@ -101,6 +104,9 @@ func (o *Options) defaults() {
 	d(&o.Hotplug, 80*time.Millisecond)
 	d(&o.Image, 100*time.Millisecond)
 	d(&o.Monitor, 50*time.Millisecond)
+	if o.VNCStart <= 0 {
+		o.VNCStart = 5900
+	}
 	if o.Misses <= 0 {
 		o.Misses = 5
 	}
@@ -149,6 +155,11 @@ func New(opts Options) (*Server, error) {
 		d.path = fmt.Sprintf("%s/datastores/%d", opts.Dir, d.id)
 	}
 	s.vnet = newVnet()
+	if opts.Node != nil {
+		if err := opts.Node.start(s); err != nil {
+			return nil, fmt.Errorf("node mode: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -187,8 +198,12 @@ func (s *Server) Listen(addr string) error {
 // Close stops timers' effects and the listener.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	already := s.closed
 	s.closed = true
 	s.mu.Unlock()
+	if s.opts.Node != nil && !already {
+		s.opts.Node.close(s)
+	}
 	if s.hs != nil {
 		return s.hs.Shutdown(context.Background())
 	}

@@ -295,7 +295,7 @@ func (s *Server) vmAllocate(p params) (any, error) {
 		c.SetSub("TARGET", "hda")
 	}
 	if g := v.tmpl.Vector("GRAPHICS"); g != nil && g.Sub("PORT") == "" {
-		g.SetSub("PORT", strconv.Itoa(5900+v.id))
+		g.SetSub("PORT", strconv.Itoa(s.opts.VNCStart+v.id))
 	}
 	v.tmpl.Set("VMID", strconv.Itoa(v.id))
 	v.tmpl.Set("AUTOMATIC_REQUIREMENTS", "!(PUBLIC_CLOUD = YES) & !(PIN_POLICY = PINNED)")
