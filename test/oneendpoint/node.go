@@ -185,6 +185,12 @@ func (n *Node) domainXML(s *Server, v *vm) (string, error) {
 		fmt.Fprintf(&b, "\t\t<disk type='file' device='cdrom'><source file='%s'/><target dev='hda' bus='ide'/><readonly/><driver name='qemu' type='raw'/></disk>\n",
 			esc(filepath.Join(dir, "disk."+c.Sub("DISK_ID"))))
 	}
+	for _, nic := range v.tmpl.Vectors("NIC") {
+		// OpenNebula writes <interface type='bridge'> on the vnet's
+		// bridge; this node has none: user networking stands in (same
+		// MAC, virtio model), so the guest sees its eth0.
+		fmt.Fprintf(&b, "\t\t<interface type='user'><mac address='%s'/><model type='virtio'/></interface>\n", esc(nic.Sub("MAC")))
+	}
 	if g := v.tmpl.Vector("GRAPHICS"); g != nil && strings.EqualFold(g.Sub("TYPE"), "VNC") {
 		fmt.Fprintf(&b, "\t\t<graphics type='vnc' listen='%s' port='%s'", esc(firstNonEmpty(g.Sub("LISTEN"), "0.0.0.0")), esc(g.Sub("PORT")))
 		if p := g.Sub("PASSWD"); p != "" {
