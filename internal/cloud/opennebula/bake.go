@@ -49,17 +49,7 @@ func (w *Workflow) targetStep() install.Step {
 			_, err := w.waitImage(ctx, n, "target "+r.ID, 30*time.Minute)
 			return err
 		},
-		Cleanup: func(ctx context.Context, b *install.Build, failed bool) error {
-			r, ok := b.Resource("target")
-			if !ok || r.Deleted {
-				return nil
-			}
-			if err := install.DeleteResource(ctx, w.P, r); err != nil && !cloud.IsNotFound(err) {
-				return err
-			}
-			b.MarkDeleted(r.Kind, r.ID)
-			return nil
-		},
+		Cleanup: w.remove("target"),
 	}
 }
 
@@ -181,4 +171,3 @@ func (w *Workflow) saveasStep() install.Step {
 		},
 	}
 }
-

@@ -46,7 +46,7 @@ func TestE2EOpenNebulaNode(t *testing.T) {
 	wf := &opennebula.Workflow{P: p, Kernel: kernel, Initrd: initrd, Args: "console=tty0 kscloud.test=poweroff",
 		Kickstart: []byte("text\npoweroff\n"), Poll: 500 * time.Millisecond, PollMax: 2 * time.Second,
 		Provenance: &install.Provenance{KickstartSource: "ks.cfg", KickstartSHA256: "0123", Date: time.Now()},
-		Status: func(l string) { t.Log(l) }}
+		Status:     func(l string) { t.Log(l) }}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 

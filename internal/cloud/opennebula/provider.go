@@ -256,6 +256,33 @@ func (p *Provider) vmInfo(ctx context.Context, n int) (vmInfo, error) {
 	return v, err
 }
 
+// vmByID parses an instance id and reads the VM.
+func (p *Provider) vmByID(ctx context.Context, id string) (vmInfo, error) {
+	n, err := parseID(id, preVM, "instance")
+	if err != nil {
+		return vmInfo{}, err
+	}
+	v, err := p.vmInfo(ctx, n)
+	if err != nil {
+		return v, fmt.Errorf("instance %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// imageByID parses an image-backed id (prefix: vol-, snap-, img-) and
+// reads the image.
+func (p *Provider) imageByID(ctx context.Context, id, prefix, what string) (imageInfo, error) {
+	n, err := parseID(id, prefix, what)
+	if err != nil {
+		return imageInfo{}, err
+	}
+	im, err := p.imageInfo(ctx, n)
+	if err != nil {
+		return im, fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	return im, nil
+}
+
 func sizeGiB(mb int) int { return (mb + 1023) / 1024 }
 
 // CreateVolume allocates a persistent DATABLOCK image (LOCKED while oned
@@ -324,14 +351,11 @@ func (p *Provider) updateImage(ctx context.Context, n int, t *tmpl, merge bool) 
 
 // Volume describes a volume image.
 func (p *Provider) Volume(ctx context.Context, id string) (cloud.Volume, error) {
-	n, err := parseID(id, preVol, "volume")
+	im, err := p.imageByID(ctx, id, preVol, "volume")
 	if err != nil {
 		return cloud.Volume{}, err
 	}
-	im, err := p.imageInfo(ctx, n)
-	if err != nil {
-		return cloud.Volume{}, fmt.Errorf("volume %s: %w", id, err)
-	}
+	n := im.ID
 	v := cloud.Volume{ID: id, SizeGiB: sizeGiB(im.Size), Tags: tagsOf(&im.Template)}
 	switch im.State {
 	case imgInit, imgLocked, imgClone:
@@ -382,14 +406,11 @@ func hotplugging(state, lcm int) bool {
 
 // AttachVolume hot-plugs the volume into the VM at device (its TARGET).
 func (p *Provider) AttachVolume(ctx context.Context, volumeID, instanceID, device string) error {
-	n, err := parseID(volumeID, preVol, "volume")
+	im, err := p.imageByID(ctx, volumeID, preVol, "volume")
 	if err != nil {
 		return err
 	}
-	im, err := p.imageInfo(ctx, n)
-	if err != nil {
-		return fmt.Errorf("volume %s: %w", volumeID, err)
-	}
+	n := im.ID
 	if len(im.VMs) > 0 || im.State != imgReady {
 		return fmt.Errorf("volume %s: cannot attach: image state %s: %w", volumeID, imageStateName(im.State), cloud.ErrIncorrectState)
 	}
@@ -418,14 +439,11 @@ func (p *Provider) setPending(vol, what string) {
 
 // DetachVolume hot-unplugs the volume from its VM.
 func (p *Provider) DetachVolume(ctx context.Context, volumeID string) error {
-	n, err := parseID(volumeID, preVol, "volume")
+	im, err := p.imageByID(ctx, volumeID, preVol, "volume")
 	if err != nil {
 		return err
 	}
-	im, err := p.imageInfo(ctx, n)
-	if err != nil {
-		return fmt.Errorf("volume %s: %w", volumeID, err)
-	}
+	n := im.ID
 	if len(im.VMs) == 0 {
 		return fmt.Errorf("volume %s is not attached: %w", volumeID, cloud.ErrIncorrectState)
 	}
@@ -452,14 +470,11 @@ func (p *Provider) DeleteVolume(ctx context.Context, id string) error {
 }
 
 func (p *Provider) deleteImage(ctx context.Context, id, prefix, what string) error {
-	n, err := parseID(id, prefix, what)
+	im, err := p.imageByID(ctx, id, prefix, what)
 	if err != nil {
 		return err
 	}
-	im, err := p.imageInfo(ctx, n)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, id, err)
-	}
+	n := im.ID
 	if im.State == imgDelete {
 		if what == "volume" {
 			return nil
@@ -475,13 +490,11 @@ func (p *Provider) deleteImage(ctx context.Context, id, prefix, what string) err
 // CreateSnapshot clones the volume image (the volume must be detached:
 // oned refuses to clone a persistent image in use).
 func (p *Provider) CreateSnapshot(ctx context.Context, volumeID, description string, tags cloud.Tags) (cloud.Snapshot, error) {
-	n, err := parseID(volumeID, preVol, "volume")
+	vol, err := p.imageByID(ctx, volumeID, preVol, "volume")
 	if err != nil {
 		return cloud.Snapshot{}, err
 	}
-	if _, err := p.imageInfo(ctx, n); err != nil {
-		return cloud.Snapshot{}, fmt.Errorf("volume %s: %w", volumeID, err)
-	}
+	n := vol.ID
 	sn, err := p.c.callInt(ctx, "one.image.clone", n, uniqueName("snap", tags), p.imageDS)
 	if err != nil {
 		return cloud.Snapshot{}, fmt.Errorf("snapshot of volume %s: %w", volumeID, err)
@@ -498,13 +511,9 @@ func (p *Provider) CreateSnapshot(ctx context.Context, volumeID, description str
 
 // Snapshot describes a snapshot image: LOCKED is pending, READY completed.
 func (p *Provider) Snapshot(ctx context.Context, id string) (cloud.Snapshot, error) {
-	n, err := parseID(id, preSnap, "snapshot")
+	im, err := p.imageByID(ctx, id, preSnap, "snapshot")
 	if err != nil {
 		return cloud.Snapshot{}, err
-	}
-	im, err := p.imageInfo(ctx, n)
-	if err != nil {
-		return cloud.Snapshot{}, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	s := cloud.Snapshot{ID: id, VolumeID: im.Template.get("KSCLOUD_VOLUME"), Tags: tagsOf(&im.Template)}
 	if s.VolumeID == "" {
@@ -587,13 +596,9 @@ func (p *Provider) toImage(ctx context.Context, id string, im imageInfo) (cloud.
 
 // Image describes an image.
 func (p *Provider) Image(ctx context.Context, id string) (cloud.Image, error) {
-	n, err := parseID(id, preImage, "image")
+	im, err := p.imageByID(ctx, id, preImage, "image")
 	if err != nil {
 		return cloud.Image{}, err
-	}
-	im, err := p.imageInfo(ctx, n)
-	if err != nil {
-		return cloud.Image{}, fmt.Errorf("image %s: %w", id, err)
 	}
 	return p.toImage(ctx, id, im)
 }
@@ -982,13 +987,9 @@ func (p *Provider) vncHost(v *vmInfo) string {
 // Instance describes a VM. A DONE VM is terminated (oned keeps listing
 // it); volumes the launch created to go with it are deleted then.
 func (p *Provider) Instance(ctx context.Context, id string) (cloud.Instance, error) {
-	n, err := parseID(id, preVM, "instance")
+	v, err := p.vmByID(ctx, id)
 	if err != nil {
 		return cloud.Instance{}, err
-	}
-	v, err := p.vmInfo(ctx, n)
-	if err != nil {
-		return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
 	}
 	in := p.toInstance(ctx, &v)
 	if v.State == stDone {
@@ -1021,26 +1022,16 @@ func (p *Provider) TerminateInstance(ctx context.Context, id string) error {
 // ConsoleOutput: OpenNebula has no console-output API (one#618, #2769);
 // an existing VM has none, a missing one is not found.
 func (p *Provider) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
-	n, err := parseID(id, preVM, "instance")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := p.vmInfo(ctx, n); err != nil {
-		return nil, fmt.Errorf("instance %s: %w", id, err)
-	}
-	return nil, nil
+	_, err := p.vmByID(ctx, id)
+	return nil, err
 }
 
 // VNCConsole reads the VM's GRAPHICS (TYPE VNC, PORT 5900+ID, PASSWD) and
 // its host from the last history record.
 func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, error) {
-	n, err := parseID(id, preVM, "instance")
+	v, err := p.vmByID(ctx, id)
 	if err != nil {
 		return consolenote.VNC{}, err
-	}
-	v, err := p.vmInfo(ctx, n)
-	if err != nil {
-		return consolenote.VNC{}, fmt.Errorf("instance %s: %w", id, err)
 	}
 	g := v.Template.first("GRAPHICS")
 	if g == nil || !strings.EqualFold(g.get("TYPE"), "VNC") {

@@ -417,17 +417,23 @@ func (w *Workflow) launchStep(role string, disk func(b *install.Build) ([]cloud.
 			w.status(fmt.Sprintf("instance %s released: %s", r.ID, cmd))
 			return nil
 		},
-		Cleanup: func(ctx context.Context, b *install.Build, failed bool) error {
-			r, ok := b.Resource(role)
-			if !ok || r.Deleted || (r.Keep && !failed) {
-				return nil
-			}
-			if err := install.DeleteResource(ctx, w.P, r); err != nil && !cloud.IsNotFound(err) {
-				return err
-			}
-			b.MarkDeleted(r.Kind, r.ID)
+		Cleanup: w.remove(role),
+	}
+}
+
+// remove is the cleanup of a step that created the resource of role:
+// removed unless the build keeps it (and succeeded).
+func (w *Workflow) remove(role string) func(ctx context.Context, b *install.Build, failed bool) error {
+	return func(ctx context.Context, b *install.Build, failed bool) error {
+		r, ok := b.Resource(role)
+		if !ok || r.Deleted || (r.Keep && !failed) {
 			return nil
-		},
+		}
+		if err := install.DeleteResource(ctx, w.P, r); err != nil && !cloud.IsNotFound(err) {
+			return err
+		}
+		b.MarkDeleted(r.Kind, r.ID)
+		return nil
 	}
 }
 
@@ -651,16 +657,6 @@ func (w *Workflow) ImageRunSteps() []install.Step {
 			}
 			return nil
 		},
-		Cleanup: func(ctx context.Context, b *install.Build, failed bool) error {
-			r, ok := b.Resource("instance")
-			if !ok || r.Deleted || (r.Keep && !failed) {
-				return nil
-			}
-			if err := install.DeleteResource(ctx, w.P, r); err != nil && !cloud.IsNotFound(err) {
-				return err
-			}
-			b.MarkDeleted(r.Kind, r.ID)
-			return nil
-		},
+		Cleanup: w.remove("instance"),
 	}, w.bootDiskStep("instance")}
 }
