@@ -42,6 +42,10 @@ type Node struct {
 	Env []string
 	// DomainType is "qemu" (TCG, the default here) or "kvm".
 	DomainType string
+	// ConsoleLog, when set, adds a serial console logged to
+	// <vm_dir>/console.log — a debugging aid OpenNebula does not have
+	// (its driver writes no serial); off by default.
+	ConsoleLog bool
 
 	conn *virt.Conn
 	stop context.CancelFunc
@@ -99,6 +103,15 @@ func (n *Node) probe(ctx context.Context, s *Server) {
 			return
 		case <-t.C:
 		}
+		// A VM whose state changes while the list is taken (a deploy
+		// finishing under the lock) is judged at the next probe, not by
+		// a list taken before its domain existed.
+		s.mu.Lock()
+		gens := map[int]int{}
+		for id, v := range s.vms {
+			gens[id] = v.gen
+		}
+		s.mu.Unlock()
 		doms, err := n.conn.List(ctx)
 		if err != nil {
 			continue
@@ -111,7 +124,7 @@ func (n *Node) probe(ctx context.Context, s *Server) {
 		}
 		s.mu.Lock()
 		for _, v := range s.vms {
-			if !v.domain || v.state != StActive || v.lcm != LcmRunning {
+			if g, ok := gens[v.id]; !ok || g != v.gen || !v.domain || v.state != StActive || v.lcm != LcmRunning {
 				continue
 			}
 			switch st, ok := state[fmt.Sprintf("one-%d", v.id)]; {
@@ -190,6 +203,9 @@ func (n *Node) domainXML(s *Server, v *vm) (string, error) {
 		// bridge; this node has none: user networking stands in (same
 		// MAC, virtio model), so the guest sees its eth0.
 		fmt.Fprintf(&b, "\t\t<interface type='user'><mac address='%s'/><model type='virtio'/></interface>\n", esc(nic.Sub("MAC")))
+	}
+	if n.ConsoleLog {
+		fmt.Fprintf(&b, "\t\t<serial type='file'><source path='%s'/><target port='0'/></serial>\n", esc(filepath.Join(dir, "console.log")))
 	}
 	if g := v.tmpl.Vector("GRAPHICS"); g != nil && strings.EqualFold(g.Sub("TYPE"), "VNC") {
 		fmt.Fprintf(&b, "\t\t<graphics type='vnc' listen='%s' port='%s'", esc(firstNonEmpty(g.Sub("LISTEN"), "0.0.0.0")), esc(g.Sub("PORT")))
