@@ -112,7 +112,11 @@ func TestBake(t *testing.T) {
 			}
 			n := vmNum(t, b.Result.ImageID)
 			file, ok := r.srv.ImageFile(n)
-			data, _ := os.ReadFile(file)
+			data := make([]byte, len(oneendpoint.InstalledMark))
+			if f, err := os.Open(file); err == nil {
+				f.ReadAt(data, 0) // the head only: the image is a sparse GiB
+				f.Close()
+			}
 			if !ok || !strings.HasPrefix(string(data), oneendpoint.InstalledMark) {
 				t.Errorf("image %s file %s does not hold the install (%q…)", b.Result.ImageID, file, data[:min(len(data), 40)])
 			}
