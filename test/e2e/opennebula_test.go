@@ -34,7 +34,7 @@ type oneEnv struct {
 	initrd string
 }
 
-func newOneEnv(t *testing.T) *oneEnv {
+func newOneEnv(t *testing.T, deployFail ...string) *oneEnv {
 	t.Helper()
 	uri := testenv.Libvirt(t)
 	k, i := testInstaller(t)
@@ -44,6 +44,7 @@ func newOneEnv(t *testing.T) *oneEnv {
 		Node: &oneendpoint.Node{LibvirtURI: uri, ConsoleLog: os.Getenv("KSCLOUD_ONE_CONSOLE") != ""}, VNCStart: 20000 + rand.IntN(20000),
 		Sched: 2 * time.Second, Prolog: time.Second, Boot: 500 * time.Millisecond,
 		Monitor: 2 * time.Second, Misses: 3, Epilog: time.Second, Image: time.Second,
+		DeployFail: strings.Join(deployFail, ""),
 	})
 	e.auth = filepath.Join(t.TempDir(), "one_auth")
 	if err := os.WriteFile(e.auth, []byte(e.srv.Session()+"\n"), 0o600); err != nil {
@@ -96,10 +97,6 @@ func (e *oneEnv) waitStopped(t *testing.T, id string, within time.Duration) {
 // installed system; a bake killed (SIGKILL) while the installer runs is
 // finished by --resume; run in place installs and boots the disk.
 func TestE2EOpenNebula(t *testing.T) {
-	if os.Getenv("KSCLOUD_ONE_INPLACE_ONLY") != "" {
-		testOneInPlace(t, newOneEnv(t), writeKS(t, minimalKS(t)))
-		return
-	}
 	e := newOneEnv(t)
 	ks := writeKS(t, minimalKS(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -202,4 +199,59 @@ func minimalKS(t *testing.T) string {
 func cloudWaiter() (w cloudec2.Waiter) {
 	w.Initial, w.Max = time.Second, 5*time.Second
 	return w
+}
+
+// TestE2EOpenNebulaCleanup: a bake killed (SIGKILL) right after its
+// installer VM was released is removed by kscloud cleanup ID (VM, target,
+// kickstart file; no one-<ID> domain left); cleanup --orphans then finds
+// nothing of it; a deploy that fails reports oned's reason
+// (USER_TEMPLATE/ERROR on BOOT_FAILURE) and leaves nothing.
+func TestE2EOpenNebulaCleanup(t *testing.T) {
+	e := newOneEnv(t)
+	ks := writeKS(t, minimalKS(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := e.cmd(ctx, "bake", "--ks", ks, "--kernel", e.kernel, "--initrd", e.initrd, "--name", "e2e-one-clean", "--disk", "1", "--memory", "512")
+	se := new(lockedBuffer)
+	cmd.Stderr = se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for !strings.Contains(se.String(), " released: ") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the installer was never released:\n%s", se.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	id := buildID(t, se.String())
+	if found, _ := e.p.FindTagged(ctx, cloud.TagBuild, id); len(found) < 3 {
+		t.Fatalf("killed build %s holds %+v: want its VM, target and kickstart file", id, found)
+	}
+	r := e.kscloud(t, ctx, "cleanup", id)
+	if r.code != 0 {
+		t.Fatalf("cleanup %s: exit %d\n%s", id, r.code, r.stderr)
+	}
+	if found, err := e.p.FindTagged(ctx, cloud.TagBuild, id); err != nil || len(found) != 0 {
+		t.Errorf("after cleanup, build %s holds %+v, %v", id, found, err)
+	}
+	if out, _ := exec.Command("virsh", "-c", testenv.Libvirt(t), "list", "--name").Output(); strings.Contains(string(out), "one-0\n") {
+		t.Errorf("domain one-0 still runs after cleanup: %s", out)
+	}
+	if r := e.kscloud(t, ctx, "cleanup", "--orphans"); r.code != 0 || strings.Contains(r.stderr, "removed orphan") {
+		t.Errorf("cleanup --orphans after cleanup: exit %d\n%s", r.code, r.stderr)
+	}
+
+	f := newOneEnv(t, "Cannot open kernel: No such file or directory")
+	r = f.kscloud(t, ctx, "bake", "--ks", ks, "--kernel", f.kernel, "--initrd", f.initrd, "--name", "e2e-one-fail", "--disk", "1")
+	if r.code != 1 || !strings.Contains(r.stderr, "BOOT_FAILURE") || !strings.Contains(r.stderr, "Error deploying virtual machine: Cannot open kernel") {
+		t.Fatalf("failed deploy: exit %d\n%s", r.code, r.stderr)
+	}
+	id = buildID(t, r.stderr)
+	if found, err := f.p.FindTagged(ctx, cloud.TagBuild, id); err != nil || len(found) != 0 {
+		t.Errorf("after the failed bake, build %s holds %+v, %v", id, found, err)
+	}
 }
