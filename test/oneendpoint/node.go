@@ -306,6 +306,37 @@ func (n *Node) deploy(s *Server, v *vm) (string, error) {
 	return name, nil
 }
 
+// diskXML is a DISK as the driver writes it.
+func (n *Node) diskXML(s *Server, v *vm, d *Attr) string {
+	esc := func(x string) string {
+		var b bytes.Buffer
+		xml.EscapeText(&b, []byte(x))
+		return b.String()
+	}
+	bus := "virtio"
+	if strings.HasPrefix(d.Sub("TARGET"), "sd") {
+		bus = "scsi"
+	}
+	return fmt.Sprintf("<disk type='file' device='disk'><source file='%s'/><target dev='%s' bus='%s'/><driver name='qemu' type='raw' cache='none'/></disk>",
+		esc(filepath.Join(v.dir(s), "disk."+d.Sub("DISK_ID"))), esc(d.Sub("TARGET")), bus)
+}
+
+// hotplug attaches (or detaches) a disk of a running VM's domain, as the
+// driver's attach_disk/detach_disk do; a powered-off VM has no domain:
+// the next deployment carries the change.
+func (n *Node) hotplug(s *Server, v *vm, d *Attr, attach bool) error {
+	if n.conn == nil || !v.domain {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("one-%d", v.id)
+	if attach {
+		return n.conn.AttachDevice(ctx, name, n.diskXML(s, v, d))
+	}
+	return n.conn.DetachDevice(ctx, name, n.diskXML(s, v, d))
+}
+
 // DomainXML returns the live XML of a VM's domain (tests).
 func (s *Server) DomainXML(id int) (string, error) {
 	if s.opts.Node == nil || s.opts.Node.conn == nil {

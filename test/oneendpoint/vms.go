@@ -1228,8 +1228,16 @@ func (s *Server) vmAttach(p params) (any, error) {
 	gen := v.gen
 	s.after(s.opts.Hotplug, func() {
 		if v.gen == gen {
+			file := filepath.Join(v.dir(s), "disk."+d.Sub("DISK_ID"))
 			if d.Sub("PERSISTENT") == "YES" {
-				os.Symlink(d.Sub("SOURCE"), filepath.Join(v.dir(s), "disk."+d.Sub("DISK_ID")))
+				os.Symlink(d.Sub("SOURCE"), file)
+			} else {
+				copyFile(d.Sub("SOURCE"), file)
+			}
+			if s.opts.Node != nil {
+				if err := s.opts.Node.hotplug(s, v, d, true); err != nil {
+					s.setError(v, "Error attaching new VM Disk: "+err.Error())
+				}
 			}
 			v.set(back, backLcm)
 		}
@@ -1270,6 +1278,11 @@ func (s *Server) vmDetach(p params) (any, error) {
 	s.after(s.opts.Hotplug, func() {
 		if v.gen != gen {
 			return
+		}
+		if s.opts.Node != nil {
+			if err := s.opts.Node.hotplug(s, v, disk, false); err != nil {
+				s.setError(v, "Error detaching VM Disk: "+err.Error())
+			}
 		}
 		out := v.tmpl.Attrs[:0]
 		for _, a := range v.tmpl.Attrs {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/cloudtest"
+	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/testenv"
@@ -110,4 +112,17 @@ func TestE2EOpenNebulaNode(t *testing.T) {
 	if c, err := p.VNCConsole(ctx, r.Result.InstanceID); err != nil || c.Port != srv.Options().VNCStart+n || c.Password == "" {
 		t.Errorf("VNC console: %+v, %v", c, err)
 	}
+}
+
+// TestConformanceNode runs the conformance suite against the endpoint in
+// node mode: instances are real one-<ID> domains (an empty disk: they
+// boot to the BIOS), attach and detach hotplug into them.
+func TestConformanceNode(t *testing.T) {
+	uri := testenv.Libvirt(t)
+	srv := oneendpoint.Start(t, oneendpoint.Options{Node: &oneendpoint.Node{LibvirtURI: uri}, VNCStart: 20000 + rand.IntN(20000),
+		Monitor: time.Second, Misses: 3})
+	cloudtest.Run(t, func(t *testing.T) cloud.Provider { return newProvider(t, srv) }, cloudtest.Options{
+		Waiter: ec2.Waiter{Initial: 200 * time.Millisecond, Max: time.Second}, Missing: missing, Device: "/dev/vdf", SnapshotInUseDeletable: true,
+		Timeout: 5 * time.Minute,
+	})
 }
