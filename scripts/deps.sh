@@ -10,6 +10,7 @@ pkgs=(
 	cpio gzip e2fsprogs fdisk
 	ovmf xorriso zstd xz-utils
 	awscli
+	python3
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,6 +18,7 @@ import (
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
+	"github.com/kscloud/kscloud/internal/cloud/opennebula"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/safetext"
 )
@@ -33,10 +34,11 @@ type global struct {
 	endpoint, region, eucarc, signature string
 	awsEndpoint                         bool       // a recorded AWS build: no EC2_URL applies
 	host                                *hostFlags // run and bake: the libvirt machine
+	one                                 oneFlags
 }
 
 func (g *global) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.provider, "provider", "libvirt", "cloud `provider`: libvirt (this host) or ec2 (Eucalyptus or any EC2 API)")
+	fs.StringVar(&g.provider, "provider", "libvirt", "cloud `provider`: libvirt (this host), ec2 (Eucalyptus or any EC2 API) or opennebula")
 	def := os.Getenv("LIBVIRT_DEFAULT_URI")
 	if def == "" {
 		def = "qemu:///system"
@@ -49,6 +51,7 @@ func (g *global) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.region, "region", "", "EC2 `region` (default from the AWS configuration; any name on Eucalyptus)")
 	fs.StringVar(&g.eucarc, "eucarc", os.Getenv("EUCARC"), "euca2ools eucarc `file` with EC2_URL and the keys")
 	fs.StringVar(&g.signature, "signature", "", "EC2 request signature: v4 or v2 (default v2 for an endpoint path /services/Eucalyptus, Eucalyptus 3.x; else v4)")
+	g.one.register(fs)
 }
 
 func (g *global) check() error {
@@ -56,9 +59,9 @@ func (g *global) check() error {
 		return fmt.Errorf("--output %q: want text or json", g.output)
 	}
 	switch g.provider {
-	case "libvirt", "ec2":
+	case "libvirt", "ec2", "opennebula":
 	default:
-		return fmt.Errorf("--provider %q: want libvirt or ec2", g.provider)
+		return fmt.Errorf("--provider %q: want libvirt, ec2 or opennebula", g.provider)
 	}
 	return nil
 }
@@ -111,6 +114,8 @@ func (g *global) openProvider(ctx context.Context, stderr io.Writer) (cloud.Prov
 		return p, func() { p.Close() }, nil
 	case "ec2":
 		return openEC2(ctx, g, stderr)
+	case "opennebula":
+		return openOpenNebula(ctx, g, stderr)
 	}
 	return nil, nil, fmt.Errorf("unknown provider %q", g.provider)
 }
@@ -227,6 +232,9 @@ func buildDir(stateDir, id string) string { return filepath.Join(stateDir, "buil
 
 // cloudRef is where the opened provider's resources live.
 func (g *global) cloudRef(p cloud.Provider) *install.CloudRef {
+	if op, ok := p.(*opennebula.Provider); ok {
+		return oneCloudRef(op)
+	}
 	if ep, ok := p.(*ec2.Provider); ok {
 		eff := ep.Effective()
 		ref := &install.CloudRef{Endpoint: eff.Endpoint, Region: eff.Region, Signature: eff.Signature}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/opennebula"
 	"github.com/kscloud/kscloud/internal/initrd"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/userdata"
@@ -105,6 +106,7 @@ func (f *launchFlags) spec() install.Spec {
 // prepared is what a launch needs besides the build state.
 type prepared struct {
 	wf      *install.Workflow
+	one     *opennebula.Workflow // --provider opennebula
 	cleanup func()
 }
 
@@ -112,6 +114,9 @@ type prepared struct {
 // build, writing what a resume needs into the build's values and
 // directory; for a resumed build it reads them back.
 func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Provider, kind string, st *status, stderr io.Writer) (*prepared, error) {
+	if f.provider == "opennebula" {
+		return prepareOpenNebula(ctx, f, b, p, kind, st, stderr)
+	}
 	dir := buildDir(f.stateDir, b.ID)
 	wf := &install.Workflow{P: p, Status: st.line, TargetDevice: f.targetDevice}
 	pr := &prepared{wf: wf, cleanup: func() {}}

@@ -20,8 +20,9 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 	version := fs.String("version", "", "kickstart syntax version, e.g. RHEL9, F40 (default: the file's #version= line, else "+kickstart.DefaultVersion+")")
 	mode := fs.String("for", string(kickstart.ModeBake), "what the install is for: bake (an image) or in-place (the instance itself)")
 	format := fs.String("format", "text", "output format: text or json")
+	provider := fs.String("provider", "", "the cloud the install runs on: libvirt, ec2 or opennebula (on OpenNebula a kickstart must end with poweroff in both modes: reboot loops the installer)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kscloud lint [--version V] [--for bake|in-place] [--format text|json] FILE|URL…")
+		fmt.Fprintln(stderr, "usage: kscloud lint [--version V] [--for bake|in-place] [--provider P] [--format text|json] FILE|URL…")
 		fs.PrintDefaults()
 	}
 
@@ -58,6 +59,7 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 	run := kickstart.LintRun{
 		Version:  *version,
 		Mode:     m,
+		Provider: *provider,
 		Format:   *format,
 		Fetch:    kickstart.HTTPFetcher(30*time.Second, maxBytes),
 		MaxBytes: maxBytes,

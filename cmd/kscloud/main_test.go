@@ -144,8 +144,8 @@ func TestStatusRedacts(t *testing.T) {
 	}
 	url := "https://deploy:hunter2@ks.example.com/f40.cfg?token=9f8e7d"
 	b := &install.Build{ID: "ks-url", Kind: "bake", Provider: "ec2", Status: install.StatusFailed, Created: time.Now(),
-		Spec:   install.Spec{Kickstart: url, Delivery: "url"},
-		Error:  "kickstart " + url + `: Get "` + url + `": connection refused`,
+		Spec:  install.Spec{Kickstart: url, Delivery: "url"},
+		Error: "kickstart " + url + `: Get "` + url + `": connection refused`,
 		Values: map[string]string{"bootparams": "ip=dhcp inst.ks=" + url, "userdata": "Ym9vdHBhcmFtcz0K", "http.token": "9f8e7d9f8e7d",
 			"cmdline": "ip=dhcp inst.ks=http://10.0.2.2:4321/9f8e7d9f8e7d/ks.cfg"}}
 	if err := store.Save(b); err != nil {

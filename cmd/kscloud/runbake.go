@@ -112,6 +112,9 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	default:
 		steps = pr.wf.RunSteps(f.provider == "libvirt")
 	}
+	if pr.one != nil {
+		steps = oneSteps(pr.one, kind, b)
+	}
 	runErr := eng.Run(ctx, b, steps)
 	if runErr == nil && kind == "bake" && b.Result != nil {
 		recordImageDigest(ctx, p, b)
@@ -157,6 +160,9 @@ func leftOver(b *install.Build, kept bool) string {
 }
 
 func (f *launchFlags) validate(kind string) string {
+	if f.provider == "opennebula" && f.disk > 0 && f.timeout > 0 {
+		return f.validateOpenNebula(kind)
+	}
 	if f.disk <= 0 {
 		return fmt.Sprintf("--disk %d: must be at least 1 GiB", f.disk)
 	}

@@ -14,6 +14,7 @@ import (
 type LintRun struct {
 	Version  string // "" = the file's #version= line, else DefaultVersion
 	Mode     Mode   // ModeBake or ModeInPlace
+	Provider string // the cloud ("" any; "opennebula": poweroff in both modes)
 	Format   string // "text" or "json"
 	Fetch    Fetcher
 	MaxBytes int64 // per source (default 1 MiB)
@@ -75,7 +76,7 @@ func (r LintRun) Run(inputs []string, stdout, stderr io.Writer) int {
 			status = ExitUsage
 			continue
 		}
-		_, findings := Lint(Source{Name: in, Data: data}, LintOptions{Version: r.Version, Mode: r.Mode, Resolver: loader})
+		_, findings := Lint(Source{Name: in, Data: data}, LintOptions{Version: r.Version, Mode: r.Mode, Resolver: loader, Provider: r.Provider})
 		for _, f := range findings {
 			if f.Severity == SeverityError && status == ExitClean {
 				status = ExitErrors

@@ -28,6 +28,9 @@ type LintOptions struct {
 	Mode Mode
 	// Resolver follows %include and %ksappend (nil: not followed).
 	Resolver Resolver
+	// Provider is the cloud the install runs on ("" any); "opennebula"
+	// changes the power-action rules (see powerAction).
+	Provider string
 }
 
 // Finding is one lint result.
@@ -138,7 +141,7 @@ func Lint(src Source, opts LintOptions) (*File, []Finding) {
 		}
 	}
 	f, diags := Parse(src, Options{Version: version, Resolver: resolver})
-	l := &linter{f: f, mode: opts.Mode}
+	l := &linter{f: f, mode: opts.Mode, provider: opts.Provider}
 	l.v, _ = LookupVersion(f.Version)
 	for _, d := range diags {
 		rule := codeRule[d.Code]
@@ -174,11 +177,13 @@ func (r preAwareResolver) Resolve(from, target string) (Source, error) {
 }
 
 type linter struct {
-	f     *File
-	v     Version
-	mode  Mode
-	out   []Finding
-	fatal bool
+	f    *File
+	v    Version
+	mode Mode
+	// provider is LintOptions.Provider.
+	provider string
+	out      []Finding
+	fatal    bool
 }
 
 func (l *linter) add(pos Pos, sev Severity, rule, format string, args ...any) {
@@ -317,6 +322,20 @@ func (l *linter) rootpw() {
 
 func (l *linter) powerAction() {
 	action := l.f.PowerAction()
+	if l.provider == "opennebula" {
+		// OpenNebula's KVM driver writes no <on_reboot>: a guest reboot
+		// boots the same kernel and initrd, the installer again; the end
+		// of an install is the VM reaching POWEROFF, in both modes.
+		switch action {
+		case "":
+			l.absent(SeverityError, "power-action-missing", "no reboot, poweroff, halt or shutdown: at the end Anaconda waits for a key press on a console nobody watches, so the install never ends; on OpenNebula add 'poweroff' (kscloud waits for POWEROFF, then boots the installed disk or saves it)")
+		case "reboot":
+			l.add(l.f.Last("reboot").Pos, SeverityError, "power-action-mode", "reboot loops the installer on OpenNebula: its KVM driver writes no <on_reboot>, so the VM boots the same installer kernel and initrd again and the install starts over (only nchookd on the node changes that); use poweroff: kscloud then drops the installer and boots the disk (in place) or saves it (bake)")
+		case "halt":
+			l.add(l.f.Last("reboot").Pos, SeverityWarning, "power-action-mode", "halt stops the CPUs but does not power the VM off: OpenNebula keeps it RUNNING and kscloud waits until its timeout; use poweroff")
+		}
+		return
+	}
 	if action == "" {
 		l.absent(SeverityError, "power-action-missing", "no reboot, poweroff, halt or shutdown: at the end Anaconda waits for a key press on a console nobody watches, so the instance never finishes; add %s", map[Mode]string{ModeBake: "'poweroff' (bake: the instance must stop so its volume can be snapshotted)", ModeInPlace: "'reboot' (in place: the installed system boots next)"}[l.mode])
 		return

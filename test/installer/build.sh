@@ -168,7 +168,7 @@ inst=$work/installer
 mkdir -p "$inst/dev" "$inst/proc" "$inst/sys" "$inst/tmp" "$inst/mnt/sysimage" \
 	"$inst/etc/udhcpc" "$inst/usr/share/kscloud" "$inst/usr/lib/syslinux/mbr"
 add_busybox "$inst"
-add_modules "$inst" $disk_modules $net_modules
+add_modules "$inst" $disk_modules $net_modules isofs
 for bin in /usr/sbin/mke2fs /usr/sbin/sfdisk /usr/sbin/blkid /usr/bin/extlinux; do
 	add_binary "$inst" "$bin"
 done

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/opennebula"
+	"github.com/kscloud/kscloud/internal/install"
+)
+
+// oneFlags are the OpenNebula provider's flags.
+type oneFlags struct {
+	endpoint, auth  string
+	serve, serveURL string
+	imageDS, fileDS int
+	network         int
+}
+
+func (o *oneFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.endpoint, "one-endpoint", "", "OpenNebula XML-RPC `URL` (default $ONE_XMLRPC, ~/.one/one_endpoint, http://localhost:2633/RPC2)")
+	fs.StringVar(&o.auth, "one-auth", "", "`file` holding user:password for OpenNebula (default $ONE_AUTH, ~/.one/one_auth)")
+	fs.StringVar(&o.serve, "one-serve", "", "`address` kscloud serves installer files on for oned to download (default: this host's address toward the endpoint, any port)")
+	fs.StringVar(&o.serveURL, "one-serve-url", "", "base `URL` oned downloads kscloud's files from, when it differs from --one-serve (NAT, proxy)")
+	fs.IntVar(&o.imageDS, "one-image-ds", -1, "image datastore `id` for targets and images (default: the first IMAGE_DS)")
+	fs.IntVar(&o.fileDS, "one-file-ds", -1, "file datastore `id` for kernels, initrds and kickstarts (default: the first FILE_DS)")
+	fs.IntVar(&o.network, "one-network", -2, "virtual network `id` for the VM's NIC (default: the first in the pool; -1: none)")
+}
+
+// openOpenNebula opens the OpenNebula provider.
+func openOpenNebula(ctx context.Context, g *global, stderr io.Writer) (cloud.Provider, func(), error) {
+	cfg := opennebula.Config{Endpoint: g.one.endpoint, AuthFile: g.one.auth}
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = g.endpoint // a build's recorded endpoint (resume, cleanup)
+	}
+	if g.one.imageDS >= 0 {
+		cfg.ImageDS = &g.one.imageDS
+	}
+	if g.one.fileDS >= 0 {
+		cfg.FileDS = &g.one.fileDS
+	}
+	if g.one.network >= -1 {
+		cfg.Network = &g.one.network
+	}
+	p, err := opennebula.New(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, opennebula.ErrAuth) {
+			err = fmt.Errorf("%w (check --one-auth, ONE_AUTH or ~/.one/one_auth)", err)
+		}
+		return nil, nil, err
+	}
+	eff := p.Effective()
+	g.logger(stderr).Info("opennebula provider", "endpoint", eff.Endpoint, "from", eff.EndpointFrom, "user", eff.User, "auth", eff.AuthFrom, "version", eff.Version)
+	return p, func() {}, nil
+}
+
+func oneCloudRef(p *opennebula.Provider) *install.CloudRef {
+	return &install.CloudRef{Endpoint: p.Effective().Endpoint}
+}
+
+func (f *launchFlags) validateOpenNebula(kind string) string {
+	if kind == "run" && f.image != "" {
+		if f.ks != "" || f.kernel != "" || f.location != "" {
+			return "--image boots an installed system: it takes no --ks, --kernel or --location"
+		}
+		return ""
+	}
+	if f.installerImage != "" {
+		return "--installer-image is for ec2; OpenNebula boots the installer's kernel and initrd itself"
+	}
+	if f.ks == "" && f.extraArgs == "" {
+		return "--ks FILE|URL is required (see kscloud " + kind + " -h)"
+	}
+	if f.location == "" && (f.kernel == "" || f.initrd == "") {
+		return "an installer is required: --kernel and --initrd (files, or img-N ids of KERNEL/RAMDISK images), or --location"
+	}
+	if f.location != "" && (f.kernel != "" || f.initrd != "") {
+		return "--location and --kernel/--initrd exclude each other"
+	}
+	switch f.delivery {
+	case "", "context", "url":
+	default:
+		return fmt.Sprintf("--ks-delivery %q: want context (a file on the VM's CONTEXT CD-ROM, the default) or url on opennebula", f.delivery)
+	}
+	if n := f.name; n != "" && !validName(n) {
+		return fmt.Sprintf("--name %q: 1 to 112 letters, digits and ._()-", n)
+	}
+	return ""
+}
+
+// prepareOpenNebula resolves installer and kickstart for OpenNebula (or
+// reads them back on resume) into an opennebula.Workflow.
+func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Provider, kind string, st *status, stderr io.Writer) (*prepared, error) {
+	op, ok := p.(*opennebula.Provider)
+	if !ok {
+		return nil, fmt.Errorf("provider %s is not OpenNebula", p.Name())
+	}
+	dir := buildDir(f.stateDir, b.ID)
+	wf := &opennebula.Workflow{P: op, Status: st.line, Serve: f.one.serve, ServeURL: f.one.serveURL}
+	pr := &prepared{wf: &install.Workflow{P: p}, one: wf, cleanup: func() {}}
+	spec := &b.Spec
+	if b.Value("prepared") == "yes" {
+		wf.Kernel, wf.Initrd, wf.Args = b.Value("kernel"), b.Value("ramdisk"), b.Value("one.args")
+		if spec.Delivery == "url" {
+			wf.KickstartURL = spec.Kickstart
+		} else if ks, err := os.ReadFile(filepath.Join(dir, "ks.cfg")); err == nil {
+			wf.Kickstart = ks
+		}
+		wf.Provenance = provenanceFrom(b)
+		return pr, nil
+	}
+	if kind == "run" && spec.ImageID != "" {
+		b.SetValue("prepared", "yes")
+		return pr, nil
+	}
+	if spec.Delivery == "" {
+		spec.Delivery = "context"
+		if install.IsURL(spec.Kickstart) {
+			spec.Delivery = "url"
+		}
+	}
+	var ks []byte
+	if spec.Kickstart != "" {
+		var err error
+		ks, err = install.ReadSource(ctx, spec.Kickstart, install.MaxKickstart)
+		if err != nil && spec.Delivery == "url" {
+			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%v): not linted, no checksum in the provenance\n", kind, spec.Kickstart, err)
+		} else if err != nil {
+			return nil, fmt.Errorf("kickstart %s: %w", spec.Kickstart, err)
+		}
+	}
+	if ks != nil {
+		spec.KickstartSHA256 = install.SHA256(ks)
+		if err := install.WriteFile(filepath.Join(dir, "ks.cfg"), ks); err != nil {
+			return nil, err
+		}
+		if !f.noLint {
+			if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr, "opennebula"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	prov := &install.Provenance{KickstartSource: spec.Kickstart, KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
+		KscloudVersion: version, Build: b.ID}
+	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
+		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)
+		if abs, err := filepath.Abs(spec.Kickstart); err == nil {
+			prov.KickstartSource = abs
+		}
+	}
+	var args []string
+	kernel, initrd := spec.Kernel, spec.Initrd
+	if spec.Location != "" {
+		ti, err := install.ReadTreeInfo(ctx, spec.Location, "x86_64")
+		if err != nil {
+			return nil, err
+		}
+		cache := install.Cache{Dir: filepath.Join(f.stateDir, "cache")}
+		loc := strings.TrimRight(spec.Location, "/")
+		if kernel, err = cache.Fetch(ctx, loc+"/"+ti.Kernel, ti.KernelSHA256); err != nil {
+			return nil, fmt.Errorf("install tree kernel: %w", err)
+		}
+		if initrd, err = cache.Fetch(ctx, loc+"/"+ti.Initrd, ti.InitrdSHA256); err != nil {
+			return nil, fmt.Errorf("install tree initrd: %w", err)
+		}
+		if install.IsURL(spec.Location) {
+			args = append(args, "inst.repo="+spec.Location)
+		}
+	}
+	for _, fp := range []*string{&kernel, &initrd} {
+		if strings.HasPrefix(*fp, "img-") {
+			continue // an existing KERNEL/RAMDISK image
+		}
+		abs, err := filepath.Abs(*fp)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("installer file %s: not a readable file", abs)
+		}
+		*fp = abs
+	}
+	var err error
+	if !strings.HasPrefix(kernel, "img-") {
+		if prov.KernelSHA256, err = install.SHA256File(kernel); err != nil {
+			return nil, err
+		}
+	}
+	if !strings.HasPrefix(initrd, "img-") {
+		if prov.InitrdSHA256, err = install.SHA256File(initrd); err != nil {
+			return nil, err
+		}
+	}
+	if spec.ExtraArgs != "" {
+		args = append(args, spec.ExtraArgs)
+	}
+	wf.Kernel, wf.Initrd, wf.Args, wf.Provenance = kernel, initrd, strings.Join(args, " "), prov
+	if spec.Delivery == "url" {
+		wf.KickstartURL = spec.Kickstart
+	} else {
+		wf.Kickstart = ks
+	}
+	b.Result = nil
+	b.SetValue("kernel", kernel)
+	b.SetValue("ramdisk", initrd)
+	b.SetValue("one.args", wf.Args)
+	b.SetValue("provenance.kernel", prov.KernelSHA256)
+	b.SetValue("provenance.initrd", prov.InitrdSHA256)
+	b.SetValue("provenance.git", prov.GitRevision)
+	if prov.GitDirty {
+		b.SetValue("provenance.git_dirty", "yes")
+	}
+	b.SetValue("prepared", "yes")
+	return pr, nil
+}
+
+// oneSteps picks the OpenNebula workflow.
+func oneSteps(w *opennebula.Workflow, kind string, b *install.Build) []install.Step {
+	switch {
+	case kind == "bake":
+		return w.BakeSteps()
+	case b.Spec.ImageID != "" && b.Spec.Kickstart == "" && b.Spec.ExtraArgs == "":
+		return w.ImageRunSteps()
+	}
+	return w.RunSteps()
+}

@@ -1,0 +1,120 @@
+package opennebula
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+)
+
+// Replies as xmlrpc-c writes them (CRLF, <i4>, <i8>, <boolean>).
+const (
+	okReply    = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n<params>\r\n<param><value><array><data>\r\n<value><boolean>1</boolean></value>\r\n<value><string>&lt;VM&gt;&lt;ID&gt;7&lt;/ID&gt;&lt;/VM&gt;</string></value>\r\n<value><i4>0</i4></value>\r\n</data></array></value></param>\r\n</params>\r\n</methodResponse>\r\n"
+	failReply  = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n<params>\r\n<param><value><array><data>\r\n<value><boolean>0</boolean></value>\r\n<value><string>[one.vm.info] Error getting virtual machine [7].</string></value>\r\n<value><i4>1024</i4></value>\r\n<value><i4>7</i4></value>\r\n<value><i8>0</i8></value>\r\n</data></array></value></param>\r\n</params>\r\n</methodResponse>\r\n"
+	faultReply = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n<fault>\r\n<value><struct>\r\n<member><name>faultCode</name>\r\n<value><i4>-501</i4></value></member>\r\n<member><name>faultString</name>\r\n<value><string>Parameter that is supposed to be integer is not</string></value></member>\r\n</struct></value>\r\n</fault>\r\n</methodResponse>\r\n"
+)
+
+func replying(t *testing.T, body string, status int, check func(r *http.Request, call string)) *client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if check != nil {
+			check(r, string(b))
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return &client{url: srv.URL + "/RPC2", session: "u:p", user: "u", http: srv.Client()}
+}
+
+func TestClientReplies(t *testing.T) {
+	ctx := context.Background()
+	c := replying(t, okReply, 200, func(r *http.Request, call string) {
+		if r.Header.Get("Content-Type") != "text/xml" || !strings.Contains(call, "<methodName>one.vm.info</methodName>") ||
+			!strings.Contains(call, "<string>u:p</string>") || !strings.Contains(call, "<int>7</int>") {
+			t.Errorf("request: %s %q", r.Header.Get("Content-Type"), call)
+		}
+	})
+	if s, err := c.callString(ctx, "one.vm.info", 7); err != nil || s != "<VM><ID>7</ID></VM>" {
+		t.Errorf("success: %q, %v", s, err)
+	}
+	_, err := replying(t, failReply, 200, nil).callString(ctx, "one.vm.info", 7)
+	var oe *Error
+	if !errors.As(err, &oe) || oe.Code != CodeNoExists || !errors.Is(err, cloud.ErrNotFound) || err.Error() != "[one.vm.info] Error getting virtual machine [7]." {
+		t.Errorf("failure: %v", err)
+	}
+	_, err = replying(t, faultReply, 200, nil).callString(ctx, "one.vm.info", "7")
+	if !errors.As(err, &oe) || oe.Code != -501 || !strings.Contains(err.Error(), "supposed to be integer") {
+		t.Errorf("fault: %v", err)
+	}
+	auth := strings.Replace(strings.Replace(failReply, "1024", "256", 1), "Error getting virtual machine [7].", "User couldn't be authenticated, aborting call.", 1)
+	_, err = replying(t, auth, 200, nil).callString(ctx, "one.vm.info", 7)
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), `user "u"`) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("authentication: %v", err)
+	}
+	if _, err := replying(t, "oops", 500, nil).callString(ctx, "one.vm.info", 7); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
+		t.Errorf("HTTP 500: %v", err)
+	}
+	if _, err := replying(t, okReply, 200, nil).callInt(ctx, "one.vm.info", 7); err == nil || !strings.Contains(err.Error(), "want an id") {
+		t.Errorf("string where an id was due: %v", err)
+	}
+	// The request carries the context.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	sc := &client{url: slow.URL, session: "u:p", http: slow.Client()}
+	if _, err := sc.call(cctx, "one.system.version"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled call: %v", err)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("ONE_XMLRPC", "")
+	t.Setenv("ONE_AUTH", "")
+	if _, _, _, _, err := resolve(Config{}); err == nil || !strings.Contains(err.Error(), "no credentials") {
+		t.Errorf("no auth anywhere: %v", err)
+	}
+	os.MkdirAll(filepath.Join(home, ".one"), 0o700)
+	os.WriteFile(filepath.Join(home, ".one", "one_auth"), []byte("alice:secret\nignored\n"), 0o600)
+	os.WriteFile(filepath.Join(home, ".one", "one_endpoint"), []byte("http://front:2633/RPC2\n"), 0o600)
+	ep, from, sess, _, err := resolve(Config{})
+	if err != nil || ep != "http://front:2633/RPC2" || !strings.HasSuffix(from, "one_endpoint") || sess != "alice:secret" {
+		t.Errorf("~/.one: %s %s %s %v", ep, from, sess, err)
+	}
+	f := filepath.Join(t.TempDir(), "auth")
+	os.WriteFile(f, []byte("bob:pw\n"), 0o600)
+	t.Setenv("ONE_XMLRPC", "http://env:2633/RPC2")
+	t.Setenv("ONE_AUTH", f)
+	ep, from, sess, _, err = resolve(Config{})
+	if err != nil || ep != "http://env:2633/RPC2" || from != "ONE_XMLRPC" || sess != "bob:pw" {
+		t.Errorf("environment: %s %s %s %v", ep, from, sess, err)
+	}
+	ep, _, _, _, err = resolve(Config{Endpoint: "http://flag/RPC2"})
+	if err != nil || ep != "http://flag/RPC2" {
+		t.Errorf("flag: %s %v", ep, err)
+	}
+	os.WriteFile(f, []byte("nopassword\n"), 0o600)
+	if _, _, _, _, err := resolve(Config{}); err == nil || !strings.Contains(err.Error(), "want user:password") {
+		t.Errorf("bad auth file: %v", err)
+	}
+	if _, _, _, _, err := resolve(Config{Endpoint: "front:2633", Session: "a:b"}); err == nil || !strings.Contains(err.Error(), "http://") {
+		t.Errorf("bad endpoint: %v", err)
+	}
+}

@@ -1,0 +1,161 @@
+package opennebula
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// node is a template element: a single attribute (Text) or a vector
+// (Nodes), as oned renders TEMPLATE and USER_TEMPLATE.
+type node struct {
+	XMLName xml.Name
+	Text    string `xml:",chardata"`
+	Nodes   []node `xml:",any"`
+}
+
+func (n *node) name() string { return n.XMLName.Local }
+
+// get returns the first child called name's text.
+func (n *node) get(name string) string {
+	for i := range n.Nodes {
+		if n.Nodes[i].name() == name {
+			return strings.TrimSpace(n.Nodes[i].Text)
+		}
+	}
+	return ""
+}
+
+func (n *node) has(name string) bool {
+	for i := range n.Nodes {
+		if n.Nodes[i].name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// all returns the children called name.
+func (n *node) all(name string) []*node {
+	var out []*node
+	for i := range n.Nodes {
+		if n.Nodes[i].name() == name {
+			out = append(out, &n.Nodes[i])
+		}
+	}
+	return out
+}
+
+func (n *node) first(name string) *node {
+	if a := n.all(name); len(a) > 0 {
+		return a[0]
+	}
+	return nil
+}
+
+type vmInfo struct {
+	ID       int    `xml:"ID"`
+	Name     string `xml:"NAME"`
+	State    int    `xml:"STATE"`
+	LCM      int    `xml:"LCM_STATE"`
+	STime    int64  `xml:"STIME"`
+	DeployID string `xml:"DEPLOY_ID"`
+	Template node   `xml:"TEMPLATE"`
+	User     node   `xml:"USER_TEMPLATE"`
+	History  []struct {
+		Seq      int    `xml:"SEQ"`
+		Hostname string `xml:"HOSTNAME"`
+	} `xml:"HISTORY_RECORDS>HISTORY"`
+}
+
+type vmPool struct {
+	VMs []vmInfo `xml:"VM"`
+}
+
+type imageInfo struct {
+	ID         int    `xml:"ID"`
+	Name       string `xml:"NAME"`
+	Type       int    `xml:"TYPE"`
+	Persistent int    `xml:"PERSISTENT"`
+	RegTime    int64  `xml:"REGTIME"`
+	Size       int    `xml:"SIZE"`
+	State      int    `xml:"STATE"`
+	Datastore  int    `xml:"DATASTORE_ID"`
+	VMs        []int  `xml:"VMS>ID"`
+	Template   node   `xml:"TEMPLATE"`
+}
+
+type imagePool struct {
+	Images []imageInfo `xml:"IMAGE"`
+}
+
+type dsPool struct {
+	DS []struct {
+		ID   int    `xml:"ID"`
+		Name string `xml:"NAME"`
+		Type int    `xml:"TYPE"`
+	} `xml:"DATASTORE"`
+}
+
+type vnPool struct {
+	VNets []struct {
+		ID   int    `xml:"ID"`
+		Name string `xml:"NAME"`
+	} `xml:"VNET"`
+}
+
+func decode(what, s string, v any) error {
+	if err := xml.Unmarshal([]byte(s), v); err != nil {
+		return fmt.Errorf("opennebula: %s: bad XML from oned: %w", what, err)
+	}
+	return nil
+}
+
+// tmpl builds a template in OpenNebula's XML syntax (no quoting pitfalls).
+type tmpl struct{ b strings.Builder }
+
+func cdata(s string) string {
+	return "<![CDATA[" + strings.ReplaceAll(s, "]]>", "]]]]><![CDATA[>") + "]]>"
+}
+
+func (t *tmpl) single(name, value string) *tmpl {
+	t.b.WriteString("<" + name + ">" + cdata(value) + "</" + name + ">")
+	return t
+}
+
+// vector adds NAME with sub-attributes given as name, value pairs
+// (empty values are left out).
+func (t *tmpl) vector(name string, kv ...string) *tmpl {
+	t.b.WriteString("<" + name + ">")
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			t.single(kv[i], kv[i+1])
+		}
+	}
+	t.b.WriteString("</" + name + ">")
+	return t
+}
+
+// node re-sends a decoded element as it is.
+func (t *tmpl) node(n *node) *tmpl {
+	if len(n.Nodes) == 0 {
+		return t.single(n.name(), n.Text)
+	}
+	t.b.WriteString("<" + n.name() + ">")
+	for i := range n.Nodes {
+		t.node(&n.Nodes[i])
+	}
+	t.b.WriteString("</" + n.name() + ">")
+	return t
+}
+
+func (t *tmpl) String() string { return "<TEMPLATE>" + t.b.String() + "</TEMPLATE>" }
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return -1
+	}
+	return n
+}

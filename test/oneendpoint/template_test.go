@@ -1,0 +1,68 @@
+package oneendpoint
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTemplateParser: oned's template syntax and its quirks
+// (template_parser.l, template_syntax.y).
+func TestTemplateParser(t *testing.T) {
+	tm, err := ParseTemplate("# comment\nname = \"a \\\"b\\\" c\"\ncpu=0.5 # trailing\nEMPTY =\nDISK=[ IMAGE_ID = 3, TARGET = vda, target = vdz ]\nDISK = [TYPE=fs,\n  SIZE=\"10\"]\nV=[ ]\nQ=\"two\nlines\"\nPATH=/a\\b\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tm.Get("NAME"); got != `a "b" c` {
+		t.Errorf("NAME %q: names are uppercased, only \\\" is unescaped", got)
+	}
+	if got := tm.Get("CPU"); got != "0.5" {
+		t.Errorf("CPU %q: an unquoted value stops at a blank or #", got)
+	}
+	if !tm.Has("EMPTY") || tm.Get("EMPTY") != "" {
+		t.Errorf("EMPTY =<newline> is an empty value")
+	}
+	disks := tm.Vectors("DISK")
+	if len(disks) != 2 || disks[0].Sub("TARGET") != "vda" || disks[1].Sub("SIZE") != "10" {
+		t.Errorf("DISK vectors %+v: repeated names are several; the first duplicate sub-attribute wins", disks)
+	}
+	if v := tm.Vector("V"); v == nil || len(v.Vec) != 0 {
+		t.Errorf("V=[ ] is an empty vector")
+	}
+	if tm.Get("Q") != "two\nlines" {
+		t.Errorf("quoted values span lines: %q", tm.Get("Q"))
+	}
+	if tm.Get("PATH") != `/a\b` {
+		t.Errorf("a backslash stays: %q", tm.Get("PATH"))
+	}
+	for in, want := range map[string]string{
+		"A=]]>":              "unexpected CCDATA",
+		"A B":                "unexpected VARIABLE, expecting EQUAL or EQUAL_EMPTY at line 1",
+		"A=[B=1":             "Parse error: syntax error, unexpected $end, expecting COMMA or CBRACKET",
+		"<TEMPLATE><A>1</B>": "Parse error: XML Template malformed.",
+		"<VM><A>1</A></VM>":  "Parse error: XML Template malformed.",
+		"A=\"unterminated":   "unexpected $end",
+	} {
+		if _, err := ParseTemplate(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+	x, err := ParseTemplate("<TEMPLATE><NAME>x</NAME><OS><KERNEL_CMD><![CDATA[a=b <c>]]></KERNEL_CMD><ROOT>vda1</ROOT><ROOT>sda</ROOT></OS></TEMPLATE>")
+	if err != nil || x.Get("NAME") != "x" || x.Vector("OS").Sub("KERNEL_CMD") != "a=b <c>" || x.Vector("OS").Sub("ROOT") != "vda1" {
+		t.Errorf("XML template: %+v, %v", x, err)
+	}
+	// Round trip through the text form.
+	back, err := ParseTemplate(tm.String())
+	if err != nil || back.String() != tm.String() {
+		t.Errorf("round trip:\n%s\n%s\n%v", tm.String(), back.String(), err)
+	}
+}
+
+// TestMerge: a merge replaces every attribute of a name it carries.
+func TestMerge(t *testing.T) {
+	a, _ := ParseTemplate("A=1\nT=[K=x]\nT=[K=y]\nB=2")
+	b, _ := ParseTemplate("T=[K=z]\nB=3")
+	a.Merge(b)
+	if len(a.Vectors("T")) != 1 || a.Vector("T").Sub("K") != "z" || a.Get("B") != "3" || a.Get("A") != "1" {
+		t.Errorf("merged: %s", a.String())
+	}
+}
