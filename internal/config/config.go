@@ -110,7 +110,7 @@ func Default() *Config {
 	return &Config{
 		Hook: Hook{
 			Socket:        DefaultSocket,
-			SocketGroup:   "eucalyptus",
+			SocketGroup:   "nchookd", // created by the packages (packaging/nchookd.sysusers)
 			AllowedUsers:  []string{"eucalyptus"},
 			InstancesRoot: []string{"/var/lib/eucalyptus/instances"},
 			OnError:       OnErrorRefuse,
