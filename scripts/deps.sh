@@ -8,6 +8,7 @@ pkgs=(
 	qemu-system-x86 qemu-utils libxml2-utils
 	linux-image-amd64 busybox-static extlinux syslinux-common
 	cpio gzip e2fsprogs fdisk
+	debootstrap rpm
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+# The build tags of every build (Makefile's GOTAGS): libvirt dlopen'd, no LXC/QEMU libraries.
+export GOFLAGS="${GOFLAGS:-} -tags=$(scripts/gotags.sh)"
 scripts/deps.sh
 if [ "$(id -u)" -eq 0 ]; then
 	scripts/libvirtd.sh start
@@ -13,6 +15,14 @@ else
 	echo "test: not root: tests that need libvirtd will skip and say so" >&2
 fi
 go vet ./...
+# Install test of the .deb and .rpm in a debootstrapped Debian root (root;
+# skips and says so otherwise).
+if [ -z "${GOTESTFLAGS:-}" ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		make --no-print-directory packages
+	fi
+	scripts/test-packages.sh
+fi
 # One package at a time: the end-to-end tests run QEMU guests under
 # software emulation on 2 cores, and timing-sensitive checks (watchdog,
 # stop → final gap) must not compete with other packages' tests.
