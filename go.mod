@@ -12,6 +12,7 @@ require (
 	github.com/beevik/etree v1.8.1
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/fsnotify/fsnotify v1.10.1
+	golang.org/x/term v0.47.0
 	libvirt.org/go/libvirt v1.11010.0
 )
 
