@@ -72,7 +72,7 @@ in_root useradd --system --home-dir /var/lib/eucalyptus --shell /usr/sbin/nologi
 # snapshot: every path of the root but the package managers' own records.
 snapshot() {
 	(cd "$R" && find . -xdev \( -path ./proc -o -path ./tmp -o -path ./var/lib/dpkg -o -path ./var/lib/rpm \
-		-o -path ./var/log -o -path ./var/cache -o -path ./usr/lib/sysimage \) -prune -o -print | sort)
+		-o -path ./var/log -o -path ./var/cache -o -path ./usr/lib/sysimage -o -path ./run/systemd \) -prune -o -print | sort)
 	in_root getent group | cut -d: -f1,4 | sed 's/^/group:/' | sort
 }
 before=$(snapshot)
@@ -117,7 +117,7 @@ check_installed() {
 	if find "$R/etc/systemd" -name 'nchookd.*' | grep -q .; then
 		fail "$f: units enabled on install: $(find "$R/etc/systemd" -name 'nchookd.*')"
 	fi
-	if out=$(in_root systemd-analyze verify /usr/lib/systemd/system/nchookd.socket /usr/lib/systemd/system/nchookd.service 2>&1); then
+	if out=$(in_root systemd-analyze verify --man=no /usr/lib/systemd/system/nchookd.socket /usr/lib/systemd/system/nchookd.service 2>&1); then
 		ok "$f: systemd-analyze verify"
 	else
 		fail "$f: systemd-analyze verify: $out"
@@ -201,7 +201,7 @@ fi
 
 # ---- .rpm ----
 t0=$(date +%s)
-rpmr() { rpm --root "$PWD/$R" "$@"; }
+rpmr() { rpm --root "$PWD/$R" --dbpath /var/lib/rpm "$@"; }
 rpmr --initdb
 rpmr -i --nodeps "$R/tmp/pkgs/$(basename "$rpm_n")" "$R/tmp/pkgs/$(basename "$rpm_k")" >"$work/rpm.log" 2>&1 ||
 	fail "rpm -i: $(tail -5 "$work/rpm.log")"
