@@ -16,7 +16,7 @@ PKG_ARCH ?= $(shell go env GOARCH)
 .PHONY: help demo build test e2e bench test-installer install packages test-packages clean fmt
 
 help: ## show this help
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/nchookd, bin/kscloud and the static Eucalyptus hook bin/nchookd-euca-hook
 	go build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
@@ -73,7 +73,7 @@ packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned
 	done; done
 	@ls -l build/packages/
 
-test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root (root; cached in build/debroot.tar.gz)
+test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root (root; cached in build/debroot-bookworm.tar)
 	scripts/test-packages.sh
 
 fmt: ## gofmt the tree
