@@ -22,6 +22,7 @@ import (
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/hookd"
+	"github.com/kscloud/kscloud/internal/slogjournal"
 	"github.com/kscloud/kscloud/internal/virt"
 )
 
@@ -52,9 +53,14 @@ func cmdServe(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// newLogger logs text to stderr; under the journal (JOURNAL_STREAM set) it
-// leaves the timestamp to journald.
+// newLogger logs to the journal natively (priorities, INSTANCE=/DOMAIN=
+// fields) when stderr is the journal's stream, else text to stderr.
 func newLogger(w io.Writer, lv slog.Level) *slog.Logger {
+	if slogjournal.UnderJournal() {
+		h := slogjournal.New(lv, nil)
+		h.Fallback = w
+		return slog.New(h)
+	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if os.Getenv("JOURNAL_STREAM") != "" {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
