@@ -22,6 +22,7 @@ import (
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/hookd"
+	"github.com/kscloud/kscloud/internal/metrics"
 	"github.com/kscloud/kscloud/internal/slogjournal"
 	"github.com/kscloud/kscloud/internal/virt"
 )
@@ -79,6 +80,15 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 		return err
 	}
 	srv := hookd.New(log, cfg, store, version)
+	m := metrics.New(store.List)
+	srv.Metrics = m
+	if addr := cfg.Metrics.Listen; addr != "" {
+		go func() {
+			if err := m.Serve(ctx, addr); err != nil {
+				log.Error("metrics not served", "err", err)
+			}
+		}()
+	}
 	ln, activated, err := listen(cfg)
 	if err != nil {
 		return err
@@ -89,7 +99,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	}
 	if uri := cfg.Libvirt.URI; uri != "" {
 		connected := make(chan struct{})
-		go follow(ctx, log, srv, store, uri, connected)
+		go follow(ctx, log, srv, store, uri, connected, m)
 		select {
 		case <-connected:
 		case <-time.After(10 * time.Second):
@@ -98,7 +108,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	} else {
 		log.Info("libvirt.uri is empty: rewriting launches only, not following installs")
 	}
-	go watchConfig(ctx, log, srv, cfgPath)
+	go watchConfig(ctx, log, srv, cfgPath, m)
 	go watchdog(ctx, log, ln.Addr().String())
 
 	errc := make(chan error, 1)
@@ -113,13 +123,14 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 
 // follow connects to libvirt (retrying until it answers) and runs the
 // lifecycle follower; connected is closed once it is attached.
-func follow(ctx context.Context, log *slog.Logger, srv *hookd.Server, store *hookd.Store, uri string, connected chan<- struct{}) {
+func follow(ctx context.Context, log *slog.Logger, srv *hookd.Server, store *hookd.Store, uri string, connected chan<- struct{}, m *metrics.Daemon) {
 	backoff := 500 * time.Millisecond
 	for {
 		c, err := virt.Open(ctx, uri, log)
 		if err == nil {
 			defer c.Close()
 			f := hookd.NewFollower(log, store, c, srv.Config)
+			f.Metrics = m
 			srv.SetFollower(f)
 			close(connected)
 			if err := f.Run(ctx); err != nil {
@@ -204,7 +215,7 @@ func listen(cfg *config.Config) (net.Listener, bool, error) {
 // watchConfig reloads the configuration when its file changes. It watches
 // the directory (editors and config management replace files by rename).
 // A file that does not validate is refused; the previous one stays.
-func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string) {
+func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string, m *metrics.Daemon) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Warn("config reload disabled", "err", err)
@@ -248,6 +259,7 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 			cfg, err := config.Load(path, false)
 			if err != nil {
 				log.Error("config reload refused; keeping the previous configuration", "err", err)
+				m.ConfigReload(false)
 				notify(log, "STATUS=config reload refused: "+oneLine(err.Error()))
 				continue
 			}
@@ -255,6 +267,7 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 				log.Warn("config reloaded with catalog problems", "problems", errors.Join(errs...).Error())
 			}
 			srv.SetConfig(cfg)
+			m.ConfigReload(true)
 			log.Info("config reloaded", "config", path, "installers", len(cfg.Installer))
 			notify(log, "STATUS=config reloaded")
 		}
