@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/install"
@@ -108,7 +109,13 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	default:
 		steps = pr.wf.RunSteps(f.provider == "libvirt")
 	}
+	runStart := time.Now()
 	runErr := eng.Run(ctx, b, steps)
+	defer func() {
+		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr); err != nil {
+			fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
+		}
+	}()
 	if runErr == nil && kind == "bake" && b.Result != nil {
 		if w, ok := p.(provenanceWriter); ok {
 			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err == nil {
