@@ -144,7 +144,7 @@ check_installed() {
 bump() { # format → path of nchookd package with version+.1
 	local f=$1 v
 	v=$(scripts/pkgversion.sh).1
-	mkdir -p "$work/next"
+	rm -rf "$work/next" && mkdir -p "$work/next"
 	PKG_VERSION=$v PKG_ARCH=$(dpkg --print-architecture) build/nfpm package --config packaging/nfpm/nchookd.yaml \
 		--packager "$f" --target "$work/next/" >/dev/null
 	ls "$work/next/"nchookd*."$f"
