@@ -173,10 +173,10 @@ func TestScrapeMoves(t *testing.T) {
 func TestReasonClass(t *testing.T) {
 	for in, want := range map[string]string{
 		"no console output and no disk writes for 30m0s (last: x)": "inactivity",
-		"installer stopped: crashed":                                "installer_crashed",
+		"installer stopped: crashed":                               "installer_crashed",
 		"installer stopped: something new":                         "installer_other",
-		"boot installed system: virDomainCreate failed":             "final_boot",
-		"":                                                          "other",
+		"boot installed system: virDomainCreate failed":            "final_boot",
+		"": "other",
 	} {
 		if got := ReasonClass(in); got != want {
 			t.Errorf("ReasonClass(%q) = %q, want %q", in, got, want)
