@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/install"
@@ -24,7 +25,10 @@ type buildSummary struct {
 	DurationS float64   `json:"duration_s"`
 	Resources int       `json:"resources"`
 	Image     string    `json:"image,omitempty"`
-	Error     string    `json:"error,omitempty"`
+	// ImageBytes is the space the image file takes on this host (libvirt:
+	// its allocated blocks; sparse regions take none).
+	ImageBytes int64  `json:"image_bytes,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // appendSummary appends b's summary line to dir/summary.jsonl in one
@@ -34,6 +38,13 @@ func appendSummary(dir string, b *install.Build, took time.Duration, runErr erro
 		DurationS: took.Round(time.Millisecond).Seconds(), Resources: len(b.Resources)}
 	if b.Result != nil {
 		s.Image = b.Result.ImageID
+		if b.Result.ImagePath != "" {
+			if st, err := os.Stat(b.Result.ImagePath); err == nil {
+				if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+					s.ImageBytes = sys.Blocks * 512
+				}
+			}
+		}
 	}
 	if runErr != nil {
 		s.Error = runErr.Error()

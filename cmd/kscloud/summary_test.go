@@ -14,8 +14,12 @@ import (
 
 func TestAppendSummary(t *testing.T) {
 	dir := t.TempDir()
+	img := filepath.Join(dir, "f40.qcow2")
+	if err := os.WriteFile(img, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	b := &install.Build{ID: "ks-1", Kind: "bake", Provider: "libvirt", Status: install.StatusDone,
-		Resources: []install.Resource{{Kind: "volume", ID: "v"}}, Result: &install.Result{ImageID: "f40-1"}}
+		Resources: []install.Resource{{Kind: "volume", ID: "v"}}, Result: &install.Result{ImageID: "f40-1", ImagePath: img}}
 	if err := appendSummary(dir, b, 90*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +41,7 @@ func TestAppendSummary(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	if len(got) != 2 || got[0].Build != "ks-1" || got[0].DurationS != 90 || got[0].Image != "f40-1" || got[0].Resources != 1 ||
+	if len(got) != 2 || got[0].Build != "ks-1" || got[0].DurationS != 90 || got[0].Image != "f40-1" || got[0].Resources != 1 || got[0].ImageBytes < 64<<10 ||
 		got[1].Status != install.StatusFailed || got[1].Error == "" {
 		t.Fatalf("summary lines %+v", got)
 	}
