@@ -9,14 +9,21 @@ DESTDIR ?=
 # every event); the static dispatcher installed into nc-hooks execs it.
 LIBEXECDIR ?= $(PREFIX)/lib/nchookd
 CC ?= cc
+# The libvirt binding loads libvirt.so.0 at run time (dlopen) and leaves out
+# the LXC, QEMU and admin libraries nothing here calls: the binaries link
+# only libc and load on any libvirt that has the calls they make.
+GOTAGS ?= $(shell scripts/gotags.sh)
+# Package version: the tag, else 0.0.0+git<commit date>.<commit> (sorts by date).
+PKG_VERSION ?= $(shell scripts/pkgversion.sh)
+PKG_ARCH ?= $(shell go env GOARCH)
 
-.PHONY: help demo build test e2e bench test-installer install clean fmt
+.PHONY: help demo build test e2e bench test-installer install packages test-packages clean fmt
 
 help: ## show this help
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/nchookd, bin/kscloud, the static Go hook bin/nchookd-euca-hook and its static nc-hooks dispatcher bin/nc-hook
-	go build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
+	go build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-euca-hook ./hooks/eucalyptus
 	$(CC) -static -s -O2 -Wall -Werror -DNCHOOKD_HOOK='"$(LIBEXECDIR)/nchookd-euca-hook"' -o bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 
@@ -35,14 +42,16 @@ bench: ## benchmarks: hook latency, rewrite/parse cost, local and ec2 bake overh
 test-installer: ## build the small test installer into build/test-installer/
 	test/installer/build.sh build/test-installer
 
-install: build ## install binaries, the Eucalyptus hook, systemd units and default config (DESTDIR honoured)
+install: build ## install binaries, the Eucalyptus hook, systemd units and default config (DESTDIR honoured; packages are better: make packages)
 	install -D -m 0755 bin/nchookd $(DESTDIR)$(PREFIX)/sbin/nchookd
 	install -D -m 0755 bin/kscloud $(DESTDIR)$(PREFIX)/bin/kscloud
 	install -D -m 0755 bin/nchookd-euca-hook $(DESTDIR)$(LIBEXECDIR)/nchookd-euca-hook
 	install -D -m 0755 bin/nc-hook $(DESTDIR)/etc/eucalyptus/nc-hooks/nchookd
-	install -D -m 0644 packaging/nchookd.service $(DESTDIR)/lib/systemd/system/nchookd.service
-	install -D -m 0644 packaging/nchookd.socket $(DESTDIR)/lib/systemd/system/nchookd.socket
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/sbin/|$(PREFIX)/sbin/|g' packaging/nchookd.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/nchookd.service
+	install -m 0644 packaging/nchookd.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/nchookd.socket
 	install -D -m 0644 packaging/nchookd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/nchookd.conf
+	install -D -m 0644 packaging/nchookd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/nchookd.conf
 	install -D -m 0644 packaging/man/kscloud.1 $(DESTDIR)$(PREFIX)/share/man/man1/kscloud.1
 	install -D -m 0644 packaging/man/nchookd.8 $(DESTDIR)$(PREFIX)/share/man/man8/nchookd.8
 	@if [ -e $(DESTDIR)/etc/nchookd/nchookd.toml ]; then \
@@ -50,6 +59,26 @@ install: build ## install binaries, the Eucalyptus hook, systemd units and defau
 	else \
 		install -D -m 0644 packaging/nchookd.toml $(DESTDIR)/etc/nchookd/nchookd.toml; \
 	fi
+
+packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned in packaging/tools/go.mod)
+	rm -rf build/pkg && mkdir -p build/pkg/bin build/packages
+	go build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o build/pkg/bin/nchookd-euca-hook ./hooks/eucalyptus
+	$(CC) -static -s -O2 -Wall -Werror -DNCHOOKD_HOOK='"/usr/lib/nchookd/nchookd-euca-hook"' -o build/pkg/bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
+	gzip -9n <packaging/man/nchookd.8 >build/pkg/nchookd.8.gz
+	gzip -9n <packaging/man/kscloud.1 >build/pkg/kscloud.1.gz
+	build/pkg/bin/kscloud completion bash >build/pkg/kscloud.bash
+	build/pkg/bin/kscloud completion zsh >build/pkg/_kscloud
+	build/pkg/bin/kscloud completion fish >build/pkg/kscloud.fish
+	go build -C packaging/tools -o ../../build/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	rm -f build/packages/*
+	for p in nchookd kscloud; do for f in deb rpm; do \
+		PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' build/nfpm package --config packaging/nfpm/$$p.yaml --packager $$f --target build/packages/ || exit 1; \
+	done; done
+	@ls -l build/packages/
+
+test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root (root; the Debian root cached in /var/cache/kscloud-test)
+	scripts/test-packages.sh
 
 fmt: ## gofmt the tree
 	gofmt -w cmd hooks internal

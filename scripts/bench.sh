@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+export GOFLAGS="${GOFLAGS:-} -tags=$(scripts/gotags.sh)"
 scripts/deps.sh
 if [ "$(id -u)" -eq 0 ]; then
 	scripts/libvirtd.sh start

@@ -11,6 +11,7 @@ pkgs=(
 	ovmf xorriso zstd xz-utils
 	awscli
 	python3
+	debootstrap rpm
 )
 missing=()
 for p in "${pkgs[@]}"; do

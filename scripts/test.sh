@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+# The build tags of every build (Makefile's GOTAGS): libvirt dlopen'd, no LXC/QEMU libraries.
+export GOFLAGS="${GOFLAGS:-} -tags=$(scripts/gotags.sh)"
 scripts/deps.sh
 if [ "$(id -u)" -eq 0 ]; then
 	scripts/libvirtd.sh start
@@ -17,7 +19,9 @@ go vet ./...
 # holds the packages whose tests boot QEMU guests (they call
 # testenv.Libvirt): under software emulation on 2 cores their
 # timing-sensitive checks (watchdog, stop → final gap) must not compete
-# with each other. Every other package runs in the second lane.
+# with each other. Every other package runs in the second lane, and after
+# them the install test of the .deb and .rpm in a debootstrapped Debian
+# root (root; it skips and says so otherwise).
 guest=() other=()
 while read -r pkg dir; do
 	if grep -qs 'testenv\.Libvirt(' "$dir"/*_test.go; then
@@ -28,12 +32,20 @@ while read -r pkg dir; do
 done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
 mkdir -p build
 start=$(date +%s)
-go test -p 1 -count=1 -timeout 60m ${GOTESTFLAGS:-} "${other[@]}" >build/test-other.log 2>&1 &
+(
+	go test -p 1 -count=1 -timeout 60m ${GOTESTFLAGS:-} "${other[@]}" || exit
+	if [ -z "${GOTESTFLAGS:-}" ]; then
+		if [ "$(id -u)" -eq 0 ]; then
+			make --no-print-directory packages
+		fi
+		scripts/test-packages.sh
+	fi
+) >build/test-other.log 2>&1 &
 other_pid=$!
 rc=0
 go test -p 1 -count=1 -timeout 60m ${GOTESTFLAGS:-} "${guest[@]}" || rc=$?
 wait "$other_pid" || rc=$?
-echo "test: the other lane (${#other[@]} packages):" >&2
+echo "test: the other lane (${#other[@]} packages, then the package install test):" >&2
 cat build/test-other.log
 echo "test: both lanes took $(($(date +%s) - start)) s" >&2
 [ "$rc" -eq 0 ] || exit "$rc"

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
@@ -130,22 +132,35 @@ type status struct {
 }
 
 func newStatus(w io.Writer) *status {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &status{w: w, tty: tty, start: time.Now()}
+	return &status{w: w, tty: isTerminal(w), start: time.Now()}
 }
+
+// isTerminal: w is a terminal (a tty, not merely a character device such
+// as /dev/null).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// stickyPrefix marks status lines that must stay on the screen (the VNC
+// console's location): on a terminal they get a line of their own, which
+// later progress lines do not overwrite.
+const stickyPrefix = "VNC console"
 
 func (s *status) line(l string) {
 	l = shown(l) // the installer's console and the cloud's answers are not ours
 	if l == s.last {
 		return
 	}
-	s.last = l
 	el := time.Since(s.start).Round(time.Second)
+	if s.tty && strings.HasPrefix(l, stickyPrefix) {
+		fmt.Fprintf(s.w, "\r\033[K[%s] %s\n", el, l)
+		if s.last != "" {
+			fmt.Fprintf(s.w, "[%s] %s", el, s.last)
+		}
+		return
+	}
+	s.last = l
 	if s.tty {
 		fmt.Fprintf(s.w, "\r\033[K[%s] %s", el, l)
 		return

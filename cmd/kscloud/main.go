@@ -19,15 +19,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"lint":     {"check kickstart files before anything boots", cmdLint},
-		"run":      {"install a machine in place from a kickstart, or boot a baked image", cmdRun},
-		"bake":     {"install a kickstart onto a fresh volume and register it as an image", cmdBake},
-		"version":  {"print the version", cmdVersion},
-		"images":   {"list, show or remove baked images", cmdImages},
-		"status":   {"show builds and what they left", cmdStatus},
-		"cleanup":  {"remove what a build (or nobody's build) left behind", cmdCleanup},
-		"vnc":      {"where an install's VNC console is", cmdVNC},
-		"userdata": {"render user-data for a launch on a cloud with nchookd", cmdUserdata},
+		"lint":           {"check kickstart files before anything boots", cmdLint},
+		"run":            {"install a machine in place from a kickstart, or boot a baked image", cmdRun},
+		"bake":           {"install a kickstart onto a fresh volume and register it as an image", cmdBake},
+		"version":        {"print the version", cmdVersion},
+		"images":         {"list, show or remove baked images", cmdImages},
+		"status":         {"show builds and what they left", cmdStatus},
+		"cleanup":        {"remove what a build (or nobody's build) left behind", cmdCleanup},
+		"vnc":            {"where an install's VNC console is", cmdVNC},
+		"userdata":       {"render user-data for a launch on a cloud with nchookd", cmdUserdata},
+		"completion":     {"print a bash, zsh or fish completion script", cmdCompletion},
+		"uninstall-host": {"remove the storage pools and empty directories kscloud set up on this libvirt host", cmdUninstallHost},
 	}
 }
 
@@ -49,7 +51,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'kscloud COMMAND -h' for a command's flags.")
 }

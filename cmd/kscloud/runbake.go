@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/install"
@@ -115,7 +116,13 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	if pr.one != nil {
 		steps = oneSteps(pr.one, kind, b)
 	}
+	runStart := time.Now()
 	runErr := eng.Run(ctx, b, steps)
+	defer func() {
+		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr); err != nil {
+			fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
+		}
+	}()
 	if runErr == nil && kind == "bake" && b.Result != nil {
 		recordImageDigest(ctx, p, b)
 		if w, ok := p.(provenanceWriter); ok {

@@ -22,6 +22,8 @@ import (
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/hookd"
+	"github.com/kscloud/kscloud/internal/metrics"
+	"github.com/kscloud/kscloud/internal/slogjournal"
 	"github.com/kscloud/kscloud/internal/virt"
 )
 
@@ -52,9 +54,14 @@ func cmdServe(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// newLogger logs text to stderr; under the journal (JOURNAL_STREAM set) it
-// leaves the timestamp to journald.
+// newLogger logs to the journal natively (priorities, INSTANCE=/DOMAIN=
+// fields) when stderr is the journal's stream, else text to stderr.
 func newLogger(w io.Writer, lv slog.Level) *slog.Logger {
+	if slogjournal.UnderJournal() {
+		h := slogjournal.New(lv, nil)
+		h.Fallback = w
+		return slog.New(h)
+	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if os.Getenv("JOURNAL_STREAM") != "" {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
@@ -78,6 +85,15 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 		return err
 	}
 	srv := hookd.New(log, cfg, store, version)
+	m := metrics.New(store.List)
+	srv.Metrics = m
+	if addr := cfg.Metrics.Listen; addr != "" {
+		go func() {
+			if err := m.Serve(ctx, addr); err != nil {
+				log.Error("metrics not served", "err", err)
+			}
+		}()
+	}
 	ln, activated, err := listen(cfg)
 	if err != nil {
 		return err
@@ -94,7 +110,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	go func() { errc <- srv.Serve(ctx, ln) }()
 	if uri := cfg.Libvirt.URI; uri != "" {
 		connected := make(chan struct{})
-		go follow(ctx, log, srv, store, uri, connected)
+		go follow(ctx, log, srv, store, uri, connected, m)
 		select {
 		case <-connected:
 		case <-time.After(10 * time.Second):
@@ -105,7 +121,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	} else {
 		log.Info("libvirt.uri is empty: rewriting launches only, not following installs")
 	}
-	go watchConfig(ctx, log, srv, cfgPath)
+	go watchConfig(ctx, log, srv, cfgPath, m)
 	go watchdog(ctx, log, ln.Addr().String())
 	n := len(store.List())
 	log.Info("nchookd serving", "socket", cfg.Hook.Socket, "activated", activated, "installs", n, "config", cfg.Path)
@@ -117,13 +133,14 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 
 // follow connects to libvirt (retrying until it answers) and runs the
 // lifecycle follower; connected is closed once it is attached.
-func follow(ctx context.Context, log *slog.Logger, srv *hookd.Server, store *hookd.Store, uri string, connected chan<- struct{}) {
+func follow(ctx context.Context, log *slog.Logger, srv *hookd.Server, store *hookd.Store, uri string, connected chan<- struct{}, m *metrics.Daemon) {
 	backoff := 500 * time.Millisecond
 	for {
 		c, err := virt.Open(ctx, uri, log)
 		if err == nil {
 			defer c.Close()
 			f := hookd.NewFollower(log, store, c, srv.Config)
+			f.Metrics = m
 			srv.SetFollower(f)
 			close(connected)
 			if err := f.Run(ctx); err != nil {
@@ -210,7 +227,7 @@ func listen(cfg *config.Config) (net.Listener, bool, error) {
 // watchConfig reloads the configuration when its file changes. It watches
 // the directory (editors and config management replace files by rename).
 // A file that does not validate is refused; the previous one stays.
-func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string) {
+func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string, m *metrics.Daemon) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Warn("config reload disabled", "err", err)
@@ -254,6 +271,7 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 			cfg, err := config.Load(path, false)
 			if err != nil {
 				log.Error("config reload refused; keeping the previous configuration", "err", err)
+				m.ConfigReload(false)
 				notify(log, "STATUS=config reload refused: "+oneLine(err.Error()))
 				continue
 			}
@@ -263,6 +281,7 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 				continue
 			}
 			srv.SetConfig(cfg)
+			m.ConfigReload(true)
 			log.Info("config reloaded", "config", path, "installers", len(cfg.Installer))
 			notify(log, "STATUS=config reloaded")
 		}

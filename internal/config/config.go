@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"os/user"
@@ -48,6 +49,7 @@ type Config struct {
 	Policy    Policy               `toml:"policy"`
 	State     State                `toml:"state"`
 	Libvirt   Libvirt              `toml:"libvirt"`
+	Metrics   Metrics              `toml:"metrics"`
 	Installer map[string]Installer `toml:"installer"`
 
 	// Path is the file this was loaded from ("" for defaults only).
@@ -87,6 +89,11 @@ type Libvirt struct {
 	URI string `toml:"uri"`
 }
 
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Listen string `toml:"listen"` // loopback host:port serving /metrics; "" = off
+}
+
 // Installer is one catalog entry: an installer kernel and initrd on the
 // node, chosen by name with kscloud.installer=NAME.
 type Installer struct {
@@ -118,7 +125,7 @@ func Default() *Config {
 	return &Config{
 		Hook: Hook{
 			Socket:        DefaultSocket,
-			SocketGroup:   "eucalyptus",
+			SocketGroup:   "nchookd", // created by the packages (packaging/nchookd.sysusers)
 			AllowedUsers:  []string{"eucalyptus"},
 			InstancesRoot: []string{"/var/lib/eucalyptus/instances"},
 			ImageRoots:    []string{},
@@ -263,6 +270,13 @@ func (c *Config) Validate() error {
 	}
 	if c.State.InactivityTimeout.Duration < 0 {
 		return bad("state.inactivity_timeout is negative")
+	}
+	if l := c.Metrics.Listen; l != "" {
+		host, port, err := net.SplitHostPort(l)
+		ip := net.ParseIP(host)
+		if err != nil || port == "" || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return bad("metrics.listen %q: want a loopback host:port such as 127.0.0.1:9639", l)
+		}
 	}
 	for name, in := range c.Installer {
 		if !validInstallerName(name) {

@@ -19,6 +19,7 @@ import (
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/launch"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/internal/metrics"
 	"github.com/kscloud/kscloud/internal/progress"
 	"github.com/kscloud/kscloud/internal/virt"
 )
@@ -42,6 +43,9 @@ type Virt interface {
 // its reason. It reconciles with libvirt's live domains on start and after
 // every reconnect, so a daemon or libvirtd restart loses no install.
 type Follower struct {
+	// Metrics counts libvirt reconnects (nil: not counted).
+	Metrics *metrics.Daemon
+
 	log   *slog.Logger
 	store *Store
 	v     Virt
@@ -116,6 +120,7 @@ func (f *Follower) handle(ctx context.Context, ev virt.Event) {
 	f.log.Debug("libvirt event", "domain", ev.Domain, "kind", ev.Kind, "reason", ev.Reason)
 	switch ev.Kind {
 	case virt.Reconnected:
+		f.Metrics.LibvirtReconnect()
 		f.Reconcile(ctx)
 		return
 	case virt.Started:

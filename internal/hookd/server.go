@@ -24,10 +24,14 @@ import (
 	"github.com/kscloud/kscloud/internal/euca"
 	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/metrics"
 )
 
 // Server answers requests on the hook socket.
 type Server struct {
+	// Metrics counts the hooks answered (nil: not counted). Set before Serve.
+	Metrics *metrics.Daemon
+
 	log     *slog.Logger
 	cfg     atomic.Pointer[config.Config]
 	store   *Store
@@ -217,7 +221,10 @@ func (s *Server) handle(ctx context.Context, req hookapi.Request) (*hookapi.Resp
 		}
 		return resp, nil
 	case hookapi.OpHook:
-		return s.hook(ctx, req)
+		start := time.Now()
+		resp, after := s.hook(ctx, req)
+		s.Metrics.Hook(req.Event, resp, time.Since(start))
+		return resp, after
 	}
 	return &hookapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
 }

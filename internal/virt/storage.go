@@ -60,6 +60,33 @@ func (c *Conn) EnsurePool(ctx context.Context, name, dir string) error {
 	return nil
 }
 
+// RemovePool stops and undefines the storage pool name (its directory and
+// files stay); false when there is no such pool.
+func (c *Conn) RemovePool(ctx context.Context, name string) (bool, error) {
+	cc, err := c.conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	p, err := cc.LookupStoragePoolByName(name)
+	if err != nil {
+		var le libvirt.Error
+		if errors.As(err, &le) && le.Code == libvirt.ERR_NO_STORAGE_POOL {
+			return false, nil
+		}
+		return false, fmt.Errorf("storage pool %q: %w", name, err)
+	}
+	defer p.Free()
+	if active, _ := p.IsActive(); active {
+		if err := p.Destroy(); err != nil {
+			return false, fmt.Errorf("storage pool %q: stop: %w", name, err)
+		}
+	}
+	if err := p.Undefine(); err != nil {
+		return false, fmt.Errorf("storage pool %q: undefine: %w", name, err)
+	}
+	return true, nil
+}
+
 func (c *Conn) pool(ctx context.Context, name string) (*libvirt.StoragePool, error) {
 	cc, err := c.conn(ctx)
 	if err != nil {

@@ -163,8 +163,9 @@ func TestE2EMakeInstall(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
-	for _, p := range []string{"usr/sbin/nchookd", "usr/bin/kscloud", "etc/eucalyptus/nc-hooks/nchookd",
-		"lib/systemd/system/nchookd.service", "lib/systemd/system/nchookd.socket", "etc/nchookd/nchookd.toml", "usr/lib/tmpfiles.d/nchookd.conf"} {
+	for _, p := range []string{"usr/sbin/nchookd", "usr/bin/kscloud", "etc/eucalyptus/nc-hooks/nchookd", "usr/lib/nchookd/nchookd-euca-hook",
+		"usr/lib/systemd/system/nchookd.service", "usr/lib/systemd/system/nchookd.socket", "etc/nchookd/nchookd.toml",
+		"usr/lib/tmpfiles.d/nchookd.conf", "usr/lib/sysusers.d/nchookd.conf"} {
 		if _, err := os.Stat(filepath.Join(dest, p)); err != nil {
 			t.Errorf("missing %s", p)
 		}
@@ -173,12 +174,13 @@ func TestE2EMakeInstall(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("nc-hooks holds %d files, want exactly one executable", len(ents))
 	}
-	// The hook must not load libvirt: a static binary with no interpreter.
-	out, _ := exec.Command("file", filepath.Join(dest, "etc/eucalyptus/nc-hooks/nchookd")).Output()
+	// The hook binary must not load libvirt: a static binary with no interpreter.
+	hook := filepath.Join(dest, "usr/lib/nchookd/nchookd-euca-hook")
+	out, _ := exec.Command("file", hook).Output()
 	if len(out) > 0 && !strings.Contains(string(out), "statically linked") {
 		t.Fatalf("hook is not static: %s", out)
 	}
-	ldd, _ := exec.Command("ldd", filepath.Join(dest, "etc/eucalyptus/nc-hooks/nchookd")).CombinedOutput()
+	ldd, _ := exec.Command("ldd", hook).CombinedOutput()
 	if strings.Contains(string(ldd), "libvirt") {
 		t.Fatalf("hook links libvirt: %s", ldd)
 	}
@@ -193,6 +195,20 @@ func TestE2EMakeInstall(t *testing.T) {
 	disp, _ := os.ReadFile(filepath.Join(dest, "etc/eucalyptus/nc-hooks/nchookd"))
 	if !bytes.Contains(disp, []byte("/"+goHook+"\x00")) {
 		t.Fatalf("the dispatcher does not exec /%s", goHook)
+	}
+	// PREFIX=/usr/local: the units and the dispatcher name the binaries there.
+	dest = t.TempDir()
+	cmd = exec.Command("make", "--no-print-directory", "-C", "../..", "install", "DESTDIR="+dest, "PREFIX=/usr/local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install PREFIX=/usr/local: %v\n%s", err, out)
+	}
+	unit, _ := os.ReadFile(filepath.Join(dest, "usr/local/lib/systemd/system/nchookd.service"))
+	disp, _ = os.ReadFile(filepath.Join(dest, "etc/eucalyptus/nc-hooks/nchookd"))
+	if !strings.Contains(string(unit), "ExecStart=/usr/local/sbin/nchookd serve") || strings.Contains(string(unit), "=/usr/sbin/") {
+		t.Errorf("PREFIX=/usr/local unit:\n%s", unit)
+	}
+	if !bytes.Contains(disp, []byte("/usr/local/lib/nchookd/nchookd-euca-hook\x00")) {
+		t.Errorf("PREFIX=/usr/local: the dispatcher does not exec /usr/local/lib/nchookd/nchookd-euca-hook")
 	}
 }
 

@@ -99,6 +99,12 @@ func (n *node) serve(t testing.TB) *exec.Cmd {
 	}
 	defer ln.Close()
 	cmd := exec.Command(bins.nchookd, "serve", "--config", n.cfg, "--log-level", "debug")
+	if os.Getenv("KSCLOUD_E2E_SANDBOX") != "" {
+		// nchookd.service's restrictions (scripts/sandbox-exec.sh): only
+		// the node's directories (instances, state, socket) are writable.
+		cmd = exec.Command("../../scripts/sandbox-exec.sh", filepath.Dir(n.root), "--",
+			bins.nchookd, "serve", "--config", n.cfg, "--log-level", "debug")
+	}
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifySock)
 	logs := new(lockedBuffer)
 	cmd.Stderr = logs

@@ -21,6 +21,9 @@ import (
 // sparse qcow2 in the image pool by qemu-img (holes are not read, zero
 // blocks not written), in the background; Snapshot reports its progress.
 func (p *Provider) CreateSnapshot(ctx context.Context, volumeID, description string, tags cloud.Tags) (cloud.Snapshot, error) {
+	if err := p.storage(ctx); err != nil {
+		return cloud.Snapshot{}, err
+	}
 	v, err := p.Volume(ctx, volumeID)
 	if err != nil {
 		return cloud.Snapshot{}, err
@@ -183,6 +186,9 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id string) error {
 // RegisterImage implements cloud.Images: the image is the snapshot's qcow2
 // under its image name (a hard link, no copy) with its provenance beside it.
 func (p *Provider) RegisterImage(ctx context.Context, spec cloud.ImageSpec) (cloud.Image, error) {
+	if err := p.storage(ctx); err != nil {
+		return cloud.Image{}, err
+	}
 	snap, err := p.reg.get("snapshot", spec.SnapshotID)
 	if err != nil {
 		return cloud.Image{}, err

@@ -67,6 +67,9 @@ type Provider struct {
 	done    chan struct{}
 	machine *Resolved // ResolveMachine's answer
 	media   string    // SetInstallMedia
+
+	storageMu sync.Mutex
+	storageOK bool // directories and pools exist (storage)
 }
 
 // Open connects to libvirt and prepares the pools.
@@ -113,27 +116,86 @@ func Open(ctx context.Context, opt Options) (*Provider, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	regDir := filepath.Join(opt.StateDir, "local")
-	for _, d := range []string{regDir, filepath.Join(regDir, "console"), opt.VolumeDir, opt.ImageDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("libvirt provider: %w", err)
-		}
-	}
 	c, err := virt.Open(ctx, opt.URI, log)
 	if err != nil {
 		return nil, err
 	}
 	p := &Provider{opt: opt, c: c, reg: &registry{dir: regDir}, log: log,
 		subs: map[chan virt.Event]struct{}{}, jobs: map[string]bool{}, stopped: map[string]time.Time{}, done: make(chan struct{})}
-	if err := c.EnsurePool(ctx, opt.VolumePool, opt.VolumeDir); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if err := c.EnsurePool(ctx, opt.ImagePool, opt.ImageDir); err != nil {
-		c.Close()
-		return nil, err
-	}
 	go p.events()
 	return p, nil
+}
+
+// storage creates, on first need, the directories and the two pools the
+// provider writes to; opening the provider creates nothing (kscloud
+// images list on a fresh host leaves no trace). UninstallHost removes them.
+func (p *Provider) storage(ctx context.Context) error {
+	p.storageMu.Lock()
+	defer p.storageMu.Unlock()
+	if p.storageOK {
+		return nil
+	}
+	for _, d := range []string{filepath.Join(p.reg.dir, "console"), p.opt.VolumeDir, p.opt.ImageDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("libvirt provider: %w", err)
+		}
+	}
+	if err := p.c.EnsurePool(ctx, p.opt.VolumePool, p.opt.VolumeDir); err != nil {
+		return err
+	}
+	if err := p.c.EnsurePool(ctx, p.opt.ImagePool, p.opt.ImageDir); err != nil {
+		return err
+	}
+	p.storageOK = true
+	return nil
+}
+
+// HostSetup is what UninstallHost found and did.
+type HostSetup struct {
+	RemovedPools []string // pools undefined (their directories' files stay)
+	RemovedDirs  []string // empty directories removed
+	Kept         []string // directories kept because files are left in them
+}
+
+// UninstallHost removes what the provider set up on this host: its two
+// storage pools (stopped and undefined; volumes and images on disk stay)
+// and its directories that are empty. It refuses while instances it
+// recorded still exist.
+func (p *Provider) UninstallHost(ctx context.Context) (HostSetup, error) {
+	var hs HostSetup
+	insts, err := p.reg.list("instance")
+	if err != nil {
+		return hs, err
+	}
+	for _, r := range insts {
+		if !r.Terminated {
+			if _, err := p.c.Info(ctx, r.ID); err == nil {
+				return hs, fmt.Errorf("instance %s still exists: terminate it first (kscloud cleanup)", r.ID)
+			}
+		}
+	}
+	for _, name := range []string{p.opt.VolumePool, p.opt.ImagePool} {
+		removed, err := p.c.RemovePool(ctx, name)
+		if err != nil {
+			return hs, err
+		}
+		if removed {
+			hs.RemovedPools = append(hs.RemovedPools, name)
+		}
+	}
+	p.storageMu.Lock()
+	p.storageOK = false
+	p.storageMu.Unlock()
+	for _, d := range []string{filepath.Join(p.reg.dir, "console"), p.opt.VolumeDir, p.opt.ImageDir, p.reg.dir} {
+		switch err := os.Remove(d); {
+		case err == nil:
+			hs.RemovedDirs = append(hs.RemovedDirs, d)
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			hs.Kept = append(hs.Kept, d)
+		}
+	}
+	return hs, nil
 }
 
 // Close stops following events and closes the connection.
@@ -269,6 +331,9 @@ func (p *Provider) WaitInstanceState(ctx context.Context, id string, want ...str
 // a persistent disk-boot domain whose first start is the installer.
 // With ImageID it boots a copy-on-write clone of that image.
 func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cloud.Instance, error) {
+	if err := p.storage(ctx); err != nil {
+		return cloud.Instance{}, err
+	}
 	id := newID("i-")
 	rec := &record{Kind: "instance", ID: id, Name: spec.Name, Tags: spec.Tags, Created: time.Now().UTC(),
 		Console: filepath.Join(p.reg.dir, "console", id+".log")}
@@ -581,6 +646,9 @@ func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, 
 // CreateVolume implements cloud.Volumes: a sparse raw file in the pool,
 // empty or holding a snapshot's blocks (written sparsely by qemu-img).
 func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (cloud.Volume, error) {
+	if err := p.storage(ctx); err != nil {
+		return cloud.Volume{}, err
+	}
 	var snap *record
 	size := spec.SizeGiB
 	if spec.SnapshotID != "" {

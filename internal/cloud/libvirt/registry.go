@@ -104,6 +104,11 @@ func (r *registry) put(rec *record) error {
 	if err != nil {
 		return err
 	}
+	// Made by the first record, not when the provider opens: a command
+	// that only reads creates nothing.
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
 	return atomicfile.Write(r.path(rec.ID), append(b, '\n'), 0o600)
 }
 
@@ -130,6 +135,9 @@ func (r *registry) list(kind string) ([]*record, error) {
 	r.mu.Lock()
 	ents, err := os.ReadDir(r.dir)
 	r.mu.Unlock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // nothing recorded yet
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Install test of the packages built by `make packages` (build/packages/):
+# into a minimal Debian (debootstrap --variant=minbase, bookworm, with
+# systemd and libvirt0 as a node has them), chrooted:
+#   .deb: dpkg -i, files/modes/conffile/group, systemd-analyze verify, the
+#         hook and binaries run, upgrade keeps an edited config and a running
+#         daemon, dpkg -r takes the hook out, dpkg -P leaves nothing.
+#   .rpm: the same with the host's rpm --root (--nodeps: the root's libvirt
+#         is a dpkg package the rpm database does not know), rpm -U, rpm -e.
+# The bootstrapped root is cached as /var/cache/kscloud-test/debroot-bookworm.tar
+# (KSCLOUD_DEBROOT_CACHE; outside the clone, so that later clones on the same
+# machine reuse it; delete it to refresh); a fresh copy is unpacked for every run.
+# Needs root; off CI it skips without root, in CI (CI set) it fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+	if [ -n "${CI:-}" ]; then
+		echo "test-packages: FAIL: needs root (debootstrap, chroot, dpkg in a root)" >&2
+		exit 1
+	fi
+	echo "test-packages: SKIP: needs root (debootstrap, chroot, dpkg in a root)" >&2
+	exit 0
+fi
+start=$(date +%s)
+pkgdir=build/packages
+deb_n=$(ls $pkgdir/nchookd_*.deb) deb_k=$(ls $pkgdir/kscloud_*.deb)
+rpm_n=$(ls $pkgdir/nchookd-*.rpm) rpm_k=$(ls $pkgdir/kscloud-*.rpm)
+cache=${KSCLOUD_DEBROOT_CACHE:-/var/cache/kscloud-test/debroot-bookworm.tar}
+mkdir -p "$(dirname "$cache")"
+work=build/pkgtest
+R=$work/root
+fails=0
+fail() { echo "test-packages: FAIL: $*" >&2; fails=$((fails + 1)); }
+ok() { echo "test-packages: ok: $*" >&2; }
+in_root() { chroot "$R" "$@"; }
+
+cleanup() {
+	for m in proc dev/pts dev; do mountpoint -q "$R/$m" && umount -l "$R/$m"; done
+	[ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null
+	true
+}
+trap cleanup EXIT
+
+mirror() {
+	local m=
+	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+		m=$(awk '$1 == "URIs:" {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+	fi
+	if [ -z "$m" ] && [ -r /etc/apt/sources.list ]; then
+		m=$(awk '$1 == "deb" && $3 ~ /^bookworm/ {print $2; exit}' /etc/apt/sources.list)
+	fi
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
+if [ ! -s "$cache" ]; then
+	echo "test-packages: debootstrap bookworm (minbase + systemd, libvirt0) into $work/seed; cached in $cache" >&2
+	rm -rf "$work/seed"
+	mkdir -p "$work"
+	debootstrap --variant=minbase --include=systemd,libvirt0,passwd bookworm "$work/seed" "$(mirror)" >"$work/debootstrap.log" 2>&1 ||
+		{ tail -20 "$work/debootstrap.log" >&2; exit 1; }
+	in_seed() { chroot "$work/seed" "$@"; }
+	in_seed apt-get clean
+	tar -C "$work/seed" --numeric-owner -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
+	rm -rf "$work/seed"
+fi
+rm -rf "$R" && mkdir -p "$R"
+tar -C "$R" --numeric-owner -xf "$cache"
+mount -t proc proc "$R/proc"
+mkdir -p "$R/tmp/pkgs"
+cp "$deb_n" "$deb_k" "$rpm_n" "$rpm_k" "$R/tmp/pkgs/"
+# The cloud's hook user, as the Eucalyptus NC package creates it.
+in_root useradd --system --home-dir /var/lib/eucalyptus --shell /usr/sbin/nologin eucalyptus
+
+# snapshot: every path of the root but the package managers' own records.
+snapshot() {
+	(cd "$R" && find . -xdev \( -path ./proc -o -path ./tmp -o -path ./var/lib/dpkg -o -path ./var/lib/rpm \
+		-o -path ./var/log -o -path ./var/cache -o -path ./usr/lib/sysimage -o -path ./run/systemd \) -prune -o -print | sort)
+	in_root getent group | cut -d: -f1,4 | sed 's/^/group:/' | sort
+}
+before=$(snapshot)
+
+# mode owner group path
+check_files() {
+	local what=$1
+	shift
+	while read -r mode owner group path; do
+		[ -n "$path" ] || continue
+		got=$(stat -c '%a %U %G' "$R$path" 2>/dev/null || echo missing)
+		[ "$got" = "$mode $owner $group" ] || fail "$what: $path: $got, want $mode $owner $group"
+	done
+}
+files_n="755 root root /usr/sbin/nchookd
+755 root root /usr/lib/nchookd/nchookd-euca-hook
+755 root root /etc/eucalyptus/nc-hooks/nchookd
+644 root root /usr/lib/systemd/system/nchookd.service
+644 root root /usr/lib/systemd/system/nchookd.socket
+644 root root /usr/lib/sysusers.d/nchookd.conf
+644 root root /usr/lib/tmpfiles.d/nchookd.conf
+644 root root /etc/nchookd/nchookd.toml
+644 root root /usr/share/man/man8/nchookd.8.gz"
+files_k="755 root root /usr/bin/kscloud
+644 root root /usr/share/man/man1/kscloud.1.gz
+644 root root /usr/share/bash-completion/completions/kscloud
+644 root root /usr/share/fish/vendor_completions.d/kscloud.fish"
+
+# checks after an install, for either format ($1: deb|rpm)
+check_installed() {
+	local f=$1
+	check_files "$f" <<<"$files_n"
+	check_files "$f" <<<"$files_k"
+	if [ "$f" = deb ]; then
+		check_files "$f" <<<"644 root root /usr/share/zsh/vendor-completions/_kscloud"
+	else
+		check_files "$f" <<<"644 root root /usr/share/zsh/site-functions/_kscloud"
+	fi
+	in_root getent group nchookd >/dev/null || fail "$f: group nchookd not created"
+	in_root id -nG eucalyptus | tr ' ' '\n' | grep -qx nchookd || fail "$f: user eucalyptus not in group nchookd"
+	# Nothing enabled: no unit symlink anywhere under /etc/systemd.
+	if find "$R/etc/systemd" -name 'nchookd.*' | grep -q .; then
+		fail "$f: units enabled on install: $(find "$R/etc/systemd" -name 'nchookd.*')"
+	fi
+	if out=$(in_root systemd-analyze verify --man=no /usr/lib/systemd/system/nchookd.socket /usr/lib/systemd/system/nchookd.service 2>&1); then
+		ok "$f: systemd-analyze verify"
+	else
+		fail "$f: systemd-analyze verify: $out"
+	fi
+	[ -n "$out" ] && echo "$out" | sed 's/^/    /' >&2
+	# The binaries load in the root (libvirt.so.0 via dlopen; libc only linked).
+	in_root /usr/sbin/nchookd version >/dev/null || fail "$f: nchookd version"
+	in_root /usr/bin/kscloud version >/dev/null || fail "$f: kscloud version"
+	in_root /usr/sbin/nchookd check >/dev/null 2>&1 ||
+		fail "$f: nchookd check of the packaged config: $(in_root /usr/sbin/nchookd check 2>&1 | tail -3)"
+	# The NC runs the dispatcher for every event; an ignored one returns 0 at once.
+	in_root /etc/eucalyptus/nc-hooks/nchookd euca-nc-pre-hyp-check /var/lib/eucalyptus ||
+		fail "$f: hook for an ignored event exited $?"
+	# pre-boot without an instance directory: the static hook runs and refuses in one line.
+	if msg=$(in_root /etc/eucalyptus/nc-hooks/nchookd euca-nc-pre-boot /var/lib/eucalyptus 2>&1); then
+		fail "$f: pre-boot without an instance directory succeeded"
+	elif [ "$(printf '%s\n' "$msg" | wc -l)" -ne 1 ]; then
+		fail "$f: pre-boot error is not one line: $msg"
+	fi
+	ok "$f: files, modes, group, binaries"
+}
+
+# A newer version of a built package (same contents), for upgrade tests.
+bump() { # format → path of nchookd package with version+.1
+	local f=$1 v
+	v=$(scripts/pkgversion.sh).1
+	rm -rf "$work/next" && mkdir -p "$work/next"
+	PKG_VERSION=$v PKG_ARCH=$(dpkg --print-architecture) build/nfpm package --config packaging/nfpm/nchookd.yaml \
+		--packager "$f" --target "$work/next/" >/dev/null
+	ls "$work/next/"nchookd*."$f"
+}
+
+# A daemon running across the upgrade: dpkg/rpm scripts must not stop it
+# (without systemd as PID 1 the try-restart is systemctl's no-op; with it,
+# systemctl try-restart restarts a running unit, tested on real nodes).
+start_daemon() {
+	mkdir -p "$R/run/nchookd"
+	chroot "$R" /usr/sbin/nchookd serve >"$work/daemon.log" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 50); do
+		[ -S "$R/run/nchookd/nchookd.sock" ] && return 0
+		sleep 0.1
+	done
+	fail "daemon did not create its socket: $(cat "$work/daemon.log")"
+}
+daemon_alive() {
+	kill -0 "$daemon_pid" 2>/dev/null && [ -S "$R/run/nchookd/nchookd.sock" ]
+}
+stop_daemon() {
+	kill "$daemon_pid" 2>/dev/null || true
+	wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=
+}
+
+# ---- .deb ----
+t0=$(date +%s)
+in_root dpkg -i /tmp/pkgs/"$(basename "$deb_n")" /tmp/pkgs/"$(basename "$deb_k")" >"$work/dpkg.log" 2>&1 ||
+	{ fail "dpkg -i: $(tail -5 "$work/dpkg.log")"; }
+grep -qx /etc/nchookd/nchookd.toml "$R/var/lib/dpkg/info/nchookd.conffiles" || fail "deb: nchookd.toml is not a conffile"
+check_installed deb
+echo '# edited by the operator' >>"$R/etc/nchookd/nchookd.toml"
+start_daemon
+next=$(bump deb)
+cp "$next" "$R/tmp/pkgs/next.deb"
+in_root dpkg -i /tmp/pkgs/next.deb >>"$work/dpkg.log" 2>&1 || fail "deb upgrade: $(tail -5 "$work/dpkg.log")"
+grep -q '^# edited by the operator' "$R/etc/nchookd/nchookd.toml" || fail "deb upgrade: the edited config was replaced"
+daemon_alive || fail "deb upgrade: the running daemon stopped"
+[ -x "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "deb upgrade: hook gone"
+stop_daemon
+in_root dpkg -r nchookd kscloud >>"$work/dpkg.log" 2>&1 || fail "dpkg -r: $(tail -5 "$work/dpkg.log")"
+[ ! -e "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "deb remove: the hook is still in nc-hooks/"
+[ ! -e "$R/usr/sbin/nchookd" ] || fail "deb remove: /usr/sbin/nchookd left"
+[ -e "$R/etc/nchookd/nchookd.toml" ] || fail "deb remove: the conffile went before purge"
+in_root dpkg -P nchookd kscloud >>"$work/dpkg.log" 2>&1 || fail "dpkg -P: $(tail -5 "$work/dpkg.log")"
+after=$(snapshot)
+if [ "$before" != "$after" ]; then
+	fail "deb purge left: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
+else
+	ok "deb: remove took the hook out, purge left nothing ($(($(date +%s) - t0)) s)"
+fi
+
+# ---- .rpm ----
+t0=$(date +%s)
+rpmr() { rpm --root "$PWD/$R" --dbpath /var/lib/rpm "$@"; }
+rpmr --initdb
+rpmr -i --nodeps "$R/tmp/pkgs/$(basename "$rpm_n")" "$R/tmp/pkgs/$(basename "$rpm_k")" >"$work/rpm.log" 2>&1 ||
+	fail "rpm -i: $(tail -5 "$work/rpm.log")"
+rpmr -qc nchookd | grep -qx /etc/nchookd/nchookd.toml || fail "rpm: nchookd.toml is not a config file"
+check_installed rpm
+echo '# edited by the operator' >>"$R/etc/nchookd/nchookd.toml"
+start_daemon
+next=$(bump rpm)
+rpmr -U --nodeps "$next" >>"$work/rpm.log" 2>&1 || fail "rpm -U: $(tail -5 "$work/rpm.log")"
+grep -q '^# edited by the operator' "$R/etc/nchookd/nchookd.toml" || fail "rpm upgrade: the edited config was replaced"
+daemon_alive || fail "rpm upgrade: the running daemon stopped"
+[ -x "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "rpm upgrade: hook gone (old %preun/%postun ran as erase?)"
+stop_daemon
+rpmr -e nchookd kscloud >>"$work/rpm.log" 2>&1 || fail "rpm -e: $(tail -5 "$work/rpm.log")"
+# rpm keeps an edited config as .rpmsave and, like rpm packages do, the
+# group; nothing else may be left.
+rm -f "$R/etc/nchookd/nchookd.toml.rpmsave" && rmdir "$R/etc/nchookd" 2>/dev/null || true
+after=$(snapshot)
+left=$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | grep -v '^> group:nchookd:' || true)
+if [ -n "$left" ]; then
+	fail "rpm erase left: $(echo "$left" | tr '\n' ' ')"
+else
+	ok "rpm: erase took the hook out and left only the group nchookd ($(($(date +%s) - t0)) s)"
+fi
+
+echo "test-packages: $(($(date +%s) - start)) s, $fails failure(s)" >&2
+[ "$fails" -eq 0 ]
