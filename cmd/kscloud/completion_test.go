@@ -44,7 +44,7 @@ func TestCompletionBash(t *testing.T) {
 	}{
 		{[]string{"kscloud", "ima"}, []string{"images"}},
 		{[]string{"kscloud", "com"}, []string{"completion"}},
-		{[]string{"kscloud", "images", ""}, []string{"list", "show", "rm"}},
+		{[]string{"kscloud", "images", ""}, []string{"list", "show", "rm", "export", "import"}},
 		{[]string{"kscloud", "completion", ""}, []string{"bash", "fish", "zsh"}},
 		{[]string{"kscloud", "run", "--ks"}, []string{"--ks", "--ks-delivery"}},
 		{[]string{"kscloud", "lint", "--f"}, []string{"--for", "--format"}},
