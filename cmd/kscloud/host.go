@@ -77,7 +77,7 @@ func checkHost(ctx context.Context, p cloud.Provider, kind string, stderr io.Wri
 func (h *hostFlags) validate(provider string) string {
 	if provider != "libvirt" {
 		if h.accel != "auto" || h.boot != "" || h.cpu != "" || h.network != "user" {
-			return "--accel, --boot, --cpu and --network are for the libvirt provider (an EC2 cloud chooses its own)"
+			return "--accel, --boot, --cpu and --network are for the libvirt provider (a cloud chooses its own)"
 		}
 		return ""
 	}
