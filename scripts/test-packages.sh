@@ -68,8 +68,12 @@ tar -C "$R" --numeric-owner -xf "$cache"
 mount -t proc proc "$R/proc"
 mkdir -p "$R/tmp/pkgs"
 cp "$deb_n" "$deb_k" "$rpm_n" "$rpm_k" "$R/tmp/pkgs/"
-# The cloud's hook user, as the Eucalyptus NC package creates it.
+# The cloud's hook user and its instances directory, as the Eucalyptus NC
+# package creates them (nchookd check and the daemon refuse a missing
+# instances root).
 in_root useradd --system --home-dir /var/lib/eucalyptus --shell /usr/sbin/nologin eucalyptus
+in_root install -d -o eucalyptus -g eucalyptus -m 0755 /var/lib/eucalyptus
+in_root install -d -o eucalyptus -g eucalyptus -m 0771 /var/lib/eucalyptus/instances
 
 # snapshot: every path of the root but the package managers' own records.
 snapshot() {
