@@ -372,3 +372,34 @@ func TestRewrittenDomainNotWorldReadable(t *testing.T) {
 		t.Fatalf("domain file with a VNC password is %v, want 0600", st.Mode().Perm())
 	}
 }
+
+// The NC's user may hard-link into its instance directory, as the lock's
+// name, a file it can read and write but does not own (fs.protected_hardlinks
+// allows that; with it off, any file). nchookd, as root, must not then give
+// that file to the NC's user nor change its mode: only its own lock file,
+// linked nowhere else, is narrowed and handed over.
+func TestLockHardLinkNotChowned(t *testing.T) {
+	testenv.Root(t)
+	const nobody = 65534
+	cfg, inst := setup(t, "3.4", []byte("bootparams=ks=http://10.0.0.1/ks.cfg\n"), true)
+	chownTree(t, cfg.Hook.InstancesRoot[0], nobody, nobody)
+	// A root-owned file the NC's group may write, on the same file system.
+	victim := filepath.Join(cfg.Hook.InstancesRoot[0], "victim.conf")
+	if err := os.WriteFile(victim, []byte("operator=1\n"), 0o664); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(victim, 0, nobody)
+	os.Chmod(victim, 0o664)
+	if err := os.Link(victim, filepath.Join(inst.Dir, lockFile)); err != nil {
+		t.Fatal(err)
+	}
+	PreBoot(cfg, inst.Dir)
+	st, err := os.Lstat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if sys.Uid != 0 || sys.Gid != nobody || st.Mode().Perm() != 0o664 {
+		t.Fatalf("%s: owner %d:%d mode %v, want 0:%d 0664 (nchookd changed a file the NC's user linked as its lock)", victim, sys.Uid, sys.Gid, st.Mode().Perm(), nobody)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -148,11 +149,16 @@ func (d *instanceDir) lock(ctx context.Context) (func(), error) {
 	// An older nchookd made it 0644 and root's: narrow it and give it to
 	// the NC's user where this process may (best effort: the fallback,
 	// running as the NC's user, cannot change root's file).
-	if st, err := f.Stat(); err == nil && st.Mode().Perm() != 0o600 {
-		f.Chmod(0o600)
-	}
-	if os.Geteuid() == 0 && d.owner.UID != 0 {
-		f.Chown(d.owner.UID, d.owner.GID)
+	// Only a file linked nowhere else: the NC's user may have hard-linked
+	// another user's file there as the lock, which root must not narrow
+	// nor give away.
+	if st, err := f.Stat(); err == nil && st.Sys().(*syscall.Stat_t).Nlink == 1 {
+		if st.Mode().Perm() != 0o600 {
+			f.Chmod(0o600)
+		}
+		if os.Geteuid() == 0 && d.owner.UID != 0 {
+			f.Chown(d.owner.UID, d.owner.GID)
+		}
 	}
 	wait := time.Millisecond
 	for {
