@@ -121,6 +121,13 @@ func walkDown(root, rel, dir string) (*instanceDir, error) {
 			return nil, err
 		}
 	}
+	// A root-owned instance directory means files read there and images
+	// named there are read as root: a non-root group must not be able
+	// to place them (the NC makes its directories as its own user).
+	if st.Uid == 0 && st.Gid != 0 && st.Mode&0o020 != 0 {
+		cur.Close()
+		return nil, fmt.Errorf("instance directory %s: owned by root but writable by group %d: not as the NC lays out its instances", dir, st.Gid)
+	}
 	return &instanceDir{Dir: cur, owner: atomicfile.Owner{UID: int(st.Uid), GID: int(st.Gid)}}, nil
 }
 
