@@ -131,9 +131,9 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 		var err error
 		ks, err = install.ReadSource(ctx, spec.Kickstart, install.MaxKickstart)
 		if err != nil && spec.Delivery == "url" {
-			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%v): not linted, no checksum in the provenance\n", kind, spec.Kickstart, err)
+			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%s): not linted, no checksum in the provenance\n", kind, install.RedactURL(spec.Kickstart), install.RedactText(err.Error()))
 		} else if err != nil {
-			return nil, fmt.Errorf("kickstart %s: %w", spec.Kickstart, err)
+			return nil, fmt.Errorf("kickstart %s: %w", install.RedactURL(spec.Kickstart), err)
 		}
 	}
 	if ks != nil {
@@ -147,7 +147,7 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 			}
 		}
 	}
-	prov := &install.Provenance{KickstartSource: spec.Kickstart, KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
+	prov := &install.Provenance{KickstartSource: install.RedactURL(spec.Kickstart), KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
 		KscloudVersion: version, Build: b.ID}
 	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
 		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)

@@ -21,10 +21,13 @@ func TestCheckCatchesWhatStopsANode(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, []byte("x"), 0o644)
+	os.Mkdir(filepath.Join(dir, "tmp"), 0o777)
+	os.Chmod(filepath.Join(dir, "tmp"), 0o1777) // as /tmp: every launch below it would be refused
 	good := "[hook]\ninstances_root = [\"" + dir + "\"]\nsocket_group = \"\"\nallowed_users = []\n[libvirt]\nuri = \"\"\n"
 	for _, tc := range []struct{ name, body, want string }{
 		{"instances root missing", strings.Replace(good, dir, dir+"/instancs", 1), "hook.instances_root " + dir + "/instancs"},
 		{"instances root a file", strings.Replace(good, dir, file, 1), "not a directory"},
+		{"instances root writable by every user", strings.Replace(good, dir, dir+"/tmp", 1), "hook.instances_root " + dir + "/tmp: writable by every user"},
 		{"socket group missing", strings.Replace(good, `socket_group = ""`, `socket_group = "no-such-group-x"`, 1), `hook.socket_group "no-such-group-x"`},
 		{"allowed user missing", strings.Replace(good, `allowed_users = []`, `allowed_users = ["no-such-user-x"]`, 1), `"no-such-user-x": no such user`},
 		{"vnc_listen a host name", good + "[policy]\nvnc = \"address\"\nvnc_listen = \"node1.example\"\n", `policy.vnc_listen "node1.example" is not an IP address`},

@@ -364,6 +364,9 @@ func (c *Config) CheckNode() []error {
 			errs = append(errs, fmt.Errorf("hook.instances_root %s: %w (the NC's instances directory; every launch below another path is refused)", r, err))
 		case !st.IsDir():
 			errs = append(errs, fmt.Errorf("hook.instances_root %s: not a directory", r))
+		case st.Mode().Perm()&0o002 != 0:
+			// launch refuses every instance directory below such a root
+			errs = append(errs, fmt.Errorf("hook.instances_root %s: writable by every user (not the NC's instances directory; every launch below it is refused)", r))
 		default:
 			if sys, ok := st.Sys().(*syscall.Stat_t); ok && ncUID == -1 {
 				ncUID, ncGID = int(sys.Uid), int(sys.Gid)

@@ -86,6 +86,9 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	// No daemon: do it here.
 	if cerr != nil {
 		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
+		if event == euca.EventPreClean {
+			return 0 // never keep the NC from cleaning (as LocalContext)
+		}
 		return 1
 	}
 	lctx, lcancel := context.WithDeadline(context.Background(), deadline)

@@ -99,3 +99,17 @@ func TestHookFallbackRewrites(t *testing.T) {
 		t.Fatalf("exit %d %q", code, stderr)
 	}
 }
+
+// A configuration the hook cannot read, with no daemon to answer: the
+// pre-clean still succeeds with one line (nchookd's trouble never keeps
+// the NC from cleaning an instance), as a pre-clean error does in the
+// fallback.
+func TestHookPreCleanUnreadableConfig(t *testing.T) {
+	env, inst := node(t, "1s", "refuse")
+	os.WriteFile(env[EnvConfig], []byte("[hook]\nno_such_key = 1\n"), 0o644)
+	var stderr bytes.Buffer
+	code := RunHook([]string{"euca-nc-pre-clean", "/", inst.Dir}, func(k string) string { return env[k] }, &stderr)
+	if code != 0 || strings.Count(stderr.String(), "\n") != 1 {
+		t.Fatalf("pre-clean with an unreadable config and no daemon: exit %d, stderr %q", code, stderr.String())
+	}
+}

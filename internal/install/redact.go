@@ -54,15 +54,20 @@ func redactQuery(q string) string {
 }
 
 // redactRaw cuts an unparseable URL-like string after its scheme and host
-// (past the last @ of its authority), dropping its query and fragment.
+// (past the last @: a password may hold an unencoded '/', '?' or '#',
+// which is often why it does not parse), dropping its query and fragment.
 func redactRaw(s string) string {
 	scheme, rest, _ := strings.Cut(s, "://")
+	cred := false
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest, cred = rest[at+1:], true
+	}
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		rest = rest[:i] + "?" + Redacted
 	}
 	auth, path, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndex(auth, "@"); at >= 0 {
-		auth = Redacted + "@" + auth[at+1:]
+	if cred {
+		auth = Redacted + "@" + auth
 	}
 	if path != "" || strings.Contains(rest, "/") {
 		return scheme + "://" + auth + "/" + path

@@ -16,6 +16,11 @@ func TestRedactURL(t *testing.T) {
 		{"http://h/ks.cfg#access_token=xyz", "http://h/ks.cfg#REDACTED"},
 		{"http://u:p@[::1]:80/ks.cfg", "http://REDACTED@[::1]:80/ks.cfg"},
 		{"http://u:p%zz@h/ks?k=v", "http://REDACTED@h/ks?REDACTED"},
+		// A password with an unencoded '#', '?' or '/' (the URL does not
+		// parse): nothing before the last '@' is kept.
+		{"http://u:p#s3cret@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
+		{"http://u:p?s3cret@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
+		{"http://u:p/s3cret@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
 	} {
 		got := RedactURL(c.in)
 		if got != c.want {

@@ -372,3 +372,60 @@ func TestRewrittenDomainNotWorldReadable(t *testing.T) {
 		t.Fatalf("domain file with a VNC password is %v, want 0600", st.Mode().Perm())
 	}
 }
+
+// The NC's user may hard-link into its instance directory, as the lock's
+// name, a file it can read and write but does not own (fs.protected_hardlinks
+// allows that; with it off, any file). nchookd, as root, must not then give
+// that file to the NC's user nor change its mode: only its own lock file,
+// linked nowhere else, is narrowed and handed over.
+func TestLockHardLinkNotChowned(t *testing.T) {
+	testenv.Root(t)
+	const nobody = 65534
+	cfg, inst := setup(t, "3.4", []byte("bootparams=ks=http://10.0.0.1/ks.cfg\n"), true)
+	chownTree(t, cfg.Hook.InstancesRoot[0], nobody, nobody)
+	// A root-owned file the NC's group may write, on the same file system.
+	victim := filepath.Join(cfg.Hook.InstancesRoot[0], "victim.conf")
+	if err := os.WriteFile(victim, []byte("operator=1\n"), 0o664); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(victim, 0, nobody)
+	os.Chmod(victim, 0o664)
+	if err := os.Link(victim, filepath.Join(inst.Dir, lockFile)); err != nil {
+		t.Fatal(err)
+	}
+	PreBoot(cfg, inst.Dir)
+	st, err := os.Lstat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if sys.Uid != 0 || sys.Gid != nobody || st.Mode().Perm() != 0o664 {
+		t.Fatalf("%s: owner %d:%d mode %v, want 0:%d 0664 (nchookd changed a file the NC's user linked as its lock)", victim, sys.Uid, sys.Gid, st.Mode().Perm(), nobody)
+	}
+}
+
+// An instance directory owned by root makes nchookd read what instance.xml
+// names with root's credentials. If a non-root group may write it (e.g. a
+// root:eucalyptus 0775 directory elsewhere, reached through an instances
+// root the NC's user redirected by a symlink in a parent it owns), its
+// files are not root's: it is refused.
+func TestRootOwnedGroupWritableInstanceDirRefused(t *testing.T) {
+	testenv.Root(t)
+	const nobody = 65534
+	cfg, inst := setup(t, "3.4", []byte("bootparams=ks=http://10.0.0.1/ks.cfg\n"), true)
+	os.Chown(inst.Dir, 0, nobody)
+	os.Chmod(inst.Dir, 0o775)
+	before := mustRead(t, inst.DomainFile())
+	_, err := PreBoot(cfg, inst.Dir)
+	if err == nil || !strings.Contains(err.Error(), "writable by group") {
+		t.Fatalf("a root-owned instance directory group %d may write was used: %v", nobody, err)
+	}
+	if !bytes.Equal(before, mustRead(t, inst.DomainFile())) {
+		t.Fatal("domain file changed")
+	}
+	// root:root 0775 (only root's group may write) is still root's.
+	os.Chown(inst.Dir, 0, 0)
+	if _, err := PreBoot(cfg, inst.Dir); err != nil {
+		t.Fatal(err)
+	}
+}

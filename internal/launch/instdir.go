@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -120,6 +121,13 @@ func walkDown(root, rel, dir string) (*instanceDir, error) {
 			return nil, err
 		}
 	}
+	// A root-owned instance directory means files read there and images
+	// named there are read as root: a non-root group must not be able
+	// to place them (the NC makes its directories as its own user).
+	if st.Uid == 0 && st.Gid != 0 && st.Mode&0o020 != 0 {
+		cur.Close()
+		return nil, fmt.Errorf("instance directory %s: owned by root but writable by group %d: not as the NC lays out its instances", dir, st.Gid)
+	}
 	return &instanceDir{Dir: cur, owner: atomicfile.Owner{UID: int(st.Uid), GID: int(st.Gid)}}, nil
 }
 
@@ -148,11 +156,16 @@ func (d *instanceDir) lock(ctx context.Context) (func(), error) {
 	// An older nchookd made it 0644 and root's: narrow it and give it to
 	// the NC's user where this process may (best effort: the fallback,
 	// running as the NC's user, cannot change root's file).
-	if st, err := f.Stat(); err == nil && st.Mode().Perm() != 0o600 {
-		f.Chmod(0o600)
-	}
-	if os.Geteuid() == 0 && d.owner.UID != 0 {
-		f.Chown(d.owner.UID, d.owner.GID)
+	// Only a file linked nowhere else: the NC's user may have hard-linked
+	// another user's file there as the lock, which root must not narrow
+	// nor give away.
+	if st, err := f.Stat(); err == nil && st.Sys().(*syscall.Stat_t).Nlink == 1 {
+		if st.Mode().Perm() != 0o600 {
+			f.Chmod(0o600)
+		}
+		if os.Geteuid() == 0 && d.owner.UID != 0 {
+			f.Chown(d.owner.UID, d.owner.GID)
+		}
 	}
 	wait := time.Millisecond
 	for {

@@ -33,11 +33,14 @@ int main(int argc, char **argv)
 		return 0; /* an event nchookd ignores */
 	argv[0] = NCHOOKD_HOOK;
 	execv(NCHOOKD_HOOK, argv);
-	/* One line, as the Go hook would give; 126 as a shell's exec would. */
+	int e = errno; /* before write(2) may change it */
+	/* One line, as the Go hook would give; 126 as a shell's exec would,
+	 * except for pre-clean: as the Go hook's fallback, nchookd's own
+	 * trouble never keeps the NC from cleaning an instance. */
 	say("nchookd hook: ");
 	say(argv[1]);
 	say(": cannot run " NCHOOKD_HOOK ": ");
-	say(strerror(errno));
+	say(strerror(e));
 	say(" (reinstall nchookd: make install)\n");
-	return 126;
+	return strcmp(argv[1], "euca-nc-pre-clean") == 0 ? 0 : 126;
 }

@@ -75,12 +75,15 @@ func Provenance(name string, p *install.Provenance) [][2]string {
 	} else if p.GitDirty {
 		rev += "+dirty"
 	}
-	src := filepath.Base(p.KickstartSource)
+	// A kickstart URL's credentials and query values are the user's, not
+	// the image's readers'.
+	source := install.RedactURL(p.KickstartSource)
+	src := filepath.Base(source)
 	desc := fmt.Sprintf("%s image. Source: %s, GitRev: %s, ks sha256:%s, kscloud build %s", name, src, rev, p.KickstartSHA256, p.Build)
 	out := [][2]string{
 		{"DESCRIPTION", desc},
 		{"KSCLOUD_KS_SHA256", p.KickstartSHA256},
-		{"KSCLOUD_KS_SOURCE", p.KickstartSource},
+		{"KSCLOUD_KS_SOURCE", source},
 		{"KSCLOUD_GIT_REV", rev},
 		{"KSCLOUD_KERNEL_SHA256", p.KernelSHA256},
 		{"KSCLOUD_INITRD_SHA256", p.InitrdSHA256},

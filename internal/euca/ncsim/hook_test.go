@@ -11,7 +11,7 @@ import (
 // TestDispatcher: the nc-hooks dispatcher exits 0 at once, silently, for
 // every event but pre-boot and pre-clean, which it hands to the Go hook
 // with the NC's arguments unchanged; a missing Go hook is one line and
-// exit 126.
+// exit 126 (pre-boot) or 0 (pre-clean).
 func TestDispatcher(t *testing.T) {
 	if _, err := exec.LookPath("cc"); err != nil {
 		t.Skip("needs a C compiler (scripts/deps.sh installs gcc and libc6-dev)")
@@ -57,6 +57,12 @@ func TestDispatcher(t *testing.T) {
 	code, se := run("euca-nc-pre-boot", "/", "/i")
 	if code != 126 || strings.Count(se, "\n") != 1 || !strings.Contains(se, goHook) {
 		t.Fatalf("missing Go hook: exit %d, stderr %q", code, se)
+	}
+	// Cleaning is never kept from the NC for nchookd's own trouble (as
+	// the Go hook's fallback): a missing Go hook is one line and exit 0.
+	code, se = run("euca-nc-pre-clean", "/", "/i")
+	if code != 0 || strings.Count(se, "\n") != 1 || !strings.Contains(se, goHook) {
+		t.Fatalf("missing Go hook on pre-clean: exit %d, stderr %q", code, se)
 	}
 	if err := BuildDispatcher("relative/hook", filepath.Join(dir, "x")); err == nil {
 		t.Fatal("a relative hook path was accepted")
