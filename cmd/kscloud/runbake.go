@@ -12,7 +12,7 @@ import (
 )
 
 const runUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL | --installer NAME)   install in place
-       kscloud run [flags] --image NAME                                                         boot a copy of a baked image`
+       kscloud run [flags] --image NAME                                                                boot a copy of a baked image`
 
 func cmdRun(args []string, stdout, stderr io.Writer) int { return launch("run", args, stdout, stderr) }
 
