@@ -19,16 +19,27 @@ import (
 	"github.com/kscloud/kscloud/test/oneendpoint"
 )
 
+// oneCLIFiles writes the endpoint's credentials (an ONE_AUTH file) and a
+// kickstart ending in poweroff into a new directory.
+func oneCLIFiles(t *testing.T, srv *oneendpoint.Server) (dir, auth, ks string) {
+	dir = t.TempDir()
+	auth = filepath.Join(dir, "one_auth")
+	ks = filepath.Join(dir, "base.ks")
+	if err := os.WriteFile(auth, []byte(srv.Session()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ks, []byte("text\nrootpw --lock\npoweroff\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, auth, ks
+}
+
 // TestOpenNebulaCLI drives kscloud itself against the OpenNebula test
 // endpoint (plain mode, installer played): bake → image with provenance,
 // run --image boots it, run in place, cleanup --orphans.
 func TestOpenNebulaCLI(t *testing.T) {
 	srv := oneendpoint.Start(t, oneendpoint.Options{Install: 300 * time.Millisecond})
-	dir := t.TempDir()
-	auth := filepath.Join(dir, "one_auth")
-	os.WriteFile(auth, []byte(srv.Session()+"\n"), 0o600)
-	ks := filepath.Join(dir, "base.ks")
-	os.WriteFile(ks, []byte("text\nrootpw --lock\npoweroff\n"), 0o644)
+	dir, auth, ks := oneCLIFiles(t, srv)
 	k, i := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
 	os.WriteFile(k, []byte("kernel"), 0o644)
 	os.WriteFile(i, []byte("initrd"), 0o644)
@@ -107,11 +118,7 @@ func TestOpenNebulaCLI(t *testing.T) {
 // a catalog miss one line and exit 1.
 func TestOpenNebulaCLIInstaller(t *testing.T) {
 	srv := oneendpoint.Start(t, oneendpoint.Options{Install: 2 * time.Second})
-	dir := t.TempDir()
-	auth := filepath.Join(dir, "one_auth")
-	os.WriteFile(auth, []byte(srv.Session()+"\n"), 0o600)
-	ks := filepath.Join(dir, "base.ks")
-	os.WriteFile(ks, []byte("text\nrootpw --lock\npoweroff\n"), 0o644)
+	dir, auth, ks := oneCLIFiles(t, srv)
 	op, err := srv.Operator()
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/userdata"
 )
 
 // The operator's installer catalog in OpenNebula itself: a KERNEL and a
@@ -54,10 +54,6 @@ type Installer struct {
 	// when an image does not carry it.
 	KernelSHA256, InitrdSHA256 string
 }
-
-// MaxCmdline is the longest KSCLOUD_CMDLINE accepted: the x86 boot
-// protocol's 2048 bytes with room for what kscloud adds (ip=, inst.ks=).
-const MaxCmdline = 1024
 
 // Installer resolves an installer name of the operator's catalog: the
 // images the user may use (one.imagepool.info, filter -2; oned's SQLite
@@ -143,31 +139,13 @@ func (p *Provider) Installer(ctx context.Context, name string) (Installer, error
 	}
 	k := kernels[0]
 	out.Cmdline = k.Template.get(cmdlineAttr)
-	if err := checkCmdline(out.Cmdline); err != nil {
+	if err := userdata.CheckCmdline(out.Cmdline); out.Cmdline != "" && err != nil {
 		return bad(fmt.Sprintf("KERNEL image %d (%s): %s: %v", k.ID, k.Name, cmdlineAttr, err), ErrCatalog)
 	}
 	if i := initrds[0]; i.Template.get(cmdlineAttr) != "" {
 		return bad(fmt.Sprintf("RAMDISK image %d (%s) carries %s: the command line belongs on the KERNEL image (%d)", i.ID, i.Name, cmdlineAttr, k.ID), ErrCatalog)
 	}
 	return out, nil
-}
-
-// checkCmdline refuses what cannot go on a kernel command line: control
-// characters (a newline would end OS/KERNEL_CMD early on some drivers),
-// invalid UTF-8, more than MaxCmdline bytes.
-func checkCmdline(s string) error {
-	if len(s) > MaxCmdline {
-		return fmt.Errorf("%d bytes, more than %d", len(s), MaxCmdline)
-	}
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError:
-			return fmt.Errorf("invalid UTF-8 at byte %d", i)
-		case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
-			return fmt.Errorf("control character U+%04X at byte %d", r, i)
-		}
-	}
-	return nil
 }
 
 func imageTypeName(t int) string {
