@@ -184,7 +184,7 @@ func TestOpenNebulaCLIInstaller(t *testing.T) {
 	if id == nil {
 		t.Fatalf("no resume hint in %s", stderr)
 	}
-	register("c9-vmlinuz-new", "KERNEL", "centos kernel, rebuilt", `KSCLOUD_INSTALLER="centos9"`)
+	newK := register("c9-vmlinuz-new", "KERNEL", "centos kernel, rebuilt", `KSCLOUD_INSTALLER="centos9"`)
 	time.Sleep(2*time.Second + srv.PowerOffDelay()) // the installer powers off meanwhile
 	code, _, stderr = runCLI(append([]string{"bake", "--ks", ks, "--installer", "centos9"}, common...)...)
 	if code != 1 || !strings.Contains(stderr, `installer "centos9": 2 KERNEL images carry`) {
@@ -222,5 +222,15 @@ func TestOpenNebulaCLIInstaller(t *testing.T) {
 	}
 	if b.Value("one.kernel") != fmt.Sprint(k) || b.Value("one.initrd") != fmt.Sprint(i) || !strings.HasPrefix(b.Value("cmdline"), prefix+" ip=") {
 		t.Errorf("build booted kernel %s initrd %s with %q: want images %d and %d, the catalog's prefix first", b.Value("one.kernel"), b.Value("one.initrd"), b.Value("cmdline"), k, i)
+	}
+
+	// The operator retires the new kernel: an install in place boots the
+	// catalog again.
+	if _, err := op.Call("one.image.delete", newK); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(append([]string{"run", "--ks", ks, "--installer", "centos9"}, common...)...)
+	if code != 0 || !strings.Contains(stderr, fmt.Sprintf("installer centos9: kernel img-%d, initrd img-%d", k, i)) || !strings.Contains(stderr, "resumed from its disk") {
+		t.Errorf("run in place --installer centos9: exit %d: %s", code, stderr)
 	}
 }
