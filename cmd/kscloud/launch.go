@@ -27,7 +27,7 @@ type launchFlags struct {
 	kernel, initrd, location     string
 	image                        string // run: boot this image; ec2 bake: the installer image (EMI)
 	installerImage               string // ec2 run in place: the installer image (EMI) whose root disk gets the install
-	catalog                      string // kscloud.installer= on a cloud with nchookd
+	catalog                      string // --installer: kscloud.installer= on a cloud with nchookd; KSCLOUD_INSTALLER images on opennebula
 	extraArgs                    string
 	name                         string
 	disk, memory, cpus           int
@@ -52,7 +52,7 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.StringVar(&f.kernel, "kernel", "", "installer kernel `path` (libvirt) or eki-/aki- id (ec2)")
 	fs.StringVar(&f.initrd, "initrd", "", "installer initrd `path` (libvirt) or eri-/ari- id (ec2)")
 	fs.StringVar(&f.location, "location", "", "install tree `URL` or directory (its .treeinfo), or an ISO image URL or file (read without mounting; attached as a CD-ROM); cached by checksum")
-	fs.StringVar(&f.catalog, "installer", "", "installer `name` from the node operator's nchookd catalog (ec2; kscloud.installer=)")
+	fs.StringVar(&f.catalog, "installer", "", "installer `name` from the operator's catalog: nchookd's on the node (ec2; kscloud.installer=), or the KERNEL and RAMDISK images marked KSCLOUD_INSTALLER=name (opennebula)")
 	fs.StringVar(&f.extraArgs, "extra-args", "", "more kernel `args` for the installer")
 	fs.StringVar(&f.name, "name", "", "image name (bake) or instance name (run)")
 	fs.IntVar(&f.disk, "disk", 4, "disk size in `GiB`")

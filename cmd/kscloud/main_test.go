@@ -26,6 +26,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"nope"}, `unknown command "nope"`},
 		{[]string{"bake", "--state-dir", t.TempDir()}, "--ks FILE|URL is required"},
 		{[]string{"bake", "--state-dir", t.TempDir(), "--ks", "x.ks"}, "an installer is required"},
+		{[]string{"bake", "--state-dir", t.TempDir(), "--ks", "x.ks", "--installer", "c9"}, "--installer NAME is for ec2"},
 		{[]string{"bake", "--state-dir", t.TempDir(), "--ks", "x.ks", "--kernel", "k", "--initrd", "i", "--disk", "0"}, "--disk 0"},
 		{[]string{"run", "--state-dir", t.TempDir(), "--image", "a", "--ks", "x.ks"}, "--image boots an installed system"},
 		{[]string{"bake", "--state-dir", t.TempDir(), "--provider", "gce"}, `--provider "gce"`},

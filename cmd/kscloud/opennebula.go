@@ -14,6 +14,7 @@ import (
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/userdata"
 )
 
 // oneFlags are the OpenNebula provider's flags.
@@ -67,8 +68,8 @@ func oneCloudRef(p *opennebula.Provider) *install.CloudRef {
 
 func (f *launchFlags) validateOpenNebula(kind string) string {
 	if kind == "run" && f.image != "" {
-		if f.ks != "" || f.kernel != "" || f.location != "" {
-			return "--image boots an installed system: it takes no --ks, --kernel or --location"
+		if f.ks != "" || f.kernel != "" || f.location != "" || f.catalog != "" {
+			return "--image boots an installed system: it takes no --ks, --kernel, --location or --installer"
 		}
 		return ""
 	}
@@ -78,8 +79,16 @@ func (f *launchFlags) validateOpenNebula(kind string) string {
 	if f.ks == "" && f.extraArgs == "" {
 		return "--ks FILE|URL is required (see kscloud " + kind + " -h)"
 	}
-	if f.location == "" && (f.kernel == "" || f.initrd == "") {
-		return "an installer is required: --kernel and --initrd (files, or img-N ids of KERNEL/RAMDISK images), or --location"
+	if f.catalog != "" {
+		if f.kernel != "" || f.initrd != "" || f.location != "" {
+			return "--installer NAME and --kernel/--initrd/--location exclude each other (the catalog installer is a kernel and an initrd)"
+		}
+		if err := userdata.CheckInstaller(f.catalog); err != nil {
+			return "--installer: " + strings.TrimPrefix(err.Error(), "user-data: ")
+		}
+	}
+	if f.catalog == "" && f.location == "" && (f.kernel == "" || f.initrd == "") {
+		return "an installer is required: --kernel and --initrd (files, or img-N ids of KERNEL/RAMDISK images), --location, or --installer NAME (KERNEL and RAMDISK images marked KSCLOUD_INSTALLER=NAME)"
 	}
 	if f.location != "" && (f.kernel != "" || f.initrd != "") {
 		return "--location and --kernel/--initrd exclude each other"
@@ -108,6 +117,7 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 	spec := &b.Spec
 	if b.Value("prepared") == "yes" {
 		wf.Kernel, wf.Initrd, wf.Args = b.Value("kernel"), b.Value("ramdisk"), b.Value("one.args")
+		wf.CmdlinePrefix = b.Value("one.cmdline_prefix")
 		if spec.Delivery == "url" {
 			wf.KickstartURL = spec.Kickstart
 		} else if ks, err := os.ReadFile(filepath.Join(dir, "ks.cfg")); err == nil {
@@ -157,6 +167,18 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 	}
 	var args []string
 	kernel, initrd := spec.Kernel, spec.Initrd
+	if spec.Catalog != "" {
+		// The operator's catalog in OpenNebula: resolved into image ids
+		// now, before anything exists; the ids are the build's (a resume
+		// boots exactly these).
+		in, err := op.Installer(ctx, spec.Catalog)
+		if err != nil {
+			return nil, installerRemedy(err)
+		}
+		kernel, initrd, wf.CmdlinePrefix = in.Kernel, in.Initrd, in.Cmdline
+		prov.KernelSHA256, prov.InitrdSHA256, prov.Installer = in.KernelSHA256, in.InitrdSHA256, in.Name
+		st.line(fmt.Sprintf("installer %s: kernel %s, initrd %s", in.Name, in.Kernel, in.Initrd))
+	}
 	if spec.Location != "" {
 		ti, err := install.ReadTreeInfo(ctx, spec.Location, "x86_64")
 		if err != nil {
@@ -211,6 +233,7 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 	b.SetValue("kernel", kernel)
 	b.SetValue("ramdisk", initrd)
 	b.SetValue("one.args", wf.Args)
+	b.SetValue("one.cmdline_prefix", wf.CmdlinePrefix)
 	b.SetValue("provenance.kernel", prov.KernelSHA256)
 	b.SetValue("provenance.initrd", prov.InitrdSHA256)
 	b.SetValue("provenance.git", prov.GitRevision)
@@ -219,6 +242,19 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 	}
 	b.SetValue("prepared", "yes")
 	return pr, nil
+}
+
+// installerRemedy adds to a catalog miss what the operator does about it.
+func installerRemedy(err error) error {
+	var ie *opennebula.InstallerError
+	if !errors.As(err, &ie) || !errors.Is(err, cloud.ErrNotFound) {
+		return err
+	}
+	known := "none"
+	if len(ie.Known) > 0 {
+		known = strings.Join(ie.Known, ", ")
+	}
+	return fmt.Errorf("%w (catalog installers here: %s; an operator marks a KERNEL and a RAMDISK image with oneimage update: KSCLOUD_INSTALLER=%q)", err, known, ie.Name)
 }
 
 // oneSteps picks the OpenNebula workflow.

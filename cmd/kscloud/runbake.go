@@ -11,12 +11,12 @@ import (
 	"github.com/kscloud/kscloud/internal/install"
 )
 
-const runUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL)   install in place
-       kscloud run [flags] --image NAME                                      boot a copy of a baked image`
+const runUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL | --installer NAME)   install in place
+       kscloud run [flags] --image NAME                                                                boot a copy of a baked image`
 
 func cmdRun(args []string, stdout, stderr io.Writer) int { return launch("run", args, stdout, stderr) }
 
-const bakeUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL) [--name NAME]
+const bakeUsage = `[flags] --ks FILE|URL (--kernel K --initrd I | --location URL | --installer NAME) [--name NAME]
        kscloud bake --resume ID`
 
 func cmdBake(args []string, stdout, stderr io.Writer) int {
@@ -172,6 +172,9 @@ func (f *launchFlags) validate(kind string) string {
 	}
 	if f.disk <= 0 {
 		return fmt.Sprintf("--disk %d: must be at least 1 GiB", f.disk)
+	}
+	if f.catalog != "" && f.provider == "libvirt" {
+		return "--installer NAME is for ec2 (nchookd's catalog on the node) and opennebula (KERNEL/RAMDISK images marked KSCLOUD_INSTALLER); on libvirt give --kernel and --initrd, or --location"
 	}
 	if msg := f.host.validate(f.provider); msg != "" {
 		return msg

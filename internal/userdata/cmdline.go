@@ -21,6 +21,10 @@ func ValidateCmdline(s string) error {
 	return nil
 }
 
+// CheckCmdline is ValidateCmdline without the user-data location: for a
+// command line from elsewhere (an OpenNebula catalog's KSCLOUD_CMDLINE).
+func CheckCmdline(s string) error { return checkCmdline(s) }
+
 // checkCmdline is ValidateCmdline without the location wrapper.
 func checkCmdline(s string) error {
 	if len(s) > MaxCmdline {

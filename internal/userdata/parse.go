@@ -449,6 +449,11 @@ func parseBool(s string) (bool, error) {
 	return false, errf(ErrBadValue, "%s is not one of yes, no, true, false, 1, 0", quote(s))
 }
 
+// CheckInstaller checks an installer name as kscloud.installer= takes it
+// (the same names name an OpenNebula catalog installer); the error wraps
+// ErrBadValue.
+func CheckInstaller(name string) error { return checkInstaller(name) }
+
 // checkInstaller checks an installer name against ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.
 func checkInstaller(s string) error {
 	ok := len(s) >= 1 && len(s) <= 64 && s[0] != '.' && s[0] != '_' && s[0] != '-'

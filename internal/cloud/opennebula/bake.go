@@ -87,6 +87,8 @@ func Provenance(name string, p *install.Provenance) [][2]string {
 		{"KSCLOUD_GIT_REV", rev},
 		{"KSCLOUD_KERNEL_SHA256", p.KernelSHA256},
 		{"KSCLOUD_INITRD_SHA256", p.InitrdSHA256},
+		// Not KSCLOUD_INSTALLER: that marks the catalog's own images.
+		{"KSCLOUD_INSTALLER_NAME", p.Installer},
 		{"KSCLOUD_VERSION", p.KscloudVersion},
 		{"KSCLOUD_DATE", p.Date.UTC().Format(time.RFC3339)},
 	}

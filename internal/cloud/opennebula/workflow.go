@@ -31,8 +31,12 @@ type Workflow struct {
 	P *Provider
 	// Kernel and Initrd: local files (registered as KERNEL/RAMDISK images
 	// in the file datastore, downloaded by oned from kscloud's HTTP
-	// server, reused by name+sha256), or img-N ids of such images.
+	// server, reused by name+sha256), or img-N ids of such images (given,
+	// or resolved from the operator's catalog: Provider.Installer).
 	Kernel, Initrd string
+	// CmdlinePrefix goes first on the installer's command line: a catalog
+	// installer's KSCLOUD_CMDLINE.
+	CmdlinePrefix string
 	// Args is the installer command line without ip= (added from the
 	// VM's lease) and without the kickstart location.
 	Args string
@@ -326,6 +330,9 @@ func (w *Workflow) filesStep() install.Step {
 // cmdline is the installer's command line for a VM with lease nic.
 func (w *Workflow) cmdline(b *install.Build, v *vmInfo) string {
 	var args []string
+	if p := strings.TrimSpace(w.CmdlinePrefix); p != "" {
+		args = append(args, p)
+	}
 	if nic := v.Template.first("NIC"); nic != nil && nic.get("IP") != "" {
 		c := v.Template.first("CONTEXT")
 		gw, mask, dns := "", "255.255.255.0", ""

@@ -76,6 +76,7 @@ type vmPool struct {
 type imageInfo struct {
 	ID         int    `xml:"ID"`
 	Name       string `xml:"NAME"`
+	Owner      string `xml:"UNAME"`
 	Type       int    `xml:"TYPE"`
 	Persistent int    `xml:"PERSISTENT"`
 	RegTime    int64  `xml:"REGTIME"`
