@@ -19,6 +19,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/userdata"
 )
 
 // Workflow holds what OpenNebula's install steps need. OpenNebula has no
@@ -414,6 +415,10 @@ func (w *Workflow) launchStep(role string, disk func(b *install.Build) ([]cloud.
 				return nil // resumed after the release
 			}
 			cmd := w.cmdline(b, &v)
+			// The kernel cuts a longer line silently (x86: 2047 bytes).
+			if err := userdata.CheckCmdline(cmd); err != nil {
+				return fmt.Errorf("instance %s: installer command line with the lease's ip=: %w", r.ID, err)
+			}
 			if err := w.P.setKernelCmd(ctx, &v, cmd); err != nil {
 				return err
 			}

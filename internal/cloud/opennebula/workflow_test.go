@@ -271,3 +271,21 @@ func TestResumeAndCleanup(t *testing.T) {
 		t.Errorf("after cleanup, build %s still has %+v, %v", b2.ID, found, err)
 	}
 }
+
+// TestCmdlineTooLong: the installer command line with the lease's ip= is
+// checked against the kernel's limit before the VM leaves hold (the kernel
+// would cut it silently); the bake fails in one error and leaves nothing.
+func TestCmdlineTooLong(t *testing.T) {
+	r := newRig(t, oneendpoint.Options{})
+	r.wf.Args = "inst.text " + strings.Repeat("x", 2040)
+	b := r.build("bake")
+	err := r.engine().Run(context.Background(), b, r.wf.BakeSteps())
+	if err == nil || !strings.Contains(err.Error(), "2047-byte limit") {
+		t.Fatalf("got %v: want the command line refused over the 2047-byte limit", err)
+	}
+	for _, res := range b.Resources {
+		if !res.Deleted {
+			t.Errorf("%s %s (%s) left behind", res.Kind, res.ID, res.Role)
+		}
+	}
+}
