@@ -2,6 +2,7 @@ package oneendpoint
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,9 +63,10 @@ type vm struct {
 	seq             int // history sequence (deployment.<seq>)
 	hstime          int64
 	tmpl, user      *Template
-	domain          bool // the guest runs (plain mode) / the libvirt domain exists (node mode)
-	gen             int  // bumps on every state change; stale timers check it
-	booted          int  // boots of this VM (installer loops are visible in tests)
+	domain          bool  // the guest runs (plain mode) / the libvirt domain exists (node mode)
+	gen             int   // bumps on every state change; stale timers check it
+	booted          int   // boots of this VM (installer loops are visible in tests)
+	ctxFiles        []int // CONTEXT FILES_DS images (the ISO carries them)
 }
 
 func (v *vm) stateName() string {
@@ -277,19 +279,13 @@ func (s *Server) vmAllocate(p params) (any, error) {
 			}
 		}
 		if f := c.Sub("FILES_DS"); f != "" {
-			for _, ref := range strings.Fields(f) {
-				m := fileRE.FindStringSubmatch(ref)
-				if m == nil {
-					release()
-					return nil, fail("Wrong syntax in FILES_DS: " + ref)
-				}
-				id, _ := strconv.Atoi(m[1])
-				im, ok := s.imgs[id]
-				if !ok || im.typ != 5 || im.state != ImgReady {
-					release()
-					return nil, fail(fmt.Sprintf("FILES_DS needs a READY image of type CONTEXT: image %d", id))
-				}
+			ids, resolved, err := s.filesDS(f)
+			if err != nil {
+				release()
+				return nil, fail(err.Error())
 			}
+			v.ctxFiles = ids
+			c.SetSub("FILES_DS", resolved)
 		}
 		c.SetSub("DISK_ID", strconv.Itoa(len(v.tmpl.Vectors("DISK"))))
 		c.SetSub("TARGET", "hda")
@@ -966,7 +962,9 @@ func (s *Server) vmUpdateConf(p params) (any, error) {
 	}
 	switch v.state {
 	case StInit, StDone, StSuspended, StStopped:
-		return nil, &rpcError{code: ErrAction, msg: "configuration cannot be updated in state " + v.stateName(), id: v.id}
+		// INTERNAL, as every VirtualMachine::updateconf failure
+		// (RequestManagerVirtualMachine.cc VirtualMachineUpdateConf).
+		return nil, &rpcError{code: ErrInternal, msg: "configuration cannot be updated in state " + v.stateName(), id: v.id}
 	}
 	t, err := ParseTemplate(str)
 	if err != nil {
@@ -1015,7 +1013,32 @@ func (s *Server) vmUpdateConf(p params) (any, error) {
 	if nc := t.Vector("CONTEXT"); nc != nil {
 		old := v.tmpl.Vector("CONTEXT")
 		if old == nil {
-			return nil, &rpcError{code: ErrInternal, msg: "Cannot update CONTEXT of a VM without one.", id: v.id}
+			return nil, &rpcError{code: ErrInternal, msg: "Virtual machine does not have context, cannot add a new one.", id: v.id}
+		}
+		// FILES_DS as oned keeps it (VirtualMachine::updateconf): 5.12
+		// drops the one sent and keeps the resolved one it has; 6.10/7.0
+		// keep a value sent unchanged and parse a changed one again, which
+		// must then be $FILE[...] references.
+		if nf := nc.Sub("FILES_DS"); nc.Has("FILES_DS") {
+			of := old.Sub("FILES_DS")
+			switch {
+			case !s.versionAtLeast(6, 0):
+				nc.DelSub("FILES_DS")
+				if of != "" && nf != "" {
+					nc.SetSub("FILES_DS", of)
+				}
+			case nf == of:
+			case nf == "":
+				nc.DelSub("FILES_DS")
+				v.ctxFiles = nil
+			default:
+				ids, resolved, err := s.filesDS(nf)
+				if err != nil {
+					return nil, &rpcError{code: ErrInternal, msg: err.Error(), id: v.id}
+				}
+				v.ctxFiles = ids
+				nc.SetSub("FILES_DS", resolved)
+			}
 		}
 		keep := &Attr{Name: "CONTEXT", IsVec: true}
 		for _, pr := range old.Vec {
@@ -1315,4 +1338,33 @@ func (s *Server) VMSection(id int, name string) map[string]string {
 		}
 	}
 	return out
+}
+
+// filesDS resolves a CONTEXT FILES_DS value as oned's parse_context does
+// (VirtualMachineContext.cc): only $FILE[IMAGE_ID=n] references (any
+// other text is a syntax error of the vm_file_var grammar), each a READY
+// CONTEXT image; the stored value is "<source>:'<name>' " per image.
+func (s *Server) filesDS(f string) ([]int, string, error) {
+	var ids []int
+	var b strings.Builder
+	for _, ref := range strings.Fields(f) {
+		m := fileRE.FindStringSubmatch(ref)
+		if m == nil {
+			return nil, "", fmt.Errorf("Error parsing: %s. syntax error, unexpected RSTRING, expecting VARIABLE", strings.TrimLeft(f, " \t\n\v\f\r"))
+		}
+		id, _ := strconv.Atoi(m[1])
+		im, ok := s.imgs[id]
+		if !ok {
+			return nil, "", fmt.Errorf("Error getting image [%d].", id)
+		}
+		if im.typ != 5 {
+			return nil, "", errors.New("Only images of type CONTEXT can be used in FILE_DS attribute.")
+		}
+		if im.state != ImgReady {
+			return nil, "", fmt.Errorf("%s Image '%d' not in READY state.", imageTypes[im.typ], id)
+		}
+		ids = append(ids, id)
+		fmt.Fprintf(&b, "%s:'%s' ", im.source, im.name)
+	}
+	return ids, b.String(), nil
 }

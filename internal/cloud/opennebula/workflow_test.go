@@ -177,6 +177,9 @@ func TestRunInPlace(t *testing.T) {
 			if os["KERNEL"] != "" || os["KERNEL_CMD"] != "" || os["INITRD"] != "" || os["BOOT"] != "disk0" || os["KERNEL_DS"] == "" {
 				t.Errorf("OS after the install: %v: want no KERNEL/INITRD/KERNEL_CMD, BOOT disk0, KERNEL_DS kept", os)
 			}
+			if c := r.srv.VMSection(n, "CONTEXT"); !strings.Contains(c["FILES_DS"], ":'ks-"+b.ID+".cfg' ") {
+				t.Errorf("CONTEXT after the install: %v: want FILES_DS still carrying the kickstart as oned resolved it", c)
+			}
 			if g := r.srv.VMSection(n, "GRAPHICS"); g["TYPE"] != "VNC" || g["PORT"] == "" {
 				t.Errorf("GRAPHICS after updateconf: %v: want TYPE VNC and its PORT kept", g)
 			}
