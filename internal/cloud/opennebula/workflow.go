@@ -505,7 +505,11 @@ func (p *Provider) setKernelCmd(ctx context.Context, v *vmInfo, cmd string) erro
 var updateconfOS = []string{"ARCH", "MACHINE", "KERNEL", "INITRD", "BOOTLOADER", "BOOT", "KERNEL_CMD", "ROOT", "SD_DISK_BUS", "UUID", "FIRMWARE"}
 
 // resendOthers adds every updateconf section but skip as the VM has it:
-// in replace mode a section left out is erased (one#5484).
+// in replace mode a section left out is erased (one#5484). CONTEXT is not
+// one of them: oned keeps the CONTEXT of a VM when none is sent (5.12 →
+// 7.0, VirtualMachine::updateconf), and a re-sent one is parsed again —
+// its FILES_DS, resolved at allocate to "<source>:'<name>' ", is then a
+// syntax error on 6.10/7.0.
 func (p *Provider) resendOthers(t *tmpl, v *vmInfo, skip string) {
 	for _, sec := range []string{"OS", "FEATURES", "INPUT", "GRAPHICS", "RAW", "CPU_MODEL", "VIDEO", "BACKUP_CONFIG"} {
 		if sec == skip {
@@ -514,15 +518,6 @@ func (p *Provider) resendOthers(t *tmpl, v *vmInfo, skip string) {
 		for _, n := range v.Template.all(sec) {
 			t.node(n)
 		}
-	}
-	if c := v.Template.first("CONTEXT"); c != nil && skip != "CONTEXT" {
-		kv := []string{}
-		for _, s := range c.Nodes {
-			if !strings.HasPrefix(s.name(), "ETH") && s.name() != "DISK_ID" && s.name() != "TARGET" {
-				kv = append(kv, s.name(), strings.TrimSpace(s.Text))
-			}
-		}
-		t.vector("CONTEXT", kv...)
 	}
 }
 
