@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/test/oneendpoint"
 )
 
 // Replies as xmlrpc-c writes them (CRLF, <i4>, <i8>, <boolean>).
@@ -116,5 +117,31 @@ func TestResolve(t *testing.T) {
 	}
 	if _, _, _, _, err := resolve(Config{Endpoint: "front:2633", Session: "a:b"}); err == nil || !strings.Contains(err.Error(), "http://") {
 		t.Errorf("bad endpoint: %v", err)
+	}
+}
+
+// TestTemplateValues: values a user gives (names, KERNEL_CMD, provenance)
+// travel as XML: quotes, brackets, newlines, backslashes, '<' and '&' stay
+// inside their attribute and add none; a value with "]]>" (which oned can
+// neither parse as one attribute nor write back) is refused before any
+// call.
+func TestTemplateValues(t *testing.T) {
+	nasty := "a\" ]\nB=[C=1]\\ <X>&amp; ]]"
+	tp := (&tmpl{}).single("NAME", nasty).vector("OS", "KERNEL_CMD", nasty, "ROOT", "vda")
+	parsed, err := oneendpoint.ParseTemplate(tp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parsed.Attrs) != 2 || parsed.Get("NAME") != nasty || parsed.Vector("OS").Sub("KERNEL_CMD") != nasty ||
+		parsed.Vector("OS").Sub("ROOT") != "vda" || len(parsed.Vector("OS").Vec) != 2 {
+		t.Errorf("template %s parsed as %+v", tp.String(), parsed)
+	}
+	sent := false
+	c := replying(t, okReply, 200, func(*http.Request, string) { sent = true })
+	for _, tp := range []*tmpl{(&tmpl{}).single("NAME", "x]]>y"), (&tmpl{}).vector("OS", "KERNEL_CMD", "ks=http://h/]]>")} {
+		_, err := c.callInt(context.Background(), "one.vm.allocate", tp, false)
+		if err == nil || !strings.Contains(err.Error(), "]]>") || sent {
+			t.Errorf("template %s: %v (sent: %v), want a refusal before the call", tp.String(), err, sent)
+		}
 	}
 }

@@ -298,7 +298,7 @@ func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (clo
 	t.single("NAME", uniqueName("vol", spec.Tags)).single("TYPE", "DATABLOCK").single("SIZE", strconv.Itoa(spec.SizeGiB*1024)).
 		single("PERSISTENT", "YES").single("FORMAT", "raw").single("DEV_PREFIX", "vd").single(kindAttr, "volume")
 	addTags(t, spec.Tags)
-	n, err := p.c.callInt(ctx, "one.image.allocate", t.String(), p.imageDS)
+	n, err := p.c.callInt(ctx, "one.image.allocate", t, p.imageDS)
 	if err != nil {
 		return cloud.Volume{}, fmt.Errorf("volume: %w", err)
 	}
@@ -345,7 +345,7 @@ func (p *Provider) updateImage(ctx context.Context, n int, t *tmpl, merge bool) 
 	if merge {
 		typ = 1
 	}
-	_, err := p.c.callInt(ctx, "one.image.update", n, t.String(), typ)
+	_, err := p.c.callInt(ctx, "one.image.update", n, t, typ)
 	return err
 }
 
@@ -420,7 +420,7 @@ func (p *Provider) AttachVolume(ctx context.Context, volumeID, instanceID, devic
 	}
 	t := (&tmpl{}).vector("DISK", "IMAGE_ID", strconv.Itoa(n), "TARGET", strings.TrimPrefix(device, "/dev/"))
 	p.setPending(volumeID, "attaching")
-	if _, err := p.c.callInt(ctx, "one.vm.attach", vn, t.String()); err != nil {
+	if _, err := p.c.callInt(ctx, "one.vm.attach", vn, t); err != nil {
 		p.setPending(volumeID, "")
 		return fmt.Errorf("volume %s to instance %s: %w", volumeID, instanceID, err)
 	}
@@ -675,7 +675,7 @@ func (p *Provider) Tag(ctx context.Context, id string, tags cloud.Tags) error {
 		}
 		t := &tmpl{}
 		addTags(t, all)
-		if _, err := p.c.callInt(ctx, "one.vm.update", n, t.String(), 1); err != nil {
+		if _, err := p.c.callInt(ctx, "one.vm.update", n, t, 1); err != nil {
 			return fmt.Errorf("instance %s: %w", id, err)
 		}
 		return nil
@@ -863,7 +863,7 @@ func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, o r
 	if tags[cloud.TagBuild] != "" {
 		t.single("LABELS", "kscloud/"+tags[cloud.TagBuild])
 	}
-	n, err := p.c.callInt(ctx, "one.vm.allocate", t.String(), o.hold)
+	n, err := p.c.callInt(ctx, "one.vm.allocate", t, o.hold)
 	if err != nil {
 		for _, v := range deleteOnTerm {
 			p.DeleteVolume(context.WithoutCancel(ctx), v)

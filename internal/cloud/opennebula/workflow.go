@@ -228,7 +228,7 @@ func (w *Workflow) fileImage(ctx context.Context, fs **fileServer, typ, name, pa
 	t := &tmpl{}
 	t.single("NAME", name).single("TYPE", typ).single("PATH", (*fs).base+"/"+sum).single("SHA1", sum1).single("KSCLOUD_SHA256", sum)
 	addTags(t, tags)
-	n, err := w.P.c.callInt(ctx, "one.image.allocate", t.String(), w.P.fileDS)
+	n, err := w.P.c.callInt(ctx, "one.image.allocate", t, w.P.fileDS)
 	if err != nil {
 		return 0, false, fmt.Errorf("%s image %s: %w", typ, name, err)
 	}
@@ -523,7 +523,7 @@ func (p *Provider) resendOthers(t *tmpl, v *vmInfo, skip string) {
 
 // updateConf sends one.vm.updateconf; merge only where oned has it (6.4+).
 func (p *Provider) updateConf(ctx context.Context, n int, t *tmpl, merge bool) error {
-	args := []any{n, t.String()}
+	args := []any{n, t}
 	if p.MergeUpdateConf() {
 		typ := 0
 		if merge {

@@ -113,13 +113,24 @@ func decode(what, s string, v any) error {
 }
 
 // tmpl builds a template in OpenNebula's XML syntax (no quoting pitfalls).
-type tmpl struct{ b strings.Builder }
+// One value oned cannot hold: one containing "]]>". oned keeps only an
+// element with a single text or CDATA child (Template::single_xml_att;
+// a vector's sub-attribute takes the first child), and writes values back
+// unescaped inside CDATA (one_util::escape_xml), so such a value is lost
+// or cut whatever the encoding; client.call refuses a template holding it.
+type tmpl struct {
+	b   strings.Builder
+	bad string // the first attribute whose value oned cannot hold
+}
 
 func cdata(s string) string {
 	return "<![CDATA[" + strings.ReplaceAll(s, "]]>", "]]]]><![CDATA[>") + "]]>"
 }
 
 func (t *tmpl) single(name, value string) *tmpl {
+	if t.bad == "" && strings.Contains(value, "]]>") {
+		t.bad = name
+	}
 	t.b.WriteString("<" + name + ">" + cdata(value) + "</" + name + ">")
 	return t
 }
