@@ -13,7 +13,7 @@ import (
 // values stop at a blank, = # , [ ] or a newline; "A =" then a newline is
 // an empty value; a vector's duplicate sub-attribute keeps the first
 // (a map insert); top-level names repeat (DISK, NIC); "]]>" aborts; input
-// starting with "<" is an XML template rooted at TEMPLATE.
+// starting with "<" is an XML template (see parseXMLTemplate).
 
 // Attr is one template attribute: single (Value) or vector (Vec).
 type Attr struct {
@@ -172,21 +172,35 @@ func cdata(s string) string {
 // ParseTemplate parses a template in either syntax; errors carry oned's
 // texts.
 func ParseTemplate(s string) (*Template, error) {
-	if strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "<") {
+	if strings.HasPrefix(s, "<") { // Template::parse_str_or_xml: parse_str[0] == '<'
 		return parseXMLTemplate(s)
 	}
 	return parseText(s)
 }
 
+// xnode is a libxml2 node as Template::from_xml sees it: an element, a
+// text or CDATA node (adjacent text and entity references make one node,
+// a CDATA section is a node of its own), or another node (comment, PI).
+type xnode struct {
+	name   string // element name; "" for other nodes
+	isText bool
+	text   string
+	kids   []*xnode
+}
+
+// parseXMLTemplate builds attributes as oned does
+// (one@7.0.0:src/template/Template.cc from_xml, rebuild_attributes,
+// single_xml_att, vector_xml_att): any root element; a child with exactly
+// one text or CDATA child is a single attribute; else one with element
+// children is a vector whose sub-attributes take their first child's text
+// (VectorAttribute::replace: the last duplicate wins, names kept as sent);
+// anything else (empty, several text pieces, deeper nesting) is dropped.
+// Attribute names are uppercased (the Attribute constructor).
 func parseXMLTemplate(s string) (*Template, error) {
 	bad := fmt.Errorf("Parse error: XML Template malformed.")
 	d := xml.NewDecoder(strings.NewReader(s))
-	t := &Template{}
-	depth := 0
-	var cur *Attr
-	var text strings.Builder
-	var subName string
-	rooted := false
+	top := &xnode{}
+	stack := []*xnode{top}
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -195,51 +209,62 @@ func parseXMLTemplate(s string) (*Template, error) {
 		if err != nil {
 			return nil, bad
 		}
+		cur := stack[len(stack)-1]
 		switch e := tok.(type) {
 		case xml.StartElement:
-			depth++
-			text.Reset()
-			switch depth {
-			case 1:
-				if e.Name.Local != "TEMPLATE" {
-					return nil, bad
-				}
-				rooted = true
-			case 2:
-				cur = &Attr{Name: strings.ToUpper(e.Name.Local)}
-			case 3:
-				cur.IsVec = true
-				subName = strings.ToUpper(e.Name.Local)
-			default:
-				return nil, bad
+			n := &xnode{name: e.Name.Local}
+			if e.Name.Space != "" {
+				n.name = e.Name.Space + ":" + e.Name.Local
 			}
-		case xml.CharData:
-			text.Write(e)
+			cur.kids = append(cur.kids, n)
+			stack = append(stack, n)
 		case xml.EndElement:
-			switch depth {
-			case 3:
-				found := false
-				for _, p := range cur.Vec {
-					if p.Name == subName {
-						found = true
-					}
-				}
-				if !found {
-					cur.Vec = append(cur.Vec, Pair{subName, text.String()})
-				}
-				text.Reset()
-			case 2:
-				if !cur.IsVec {
-					cur.Value = text.String()
-				}
-				t.Attrs = append(t.Attrs, cur)
-				cur = nil
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 1 {
+				cur.kids = append(cur.kids, &xnode{isText: true, text: string(e)})
 			}
-			depth--
+		case xml.Comment, xml.ProcInst:
+			if len(stack) > 1 {
+				cur.kids = append(cur.kids, &xnode{})
+			}
 		}
 	}
-	if !rooted {
+	var root *xnode
+	for _, k := range top.kids {
+		if k.name != "" {
+			root = k
+		}
+	}
+	if root == nil {
 		return nil, bad
+	}
+	t := &Template{}
+	for _, c := range root.kids {
+		if c.name == "" {
+			continue
+		}
+		name := strings.ToUpper(c.name)
+		if len(c.kids) == 1 && c.kids[0].isText {
+			t.Attrs = append(t.Attrs, &Attr{Name: name, Value: c.kids[0].text})
+			continue
+		}
+		var a *Attr
+		for _, k := range c.kids {
+			if k.name == "" {
+				continue
+			}
+			if a == nil {
+				a = &Attr{Name: name, IsVec: true}
+			}
+			if len(k.kids) > 0 && k.kids[0].isText {
+				a.DelSub(k.name)
+				a.Vec = append(a.Vec, Pair{k.name, k.kids[0].text})
+			}
+		}
+		if a != nil {
+			t.Attrs = append(t.Attrs, a)
+		}
 	}
 	return t, nil
 }

@@ -39,7 +39,7 @@ func TestTemplateParser(t *testing.T) {
 		"A B":                "unexpected VARIABLE, expecting EQUAL or EQUAL_EMPTY at line 1",
 		"A=[B=1":             "Parse error: syntax error, unexpected $end, expecting COMMA or CBRACKET",
 		"<TEMPLATE><A>1</B>": "Parse error: XML Template malformed.",
-		"<VM><A>1</A></VM>":  "Parse error: XML Template malformed.",
+		"<TEMPLATE><A>1</A>": "Parse error: XML Template malformed.",
 		"A=\"unterminated":   "unexpected $end",
 	} {
 		if _, err := ParseTemplate(in); err == nil || !strings.Contains(err.Error(), want) {
@@ -47,8 +47,17 @@ func TestTemplateParser(t *testing.T) {
 		}
 	}
 	x, err := ParseTemplate("<TEMPLATE><NAME>x</NAME><OS><KERNEL_CMD><![CDATA[a=b <c>]]></KERNEL_CMD><ROOT>vda1</ROOT><ROOT>sda</ROOT></OS></TEMPLATE>")
-	if err != nil || x.Get("NAME") != "x" || x.Vector("OS").Sub("KERNEL_CMD") != "a=b <c>" || x.Vector("OS").Sub("ROOT") != "vda1" {
-		t.Errorf("XML template: %+v, %v", x, err)
+	if err != nil || x.Get("NAME") != "x" || x.Vector("OS").Sub("KERNEL_CMD") != "a=b <c>" || x.Vector("OS").Sub("ROOT") != "sda" {
+		t.Errorf("XML template: %+v, %v: a vector's last duplicate wins (VectorAttribute::replace)", x, err)
+	}
+	// Template::single_xml_att takes an element with exactly one text or
+	// CDATA child; vector_xml_att takes a sub-attribute's first child;
+	// anything else is dropped without an error. Any root element.
+	y, err := ParseTemplate("<VM><A><![CDATA[x]]]]><![CDATA[>y]]></A><B/><C>1<!-- c --></C><d>&lt;&amp;\n</d>" +
+		"<OS><KERNEL_CMD><![CDATA[k]]]]><![CDATA[>]]></KERNEL_CMD><root>vda</root><BOOT/></OS></VM>")
+	if err != nil || y.Has("A") || y.Has("B") || y.Has("C") || y.Get("D") != "<&\n" ||
+		y.Vector("OS").Sub("KERNEL_CMD") != "k]]" || y.Vector("OS").Sub("root") != "vda" || len(y.Vector("OS").Vec) != 2 {
+		t.Errorf("XML template as libxml2 and Template::rebuild_attributes see it: %+v, %v", y, err)
 	}
 	// Round trip through the text form.
 	back, err := ParseTemplate(tm.String())
