@@ -1185,7 +1185,7 @@ func (s *Server) vmDiskSaveas(p params) (any, error) {
 				v.set(back, LcmInit)
 			}
 		}
-		if s.imgs[n.id] != n {
+		if s.imgs[n.id] != n || n.state != ImgLocked { // deleted meanwhile
 			return
 		}
 		if err != nil {
