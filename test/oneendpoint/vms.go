@@ -1211,13 +1211,16 @@ func (s *Server) vmAttach(p params) (any, error) {
 	if err != nil {
 		return nil, &rpcError{code: ErrInternal, msg: err.Error(), id: v.id}
 	}
-	d := t.Vector("DISK")
-	if d == nil {
-		return nil, &rpcError{code: ErrInternal, msg: "Wrong format for disk attachment: DISK missing.", id: v.id}
-	}
+	// DispatchManager::attach: the state first, then
+	// VirtualMachine::set_up_attach_disk; VirtualMachineAttach answers
+	// every failure of it with ACTION (RequestManagerVirtualMachine.cc).
 	running := v.state == StActive && v.lcm == LcmRunning
 	if !running && v.state != StPoweroff {
 		return nil, &rpcError{code: ErrAction, msg: fmt.Sprintf("Could not attach a new disk to VM %d, wrong state %s.", v.id, v.stateName()), id: v.id}
+	}
+	d := t.Vector("DISK")
+	if d == nil {
+		return nil, &rpcError{code: ErrAction, msg: "Internal error parsing DISK attribute", id: v.id}
 	}
 	used := map[string]bool{}
 	maxID := -1
@@ -1233,11 +1236,11 @@ func (s *Server) vmAttach(p params) (any, error) {
 		}
 	}
 	if tg := d.Sub("TARGET"); tg != "" && used[tg] {
-		return nil, &rpcError{code: ErrInternal, msg: "Target " + tg + " is already in use.", id: v.id}
+		return nil, &rpcError{code: ErrAction, msg: "Target " + tg + " is already in use.", id: v.id}
 	}
 	d.SetSub("DISK_ID", strconv.Itoa(maxID+1))
 	if _, err := s.diskImage(d, v.id); err != nil {
-		return nil, &rpcError{code: ErrInternal, msg: err.Error(), id: v.id}
+		return nil, &rpcError{code: ErrAction, msg: err.Error(), id: v.id}
 	}
 	assignTarget(d, used)
 	v.tmpl.Attrs = append(v.tmpl.Attrs, d)

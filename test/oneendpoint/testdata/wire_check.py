@@ -218,6 +218,8 @@ vol = ok("one.vm.allocate", "CPU=1\nMEMORY=64\nDISK=[TYPE=fs,SIZE=4]", False)
 wait(lambda: vm(vol).findtext("LCM_STATE"), lambda s: s == "3", "volatile VM RUNNING")
 fails("one.vm.disksaveas", vol, 0, "py-vol-" + stamp, "", -1, code=8192, text="Cannot use DISK. DISK does not have a valid IMAGE_ID.")
 fails("one.vm.updateconf", vol, "CONTEXT=[A=1]", 0, code=8192, text="Virtual machine does not have context, cannot add a new one.")
+fails("one.vm.attach", vol, "A=1", code=2048, text="Internal error parsing DISK attribute")
+fails("one.vm.attach", vol, "DISK=[IMAGE_ID=%d, TARGET=vda]" % blk, code=2048, text="Target vda is already in use.")
 ok("one.vm.action", "terminate-hard", vol)
 
 # Delete: DELETE (7) → gone.
