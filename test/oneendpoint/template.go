@@ -2,8 +2,10 @@ package oneendpoint
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 )
 
@@ -282,11 +284,13 @@ const (
 	tComma
 	tOBracket
 	tCBracket
+	tCCData
+	tQuoted // a lexer-internal kind: a quoted STRING
 )
 
 var tokName = map[tokKind]string{
 	tEOF: "$end", tVariable: "VARIABLE", tString: "STRING", tEqual: "EQUAL", tEqualEmpty: "EQUAL_EMPTY",
-	tComma: "COMMA", tOBracket: "OBRACKET", tCBracket: "CBRACKET",
+	tComma: "COMMA", tOBracket: "OBRACKET", tCBracket: "CBRACKET", tCCData: "CCDATA",
 }
 
 type token struct {
@@ -296,115 +300,95 @@ type token struct {
 	col2       int
 }
 
+// lexer plays template_parser.l as flex runs it: in each start condition
+// the rule with the longest match wins, the first listed on a tie; a
+// character no rule matches is echoed by flex's default rule and skipped
+// (no %option nodefault); VALUE is exclusive (%x). Locations follow
+// YY_USER_ACTION: the line is yylineno after the match, the columns run
+// on over the whole input from 1 (never reset at a newline), and every
+// match moves them, skipped ones too; at the end of input the location
+// stays that of the last match.
 type lexer struct {
-	s         string
-	pos       int
-	line, col int
-	afterEq   bool // a value may follow
+	s          string
+	pos        int
+	value      bool // start condition VALUE
+	line       int
+	col1, col2 int
 }
 
-func isNameChar(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+type lexRule struct {
+	re   *regexp.Regexp
+	kind tokKind // tSkip: no token
+	to   int     // start condition after: -1 same, 0 INITIAL, 1 VALUE
 }
 
-func (l *lexer) adv(n int) {
-	for i := 0; i < n; i++ {
-		if l.s[l.pos] == '\n' {
-			l.line++
-			l.col = 0
-		} else {
-			l.col++
-		}
-		l.pos++
+const tSkip tokKind = -1
+
+func rule(re string, kind tokKind, to int) lexRule {
+	r := regexp.MustCompile(`^(?:` + re + `)`)
+	r.Longest()
+	return lexRule{r, kind, to}
+}
+
+var (
+	initialRules = []lexRule{
+		rule(`[ \t]*#.*\n`, tSkip, -1),
+		rule(`[ \t\n]+`, tSkip, -1),
+		rule(`[[:alnum:]_]+`, tVariable, -1),
+		rule(`[ \t]*=[ \t]*`, tEqual, 1),
+		rule(`[ \t]*=[ \t]*\n`, tEqualEmpty, -1),
+		rule(`[ \t\n]*,[ \t\n]*`, tComma, -1),
+		rule(`[ \t\n]*\][ \t\n]*`, tCBracket, -1),
 	}
-}
+	valueRules = []lexRule{
+		rule(`[ \t]*\[[ \t\n]*`, tOBracket, 0),
+		rule(`.*\]\]>.*`, tCCData, 0),
+		rule(`"(?:[^"]|\\")*"`, tQuoted, 0),
+		rule(`[^=# \t\n,\[\]]+`, tString, 0),
+	}
+)
 
 func (l *lexer) next() (token, error) {
+	if l.line == 0 {
+		l.line, l.col1, l.col2 = 1, 1, 1 // bison's initial yylloc
+	}
 	for l.pos < len(l.s) {
-		c := l.s[l.pos]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-			l.adv(1)
+		rules := initialRules
+		if l.value {
+			rules = valueRules
+		}
+		best, n := -1, 0
+		for i, r := range rules {
+			if m := r.re.FindString(l.s[l.pos:]); len(m) > n {
+				best, n = i, len(m)
+			}
+		}
+		kind, to := tSkip, -1
+		if best >= 0 {
+			kind, to = rules[best].kind, rules[best].to
+		} else {
+			n = 1 // flex's default rule: ECHO
+		}
+		text := l.s[l.pos : l.pos+n]
+		l.pos += n
+		l.line += strings.Count(text, "\n")
+		l.col1, l.col2 = l.col2, l.col2+n
+		if to >= 0 {
+			l.value = to == 1
+		}
+		if kind == tSkip {
 			continue
 		}
-		if c == '#' {
-			for l.pos < len(l.s) && l.s[l.pos] != '\n' {
-				l.adv(1)
-			}
-			continue
+		t := token{kind: kind, text: text, line: l.line, col1: l.col1, col2: l.col2}
+		switch kind {
+		case tVariable:
+			t.text = strings.ToUpper(text)
+		case tQuoted:
+			t.kind, t.text = tString, strings.ReplaceAll(text[1:len(text)-1], `\"`, `"`) // unescape()
 		}
-		break
+		return t, nil
 	}
-	start := token{line: l.line + 1, col1: l.col + 1}
-	mk := func(k tokKind, text string, n int) (token, error) {
-		l.adv(n)
-		start.kind, start.text, start.col2 = k, text, l.col
-		return start, nil
-	}
-	if l.pos >= len(l.s) {
-		start.col2 = l.col
-		return start, nil
-	}
-	if strings.HasPrefix(l.s[l.pos:], "]]>") {
-		return token{}, fmt.Errorf("Parse error: syntax error, unexpected CCDATA at line %d, columns %d:%d", start.line, start.col1, start.col1+3)
-	}
-	c := l.s[l.pos]
-	switch c {
-	case '=':
-		// "=" followed by blanks and a newline: an empty value.
-		j := l.pos + 1
-		for j < len(l.s) && (l.s[j] == ' ' || l.s[j] == '\t') {
-			j++
-		}
-		if j < len(l.s) && (l.s[j] == '\n' || l.s[j] == '\r') || j == len(l.s) {
-			l.afterEq = false
-			return mk(tEqualEmpty, "", j-l.pos)
-		}
-		l.afterEq = true
-		return mk(tEqual, "=", 1)
-	case ',':
-		return mk(tComma, ",", 1)
-	case '[':
-		l.afterEq = false
-		return mk(tOBracket, "[", 1)
-	case ']':
-		return mk(tCBracket, "]", 1)
-	case '"':
-		l.afterEq = false
-		var b strings.Builder
-		j := l.pos + 1
-		for {
-			if j >= len(l.s) {
-				return token{}, fmt.Errorf("Parse error: syntax error, unexpected $end at line %d, columns %d:%d", start.line, start.col1, start.col1+1)
-			}
-			if l.s[j] == '\\' && j+1 < len(l.s) && l.s[j+1] == '"' {
-				b.WriteByte('"')
-				j += 2
-				continue
-			}
-			if l.s[j] == '"' {
-				break
-			}
-			b.WriteByte(l.s[j])
-			j++
-		}
-		return mk(tString, b.String(), j+1-l.pos)
-	}
-	if l.afterEq {
-		l.afterEq = false
-		j := l.pos
-		for j < len(l.s) && !strings.ContainsRune(" \t\r\n=#,[]\"", rune(l.s[j])) {
-			j++
-		}
-		return mk(tString, l.s[l.pos:j], j-l.pos)
-	}
-	if isNameChar(c) {
-		j := l.pos
-		for j < len(l.s) && isNameChar(l.s[j]) {
-			j++
-		}
-		return mk(tVariable, strings.ToUpper(l.s[l.pos:j]), j-l.pos)
-	}
-	return token{}, fmt.Errorf("Parse error: syntax error, unexpected character '%c' at line %d, columns %d:%d", c, start.line, start.col1, start.col1+1)
+	return token{kind: tEOF, line: l.line, col1: l.col1, col2: l.col2}, nil
 }
 
 func unexpected(t token, expecting ...string) error {
@@ -427,7 +411,9 @@ func parseText(s string) (*Template, error) {
 			return t, nil
 		}
 		if name.kind != tVariable {
-			return nil, unexpected(name, "$end", "VARIABLE")
+			// template_file's default reduction comes first: only $end
+			// is left to expect.
+			return nil, unexpected(name, "$end")
 		}
 		eq, err := l.next()
 		if err != nil {
@@ -446,6 +432,10 @@ func parseText(s string) (*Template, error) {
 			return nil, err
 		}
 		switch val.kind {
+		case tCCData:
+			// VARIABLE EQUAL CCDATA { YYABORT; }: no message, so
+			// Template::parse_str_or_xml says only "Parse error.".
+			return nil, errors.New("Parse error.")
 		case tString:
 			t.Attrs = append(t.Attrs, &Attr{Name: name.text, Value: val.text})
 		case tOBracket:
@@ -455,7 +445,8 @@ func parseText(s string) (*Template, error) {
 			}
 			t.Attrs = append(t.Attrs, a)
 		default:
-			return nil, unexpected(val, "STRING", "OBRACKET")
+			// bison lists the expected tokens in token-number order.
+			return nil, unexpected(val, "OBRACKET", "CCDATA", "STRING")
 		}
 	}
 }
@@ -471,27 +462,27 @@ func parseVector(l *lexer, a *Attr) error {
 			return nil // V=[ ]
 		}
 		if tk.kind != tVariable {
+			if first {
+				return unexpected(tk, "CBRACKET", "VARIABLE")
+			}
 			return unexpected(tk, "VARIABLE")
 		}
 		eq, err := l.next()
 		if err != nil {
 			return err
 		}
-		value := ""
-		switch eq.kind {
-		case tEqual:
-			v, err := l.next()
-			if err != nil {
-				return err
-			}
-			if v.kind != tString {
-				return unexpected(v, "STRING")
-			}
-			value = v.text
-		case tEqualEmpty:
-		default:
-			return unexpected(eq, "EQUAL", "EQUAL_EMPTY")
+		// array_val: VARIABLE EQUAL STRING only (no EQUAL_EMPTY).
+		if eq.kind != tEqual {
+			return unexpected(eq, "EQUAL")
 		}
+		v, err := l.next()
+		if err != nil {
+			return err
+		}
+		if v.kind != tString {
+			return unexpected(v, "STRING")
+		}
+		value := v.text
 		dup := false
 		for _, p := range a.Vec {
 			if p.Name == tk.text {

@@ -35,12 +35,17 @@ func TestTemplateParser(t *testing.T) {
 		t.Errorf("a backslash stays: %q", tm.Get("PATH"))
 	}
 	for in, want := range map[string]string{
-		"A=]]>":              "unexpected CCDATA",
+		"A=]]>":              "Parse error.",
+		"A=[B=x]]>]":         "Parse error.", // the CCDATA rule takes the whole line from "["
+		"A=[\nB=x]]>]":       "Parse error: syntax error, unexpected CCDATA, expecting STRING at line 2, columns 7:12",
+		"A=":                 "Parse error: syntax error, unexpected $end, expecting OBRACKET or CCDATA or STRING at line 1, columns 2:3",
+		"A=[B=\n]":           "Parse error: syntax error, unexpected EQUAL_EMPTY, expecting EQUAL at line 2, columns 5:7",
+		", A=1":              "Parse error: syntax error, unexpected COMMA, expecting $end at line 1, columns 1:3",
+		"A=1\nB=2\nC D":      "Parse error: syntax error, unexpected VARIABLE, expecting EQUAL or EQUAL_EMPTY at line 3, columns 11:12",
 		"A B":                "unexpected VARIABLE, expecting EQUAL or EQUAL_EMPTY at line 1",
 		"A=[B=1":             "Parse error: syntax error, unexpected $end, expecting COMMA or CBRACKET",
 		"<TEMPLATE><A>1</B>": "Parse error: XML Template malformed.",
 		"<TEMPLATE><A>1</A>": "Parse error: XML Template malformed.",
-		"A=\"unterminated":   "unexpected $end",
 	} {
 		if _, err := ParseTemplate(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
@@ -58,6 +63,26 @@ func TestTemplateParser(t *testing.T) {
 	if err != nil || y.Has("A") || y.Has("B") || y.Has("C") || y.Get("D") != "<&\n" ||
 		y.Vector("OS").Sub("KERNEL_CMD") != "k]]" || y.Vector("OS").Sub("root") != "vda" || len(y.Vector("OS").Vec) != 2 {
 		t.Errorf("XML template as libxml2 and Template::rebuild_attributes see it: %+v, %v", y, err)
+	}
+	// flex: a character no rule matches is skipped (default ECHO); an
+	// unterminated quote is an unquoted STRING; CR is no blank.
+	for in, want := range map[string]map[string]string{
+		"A@=1":                  {"A": "1"},
+		"Q=\"unterminated\nR=1": {"Q": `"unterminated`, "R": "1"},
+		"R=x\r\nS=y":            {"R": "x\r", "S": "y"},
+		"S=\"a\\\"":             {"S": `a\`},
+		"T=\"x\"y":              {"T": `"x"y`},
+	} {
+		z, err := ParseTemplate(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		for k, v := range want {
+			if z.Get(k) != v {
+				t.Errorf("%q: %s = %q, want %q", in, k, z.Get(k), v)
+			}
+		}
 	}
 	// Round trip through the text form.
 	back, err := ParseTemplate(tm.String())
