@@ -145,3 +145,19 @@ func TestTemplateValues(t *testing.T) {
 		}
 	}
 }
+
+// TestInstanceStateLCM: LCM states of a running VM are running, those of
+// a powered-off one stopped, failures flagged — including the states
+// 6.x/7.0 added (include/VirtualMachine.h: HOTPLUG_RESIZE 66 … RESTORE 71).
+func TestInstanceStateLCM(t *testing.T) {
+	for lcm, want := range map[int]string{3: cloud.InstanceRunning, 66: cloud.InstanceRunning, 69: cloud.InstanceRunning,
+		70: cloud.InstanceStopped, 67: cloud.InstanceStopped, 68: cloud.InstanceStopped, 71: cloud.InstanceStopped,
+		18: cloud.InstanceStopping, 1: cloud.InstancePending, 11: cloud.InstanceShuttingDown} {
+		if got, failed := instanceState(stActive, lcm); got != want || failed {
+			t.Errorf("ACTIVE/%d: %s (failed %v), want %s", lcm, got, failed, want)
+		}
+	}
+	if got, failed := instanceState(stActive, 36); got != cloud.InstanceStopped || !failed {
+		t.Errorf("BOOT_FAILURE: %s, failed %v", got, failed)
+	}
+}

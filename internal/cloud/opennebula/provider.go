@@ -918,11 +918,11 @@ func instanceState(state, lcm int) (name string, failed bool) {
 		return cloud.InstancePending, false
 	}
 	switch lcm {
-	case 3, 4, 17, 24, 25, 26, 57, 59, 62: // RUNNING, MIGRATE, HOTPLUG*, DISK_SNAPSHOT, DISK_RESIZE
+	case 3, 4, 17, 24, 25, 26, 57, 59, 62, 66, 69: // RUNNING, MIGRATE, HOTPLUG*, DISK_SNAPSHOT, DISK_RESIZE, HOTPLUG_RESIZE, BACKUP
 		return cloud.InstanceRunning, false
 	case 5, 6, 18, 29: // SAVE_*, SHUTDOWN_POWEROFF, SHUTDOWN_UNDEPLOY
 		return cloud.InstanceStopping, false
-	case 27, 28, 33, 34, 51, 52, 53, 54, 55, 56, 63, 64, 65: // operations on a powered-off/suspended VM
+	case 27, 28, 33, 34, 51, 52, 53, 54, 55, 56, 63, 64, 65, 67, 68, 70, 71: // operations on a powered-off/suspended/undeployed VM (67-71: HOTPLUG_SAVEAS_UNDEPLOYED/_STOPPED, BACKUP_POWEROFF, RESTORE)
 		return cloud.InstanceStopped, false
 	case 10, 11, 12, 13, 15, 23, 30: // EPILOG*, SHUTDOWN, CANCEL, CLEANUP_*
 		return cloud.InstanceShuttingDown, false
