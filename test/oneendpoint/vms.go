@@ -881,7 +881,8 @@ func (s *Server) vmAction(p params) (any, error) {
 	case "stop", "suspend", "resched", "unresched":
 		return nil, notAvail()
 	default:
-		return nil, &rpcError{code: ErrXMLRPCAPI, msg: fmt.Sprintf("Virtual machine action \"%s\" is not supported", action), id: v.id}
+		// VirtualMachineAction::request_execute, rc -3.
+		return nil, &rpcError{code: ErrAction, msg: fmt.Sprintf("Action \"%s\" is not supported", action), id: v.id}
 	}
 	return v.id, nil
 }

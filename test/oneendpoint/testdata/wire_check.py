@@ -156,6 +156,7 @@ check(img(blk).findtext("STATE") == "8", "a persistent image on a VM is USED_PER
 fails("one.image.delete", blk, code=2048, text="Cannot delete image. There are 1 VMs using it.")
 fails("one.image.persistent", blk, False, code=8192, text="Could not make image non-persistent: Image cannot be in state USED_PERS.")
 fails("one.vm.action", "poweroff", vid, code=2048, text='Error performing action "poweroff": This action is not available for state HOLD')
+fails("one.vm.action", "explode", vid, code=2048, text='Action "explode" is not supported')
 fails("one.vm.allocate", "CPU=1\nMEMORY=0", code=16384, text="MEMORY attribute must be a positive integer value.")
 fails("one.vm.allocate", "CPU=-1\nMEMORY=64", code=16384, text="CPU attribute must be a positive float or integer value.")
 fails("one.vm.allocate", "CPU=1\nMEMORY=64\nRAW=[TYPE=kvm,DATA=\"<x/>\"]", code=512, text="restricted attribute RAW/DATA")
