@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/test/oneendpoint"
@@ -159,5 +160,18 @@ func TestInstanceStateLCM(t *testing.T) {
 	}
 	if got, failed := instanceState(stActive, 36); got != cloud.InstanceStopped || !failed {
 		t.Errorf("BOOT_FAILURE: %s, failed %v", got, failed)
+	}
+}
+
+// TestSanitizeName: names keep to what PoolObjectSQL::name_is_valid takes
+// (none of its characters, \v included; at most 128 bytes) and stay valid
+// UTF-8 for the XML template.
+func TestSanitizeName(t *testing.T) {
+	long := sanitizeName("a" + strings.Repeat("é", 100))
+	if len(long) > 128 || !utf8.ValidString(long) {
+		t.Errorf("long name: %d bytes, valid UTF-8 %v", len(long), utf8.ValidString(long))
+	}
+	if got := sanitizeName("a\vb\x01c:d\xffe"); got != "a-b-c-d-e" {
+		t.Errorf("sanitizeName: %q", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/consolenote"
@@ -224,12 +225,17 @@ func uniqueName(prefix string, tags cloud.Tags) string {
 	return sanitizeName(n + "-" + hex.EncodeToString(b[:]))
 }
 
-var badName = regexp.MustCompile(`[&|:\\";/'#{}$<>\s]`)
+// badName: PoolObjectSQL::INVALID_NAME_CHARS (\v included, which \s
+// is not), other control characters (no XML can carry them) and blanks.
+var badName = regexp.MustCompile(`[&|:\\";/'#{}$<>\s\v[:cntrl:]]`)
 
+// sanitizeName makes s a name oned takes: its characters, and at most
+// 128 bytes (name_is_valid counts bytes) cut at a character boundary.
 func sanitizeName(s string) string {
-	s = badName.ReplaceAllString(s, "-")
-	if len(s) > 128 {
-		s = s[:128]
+	s = badName.ReplaceAllString(strings.ToValidUTF8(s, "-"), "-")
+	for len(s) > 128 {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
 	}
 	return s
 }
