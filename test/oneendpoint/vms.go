@@ -944,6 +944,14 @@ var updateconfAttrs = []struct {
 	{"CPU_MODEL", []string{"MODEL", "FEATURES"}},
 }
 
+// updateconfLCM are the ACTIVE LCM states updateconf accepts: LCM_INIT,
+// PROLOG, RUNNING, EPILOG, SHUTDOWN, CLEANUP_RESUBMIT, SHUTDOWN_POWEROFF,
+// CLEANUP_DELETE, HOTPLUG_SAVEAS_POWEROFF, *_UNDEPLOY, HOTPLUG_*_POWEROFF,
+// the *_FAILURE ones, PROLOG_MIGRATE_POWEROFF*, DISK_SNAPSHOT*_POWEROFF.
+var updateconfLCM = map[int]bool{0: true, 1: true, 3: true, 11: true, 12: true, 15: true, 18: true, 23: true, 27: true,
+	29: true, 30: true, 31: true, 33: true, 34: true, 36: true, 39: true, 40: true, 42: true, 43: true, 44: true,
+	47: true, 50: true, 51: true, 52: true, 53: true}
+
 func (s *Server) vmUpdateConf(p params) (any, error) {
 	v, err := s.vmArg(p, 1)
 	if err != nil {
@@ -961,10 +969,10 @@ func (s *Server) vmUpdateConf(p params) (any, error) {
 		}
 		merge = typ == 1
 	}
-	switch v.state {
-	case StInit, StDone, StSuspended, StStopped:
-		// INTERNAL, as every VirtualMachine::updateconf failure
-		// (RequestManagerVirtualMachine.cc VirtualMachineUpdateConf).
+	// VirtualMachine::updateconf's state gate (same list 5.12 → 7.0); its
+	// failures are INTERNAL (RequestManagerVirtualMachine.cc).
+	if v.state == StInit || v.state == StDone || v.state == StSuspended || v.state == StStopped ||
+		v.state == StActive && !updateconfLCM[v.lcm] {
 		return nil, &rpcError{code: ErrInternal, msg: "configuration cannot be updated in state " + v.stateName(), id: v.id}
 	}
 	t, err := ParseTemplate(str)

@@ -201,6 +201,7 @@ check(x.find("TEMPLATE/GRAPHICS") is None or x.findtext("TEMPLATE/GRAPHICS/TYPE"
 check(x.findtext("TEMPLATE/OS/KERNEL_CMD") is None, "replace mode erased OS/KERNEL_CMD")
 ok("one.vm.action", "resume", vid)
 check(vm(vid).findtext("LCM_STATE") == "20", "resume → BOOT_POWEROFF (20)")
+fails("one.vm.updateconf", vid, "OS=[BOOT=disk0]", 0, code=8192, text="configuration cannot be updated in state BOOT_POWEROFF")
 wait(lambda: vm(vid).findtext("LCM_STATE"), lambda s: s == "3", "RUNNING after resume")
 
 # Terminate: DONE stays visible; pool -2 shows it, -1 hides it.
