@@ -961,11 +961,17 @@ func (s *Server) vmUpdateConf(p params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The type argument exists from 6.2.0 (release-6.2.0
+	// RequestManagerVirtualMachine.cc VirtualMachineUpdateConf; absent in
+	// 6.0.x, where a fourth parameter goes unread).
 	merge := false
-	if p.n() > 3 && s.versionAtLeast(6, 4) {
+	if p.n() > 3 && s.versionAtLeast(6, 2) {
 		typ, err := p.int(3)
 		if err != nil {
 			return nil, err
+		}
+		if typ < 0 || typ > 1 {
+			return nil, &rpcError{code: ErrXMLRPCAPI, msg: "Wrong update type"}
 		}
 		merge = typ == 1
 	}

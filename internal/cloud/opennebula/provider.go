@@ -144,8 +144,9 @@ func (p *Provider) versionAtLeast(major, minor int) bool {
 }
 
 // MergeUpdateConf says whether one.vm.updateconf takes the type argument
-// (merge mode): OpenNebula 6.4 and later.
-func (p *Provider) MergeUpdateConf() bool { return p.versionAtLeast(6, 4) }
+// (merge mode): OpenNebula 6.2 and later (release-6.2.0
+// RequestManagerVirtualMachine.cc; 6.0.x has no such argument).
+func (p *Provider) MergeUpdateConf() bool { return p.versionAtLeast(6, 2) }
 
 // ID shapes.
 const (

@@ -521,7 +521,7 @@ func (p *Provider) resendOthers(t *tmpl, v *vmInfo, skip string) {
 	}
 }
 
-// updateConf sends one.vm.updateconf; merge only where oned has it (6.4+).
+// updateConf sends one.vm.updateconf; merge only where oned has it (6.2+).
 func (p *Provider) updateConf(ctx context.Context, n int, t *tmpl, merge bool) error {
 	args := []any{n, t}
 	if p.MergeUpdateConf() {
@@ -539,7 +539,7 @@ func (p *Provider) updateConf(ctx context.Context, n int, t *tmpl, merge bool) e
 
 // bootDiskStep drops the installer from the powered-off VM (updateconf
 // without KERNEL, INITRD, KERNEL_CMD, ROOT; merge mode with them empty on
-// 6.4+, replace mode with every other section re-sent before), resumes
+// 6.2+, replace mode with every other section re-sent before), resumes
 // it (oned writes a new deployment from the current template) and waits
 // for RUNNING.
 func (w *Workflow) bootDiskStep(role string) install.Step {

@@ -274,3 +274,15 @@ func TestResumeAndCleanup(t *testing.T) {
 		t.Errorf("after cleanup, build %s still has %+v, %v", b2.ID, found, err)
 	}
 }
+
+// TestMergeUpdateConfVersions: updateconf's type argument (merge) exists
+// from 6.2.0 on (release-6.2.0 RequestManagerVirtualMachine.cc), whatever
+// the version string's tail (enterprise "6.10.0.1").
+func TestMergeUpdateConfVersions(t *testing.T) {
+	for version, want := range map[string]bool{"5.12.0": false, "6.0.3": false, "6.2.0": true, "6.10.0.1": true, "7.0.0": true} {
+		r := newRig(t, oneendpoint.Options{Version: version})
+		if got := r.p.MergeUpdateConf(); got != want {
+			t.Errorf("OpenNebula %s: merge updateconf %v, want %v", version, got, want)
+		}
+	}
+}
