@@ -203,7 +203,7 @@ func (s *Server) vmAllocate(p params) (any, error) {
 			}
 			m := fileRE.FindStringSubmatch(ref)
 			if m == nil {
-				return nil, fail(fmt.Sprintf("Wrong syntax in %s: %s", k.ds, ref))
+				return nil, fail(fmt.Sprintf("Error parsing: %s. syntax error, unexpected RSTRING, expecting VARIABLE", strings.TrimLeft(ref, " \t\n\v\f\r")))
 			}
 			id, _ := strconv.Atoi(m[1])
 			im, ok := s.imgs[id]
@@ -211,11 +211,14 @@ func (s *Server) vmAllocate(p params) (any, error) {
 				return nil, fail(fmt.Sprintf("Error getting image [%d].", id))
 			}
 			name := strings.TrimSuffix(k.ds, "_DS")
+			// VirtualMachine::set_os_file (VirtualMachineParser.cc): named
+			// by the base name (KERNEL, INITRD), the READY text by the
+			// image's type, its misplaced quote included.
 			if imageTypes[im.typ] != k.typ {
-				return nil, fail(fmt.Sprintf("%s needs an image of type %s and not %s", k.ds, k.typ, imageTypes[im.typ]))
+				return nil, fail(fmt.Sprintf("%s needs an image of type %s and not %s", name, k.typ, imageTypes[im.typ]))
 			}
 			if im.state != ImgReady {
-				return nil, fail(fmt.Sprintf("%s Image '%d 'not in READY state.", name, id))
+				return nil, fail(fmt.Sprintf("%s Image '%d 'not in READY state.", imageTypes[im.typ], id))
 			}
 			os.SetSub(k.ds+"_ID", strconv.Itoa(id))
 			os.SetSub(k.ds+"_SOURCE", im.source)

@@ -161,6 +161,7 @@ fails("one.vm.allocate", "CPU=1\nMEMORY=0", code=16384, text="MEMORY attribute m
 fails("one.vm.allocate", "CPU=-1\nMEMORY=64", code=16384, text="CPU attribute must be a positive float or integer value.")
 fails("one.vm.allocate", "CPU=1\nMEMORY=64\nRAW=[TYPE=kvm,DATA=\"<x/>\"]", code=512, text="restricted attribute RAW/DATA")
 fails("one.vm.allocate", "CPU=1\nMEMORY=64\nOS=[BOOT=floppy]", code=16384, text="Wrong OS/BOOT value")
+fails("one.vm.allocate", "CPU=1\nMEMORY=64\nOS=[KERNEL_DS=\"$FILE[IMAGE_ID=%d]\"]" % blk, code=16384, text="KERNEL needs an image of type KERNEL and not DATABLOCK")
 
 # updateconf in HOLD (4 params as goca ≥ 6.4 sends them), release, run.
 cmd = "ip=%s::gw:255.255.255.0:h:eth0:none" % ip
