@@ -1033,14 +1033,14 @@ func (s *Server) vmUpdateConf(p params) (any, error) {
 		if old == nil {
 			return nil, &rpcError{code: ErrInternal, msg: "Virtual machine does not have context, cannot add a new one.", id: v.id}
 		}
-		// FILES_DS as oned keeps it (VirtualMachine::updateconf): 5.12
-		// drops the one sent and keeps the resolved one it has; 6.10/7.0
-		// keep a value sent unchanged and parse a changed one again, which
-		// must then be $FILE[...] references.
+		// FILES_DS as oned keeps it (VirtualMachine::updateconf): 5.12 and
+		// 6.0 drop the one sent and keep the resolved one they have; 6.2+
+		// (equal_values) keep a value sent unchanged and parse a changed
+		// one again, which must then be $FILE[...] references.
 		if nf := nc.Sub("FILES_DS"); nc.Has("FILES_DS") {
 			of := old.Sub("FILES_DS")
 			switch {
-			case !s.versionAtLeast(6, 0):
+			case !s.versionAtLeast(6, 2):
 				nc.DelSub("FILES_DS")
 				if of != "" && nf != "" {
 					nc.SetSub("FILES_DS", of)
