@@ -181,11 +181,14 @@ func ParseTemplate(s string) (*Template, error) {
 }
 
 // xnode is a libxml2 node as Template::from_xml sees it: an element, a
-// text or CDATA node (adjacent text and entity references make one node,
-// a CDATA section is a node of its own), or another node (comment, PI).
+// text or CDATA node, or another node (comment, PI). libxml2 (2.9.14,
+// checked with xmllint --debug) makes one text node of text and entity
+// references, and one CDATA node of adjacent CDATA sections, but keeps
+// text and CDATA next to each other as two nodes.
 type xnode struct {
 	name   string // element name; "" for other nodes
 	isText bool
+	cdata  bool
 	text   string
 	kids   []*xnode
 }
@@ -204,6 +207,7 @@ func parseXMLTemplate(s string) (*Template, error) {
 	top := &xnode{}
 	stack := []*xnode{top}
 	for {
+		off := d.InputOffset()
 		tok, err := d.Token()
 		if err == io.EOF {
 			break
@@ -224,7 +228,12 @@ func parseXMLTemplate(s string) (*Template, error) {
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) > 1 {
-				cur.kids = append(cur.kids, &xnode{isText: true, text: string(e)})
+				cdata := strings.HasPrefix(s[off:], "<![CDATA[")
+				if n := len(cur.kids); n > 0 && cur.kids[n-1].isText && cur.kids[n-1].cdata == cdata {
+					cur.kids[n-1].text += string(e)
+				} else {
+					cur.kids = append(cur.kids, &xnode{isText: true, cdata: cdata, text: string(e)})
+				}
 			}
 		case xml.Comment, xml.ProcInst:
 			if len(stack) > 1 {

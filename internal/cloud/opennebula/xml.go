@@ -113,11 +113,11 @@ func decode(what, s string, v any) error {
 }
 
 // tmpl builds a template in OpenNebula's XML syntax (no quoting pitfalls).
-// One value oned cannot hold: one containing "]]>". oned keeps only an
-// element with a single text or CDATA child (Template::single_xml_att;
-// a vector's sub-attribute takes the first child), and writes values back
-// unescaped inside CDATA (one_util::escape_xml), so such a value is lost
-// or cut whatever the encoding; client.call refuses a template holding it.
+// One value oned cannot hold: one containing "]]>". libxml2 joins the
+// split CDATA sections back into "]]>", but oned writes every value back
+// unescaped inside CDATA (one_util::escape_xml), so the object's XML —
+// every later *.info, and oned's own copy in its database — would be
+// malformed; client.call refuses a template holding such a value.
 type tmpl struct {
 	b   strings.Builder
 	bad string // the first attribute whose value oned cannot hold
