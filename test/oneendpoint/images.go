@@ -101,7 +101,14 @@ func (s *Server) imageAllocate(p params) (any, error) {
 		return nil, noExists("datastore", dsID)
 	}
 	if ds.typ == 1 {
-		return nil, allocateError("image", "Cannot allocate images in a system datastore.")
+		// RequestManagerAllocate.cc ImageAllocate: this text from 6.6 (with
+		// BACKUP_DS), "New images cannot be allocated in a system
+		// datastore." up to 6.4.
+		msg := "New images can only be allocated in a files or image datastore."
+		if !s.versionAtLeast(6, 6) {
+			msg = "New images cannot be allocated in a system datastore."
+		}
+		return nil, allocateError("image", msg)
 	}
 	name := t.Get("NAME")
 	if err := validName(name); err != nil {
@@ -117,11 +124,12 @@ func (s *Server) imageAllocate(p params) (any, error) {
 		}
 	}
 	fileType := typ == 3 || typ == 4 || typ == 5
+	// ImagePool::allocate (5.12 → 7.0).
 	if ds.typ == 2 && !fileType {
-		return nil, allocateError("image", "IMAGES of type "+imageTypes[typ]+" cannot be registered in a FILE_DS datastore")
+		return nil, allocateError("image", "Only IMAGES of type KERNEL, RAMDISK and CONTEXT can be registered in a FILE_DS datastore")
 	}
 	if ds.typ == 0 && fileType {
-		return nil, allocateError("image", "IMAGES of type "+imageTypes[typ]+" can only be registered in a FILE_DS datastore")
+		return nil, allocateError("image", "IMAGES of type KERNEL, RAMDISK and CONTEXT cannot be registered in an IMAGE_DS datastore")
 	}
 	path, size := t.Get("PATH"), t.Get("SIZE")
 	if path == "" && t.Get("SOURCE") == "" && (typ != 0 && typ != 2 || size == "") {
@@ -344,16 +352,15 @@ func (s *Server) imageDelete(p params) (any, error) {
 			return nil, err
 		}
 	}
-	switch im.state {
-	case ImgUsed, ImgUsedPers:
+	// ImageManager::delete_image (5.12 → 7.0) under
+	// RequestManagerDelete's "Cannot delete image. " and ACTION: refused
+	// while VMs use it or clones run; LOCKED (a copy or saveas running,
+	// which the delete abandons), ERROR, DELETE go ahead.
+	switch {
+	case im.state == ImgUsed || im.state == ImgUsedPers || im.state == ImgLockedUse || len(im.vms) > 0:
 		return nil, &rpcError{code: ErrAction, msg: fmt.Sprintf("Cannot delete image. There are %d VMs using it.", len(im.vms)), id: im.id}
-	case ImgLocked, ImgLockedUse, ImgClone:
-		return nil, &rpcError{code: ErrAction, msg: "Cannot delete image in state " + imageStateNames[im.state] + ".", id: im.id}
-	case ImgDelete:
-		return nil, &rpcError{code: ErrAction, msg: "Image is already being deleted.", id: im.id}
-	}
-	if im.cloningOps > 0 {
-		return nil, &rpcError{code: ErrAction, msg: fmt.Sprintf("Cannot delete image. There are %d clones being done.", im.cloningOps), id: im.id}
+	case im.state == ImgClone || im.cloningOps > 0:
+		return nil, &rpcError{code: ErrAction, msg: fmt.Sprintf("Cannot delete image. There are %d active clone operations.", im.cloningOps), id: im.id}
 	}
 	im.prevState, im.state = im.state, ImgDelete
 	s.after(s.opts.Image, func() {
@@ -405,11 +412,10 @@ func (s *Server) imageChtype(p params) (any, error) {
 	if n < 0 {
 		return nil, &rpcError{code: ErrInternal, msg: "Unknown image type " + ts, id: im.id}
 	}
-	if fileType := n == 3 || n == 4 || n == 5; fileType != (im.ds.typ == 2) {
-		return nil, &rpcError{code: ErrInternal, msg: "Cannot change image type to an incompatible type for the current datastore.", id: im.id}
-	}
-	if im.state != ImgReady && im.state != ImgUsed && im.state != ImgUsedPers {
-		return nil, &rpcError{code: ErrInternal, msg: "Image cannot be in LOCKED, ERROR or DELETE state to change its type", id: im.id}
+	// ImageChangeType (RequestManagerImage.cc, 5.12 → 7.0): ACTION, and
+	// no state check.
+	if fileType := n == 3 || n == 4 || n == 5; fileType != (im.typ == 3 || im.typ == 4 || im.typ == 5) {
+		return nil, &rpcError{code: ErrAction, msg: "Cannot change image type to an incompatible type for the current datastore.", id: im.id}
 	}
 	im.typ = n
 	return im.id, nil
@@ -424,8 +430,18 @@ func (s *Server) imagePersistent(p params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if im.state != ImgReady {
-		return nil, &rpcError{code: ErrInternal, msg: "Image cannot be in " + imageStateNames[im.state] + " state to change its persistent attribute", id: im.id}
+	// ImagePersistent (RequestManagerImage.cc) and Image::persistent
+	// (include/Image.h), 5.12 → 7.0.
+	if im.typ == 3 || im.typ == 4 || im.typ == 5 {
+		return nil, &rpcError{code: ErrAction, msg: "KERNEL, RAMDISK and CONTEXT must be non-persistent", id: im.id}
+	}
+	switch im.state {
+	case ImgUsed, ImgClone, ImgUsedPers, ImgLockedUse:
+		what := "persistent"
+		if !b {
+			what = "non-persistent"
+		}
+		return nil, &rpcError{code: ErrInternal, msg: "Could not make image " + what + ": Image cannot be in state " + imageStateNames[im.state] + ".", id: im.id}
 	}
 	im.persistent = b
 	return im.id, nil
@@ -452,8 +468,9 @@ func (s *Server) imageClone(p params) (any, error) {
 			return nil, noExists("datastore", dsID)
 		}
 	}
-	if im.persistent && (im.state == ImgUsedPers) || im.state != ImgReady && im.state != ImgUsed {
-		return nil, &rpcError{code: ErrAction, msg: "Cannot clone image in state " + imageStateNames[im.state] + ".", id: im.id}
+	// ImageManager::can_clone_image under ImagePool::allocate: ALLOCATE.
+	if im.state != ImgReady && im.state != ImgUsed && im.state != ImgClone {
+		return nil, allocateError("image", "Cannot clone image in state: "+imageStateNames[im.state])
 	}
 	if err := validName(name); err != nil {
 		return nil, allocateError("image", err.Error())
@@ -475,7 +492,7 @@ func (s *Server) imageClone(p params) (any, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		im.cloningOps--
-		if s.imgs[n.id] != n {
+		if s.imgs[n.id] != n || n.state != ImgLocked { // deleted meanwhile
 			return
 		}
 		if err != nil {

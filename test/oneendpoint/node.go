@@ -241,13 +241,10 @@ func (n *Node) contextISO(s *Server, v *vm) error {
 	if err := os.WriteFile(filepath.Join(tmp, "context.sh"), []byte(sh.String()), 0o644); err != nil {
 		return err
 	}
-	for _, ref := range strings.Fields(c.Sub("FILES_DS")) {
-		if m := fileRE.FindStringSubmatch(ref); m != nil {
-			id, _ := strconv.Atoi(m[1])
-			if im, ok := s.imgs[id]; ok {
-				if err := copyFile(im.source, filepath.Join(tmp, im.name)); err != nil {
-					return err
-				}
+	for _, id := range v.ctxFiles {
+		if im, ok := s.imgs[id]; ok {
+			if err := copyFile(im.source, filepath.Join(tmp, im.name)); err != nil {
+				return err
 			}
 		}
 	}

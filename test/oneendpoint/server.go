@@ -40,7 +40,7 @@ const (
 type Options struct {
 	// User and Password the endpoint accepts (default kscloud / kscloud-pw).
 	User, Password string
-	// Version answered by one.system.version (default "7.0.0"); below 6.4
+	// Version answered by one.system.version (default "7.0.0"); below 6.2
 	// one.vm.updateconf ignores a 4th parameter (always replace), below
 	// 6.0 DEPLOY_ID is one-<ID>.
 	Version string

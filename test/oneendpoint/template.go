@@ -2,8 +2,10 @@ package oneendpoint
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 )
 
@@ -13,7 +15,7 @@ import (
 // values stop at a blank, = # , [ ] or a newline; "A =" then a newline is
 // an empty value; a vector's duplicate sub-attribute keeps the first
 // (a map insert); top-level names repeat (DISK, NIC); "]]>" aborts; input
-// starting with "<" is an XML template rooted at TEMPLATE.
+// starting with "<" is an XML template (see parseXMLTemplate).
 
 // Attr is one template attribute: single (Value) or vector (Vec).
 type Attr struct {
@@ -172,22 +174,40 @@ func cdata(s string) string {
 // ParseTemplate parses a template in either syntax; errors carry oned's
 // texts.
 func ParseTemplate(s string) (*Template, error) {
-	if strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "<") {
+	if strings.HasPrefix(s, "<") { // Template::parse_str_or_xml: parse_str[0] == '<'
 		return parseXMLTemplate(s)
 	}
 	return parseText(s)
 }
 
+// xnode is a libxml2 node as Template::from_xml sees it: an element, a
+// text or CDATA node, or another node (comment, PI). libxml2 (2.9.14,
+// checked with xmllint --debug) makes one text node of text and entity
+// references, and one CDATA node of adjacent CDATA sections, but keeps
+// text and CDATA next to each other as two nodes.
+type xnode struct {
+	name   string // element name; "" for other nodes
+	isText bool
+	cdata  bool
+	text   string
+	kids   []*xnode
+}
+
+// parseXMLTemplate builds attributes as oned does
+// (one@7.0.0:src/template/Template.cc from_xml, rebuild_attributes,
+// single_xml_att, vector_xml_att): any root element; a child with exactly
+// one text or CDATA child is a single attribute; else one with element
+// children is a vector whose sub-attributes take their first child's text
+// (VectorAttribute::replace: the last duplicate wins, names kept as sent);
+// anything else (empty, several text pieces, deeper nesting) is dropped.
+// Attribute names are uppercased (the Attribute constructor).
 func parseXMLTemplate(s string) (*Template, error) {
 	bad := fmt.Errorf("Parse error: XML Template malformed.")
 	d := xml.NewDecoder(strings.NewReader(s))
-	t := &Template{}
-	depth := 0
-	var cur *Attr
-	var text strings.Builder
-	var subName string
-	rooted := false
+	top := &xnode{}
+	stack := []*xnode{top}
 	for {
+		off := d.InputOffset()
 		tok, err := d.Token()
 		if err == io.EOF {
 			break
@@ -195,51 +215,67 @@ func parseXMLTemplate(s string) (*Template, error) {
 		if err != nil {
 			return nil, bad
 		}
+		cur := stack[len(stack)-1]
 		switch e := tok.(type) {
 		case xml.StartElement:
-			depth++
-			text.Reset()
-			switch depth {
-			case 1:
-				if e.Name.Local != "TEMPLATE" {
-					return nil, bad
-				}
-				rooted = true
-			case 2:
-				cur = &Attr{Name: strings.ToUpper(e.Name.Local)}
-			case 3:
-				cur.IsVec = true
-				subName = strings.ToUpper(e.Name.Local)
-			default:
-				return nil, bad
+			n := &xnode{name: e.Name.Local}
+			if e.Name.Space != "" {
+				n.name = e.Name.Space + ":" + e.Name.Local
 			}
-		case xml.CharData:
-			text.Write(e)
+			cur.kids = append(cur.kids, n)
+			stack = append(stack, n)
 		case xml.EndElement:
-			switch depth {
-			case 3:
-				found := false
-				for _, p := range cur.Vec {
-					if p.Name == subName {
-						found = true
-					}
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 1 {
+				cdata := strings.HasPrefix(s[off:], "<![CDATA[")
+				if n := len(cur.kids); n > 0 && cur.kids[n-1].isText && cur.kids[n-1].cdata == cdata {
+					cur.kids[n-1].text += string(e)
+				} else {
+					cur.kids = append(cur.kids, &xnode{isText: true, cdata: cdata, text: string(e)})
 				}
-				if !found {
-					cur.Vec = append(cur.Vec, Pair{subName, text.String()})
-				}
-				text.Reset()
-			case 2:
-				if !cur.IsVec {
-					cur.Value = text.String()
-				}
-				t.Attrs = append(t.Attrs, cur)
-				cur = nil
 			}
-			depth--
+		case xml.Comment, xml.ProcInst:
+			if len(stack) > 1 {
+				cur.kids = append(cur.kids, &xnode{})
+			}
 		}
 	}
-	if !rooted {
+	var root *xnode
+	for _, k := range top.kids {
+		if k.name != "" {
+			root = k
+		}
+	}
+	if root == nil {
 		return nil, bad
+	}
+	t := &Template{}
+	for _, c := range root.kids {
+		if c.name == "" {
+			continue
+		}
+		name := strings.ToUpper(c.name)
+		if len(c.kids) == 1 && c.kids[0].isText {
+			t.Attrs = append(t.Attrs, &Attr{Name: name, Value: c.kids[0].text})
+			continue
+		}
+		var a *Attr
+		for _, k := range c.kids {
+			if k.name == "" {
+				continue
+			}
+			if a == nil {
+				a = &Attr{Name: name, IsVec: true}
+			}
+			if len(k.kids) > 0 && k.kids[0].isText {
+				a.DelSub(k.name)
+				a.Vec = append(a.Vec, Pair{k.name, k.kids[0].text})
+			}
+		}
+		if a != nil {
+			t.Attrs = append(t.Attrs, a)
+		}
 	}
 	return t, nil
 }
@@ -257,11 +293,13 @@ const (
 	tComma
 	tOBracket
 	tCBracket
+	tCCData
+	tQuoted // a lexer-internal kind: a quoted STRING
 )
 
 var tokName = map[tokKind]string{
 	tEOF: "$end", tVariable: "VARIABLE", tString: "STRING", tEqual: "EQUAL", tEqualEmpty: "EQUAL_EMPTY",
-	tComma: "COMMA", tOBracket: "OBRACKET", tCBracket: "CBRACKET",
+	tComma: "COMMA", tOBracket: "OBRACKET", tCBracket: "CBRACKET", tCCData: "CCDATA",
 }
 
 type token struct {
@@ -271,115 +309,95 @@ type token struct {
 	col2       int
 }
 
+// lexer plays template_parser.l as flex runs it: in each start condition
+// the rule with the longest match wins, the first listed on a tie; a
+// character no rule matches is echoed by flex's default rule and skipped
+// (no %option nodefault); VALUE is exclusive (%x). Locations follow
+// YY_USER_ACTION: the line is yylineno after the match, the columns run
+// on over the whole input from 1 (never reset at a newline), and every
+// match moves them, skipped ones too; at the end of input the location
+// stays that of the last match.
 type lexer struct {
-	s         string
-	pos       int
-	line, col int
-	afterEq   bool // a value may follow
+	s          string
+	pos        int
+	value      bool // start condition VALUE
+	line       int
+	col1, col2 int
 }
 
-func isNameChar(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+type lexRule struct {
+	re   *regexp.Regexp
+	kind tokKind // tSkip: no token
+	to   int     // start condition after: -1 same, 0 INITIAL, 1 VALUE
 }
 
-func (l *lexer) adv(n int) {
-	for i := 0; i < n; i++ {
-		if l.s[l.pos] == '\n' {
-			l.line++
-			l.col = 0
-		} else {
-			l.col++
-		}
-		l.pos++
+const tSkip tokKind = -1
+
+func rule(re string, kind tokKind, to int) lexRule {
+	r := regexp.MustCompile(`^(?:` + re + `)`)
+	r.Longest()
+	return lexRule{r, kind, to}
+}
+
+var (
+	initialRules = []lexRule{
+		rule(`[ \t]*#.*\n`, tSkip, -1),
+		rule(`[ \t\n]+`, tSkip, -1),
+		rule(`[[:alnum:]_]+`, tVariable, -1),
+		rule(`[ \t]*=[ \t]*`, tEqual, 1),
+		rule(`[ \t]*=[ \t]*\n`, tEqualEmpty, -1),
+		rule(`[ \t\n]*,[ \t\n]*`, tComma, -1),
+		rule(`[ \t\n]*\][ \t\n]*`, tCBracket, -1),
 	}
-}
+	valueRules = []lexRule{
+		rule(`[ \t]*\[[ \t\n]*`, tOBracket, 0),
+		rule(`.*\]\]>.*`, tCCData, 0),
+		rule(`"(?:[^"]|\\")*"`, tQuoted, 0),
+		rule(`[^=# \t\n,\[\]]+`, tString, 0),
+	}
+)
 
 func (l *lexer) next() (token, error) {
+	if l.line == 0 {
+		l.line, l.col1, l.col2 = 1, 1, 1 // bison's initial yylloc
+	}
 	for l.pos < len(l.s) {
-		c := l.s[l.pos]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-			l.adv(1)
+		rules := initialRules
+		if l.value {
+			rules = valueRules
+		}
+		best, n := -1, 0
+		for i, r := range rules {
+			if m := r.re.FindString(l.s[l.pos:]); len(m) > n {
+				best, n = i, len(m)
+			}
+		}
+		kind, to := tSkip, -1
+		if best >= 0 {
+			kind, to = rules[best].kind, rules[best].to
+		} else {
+			n = 1 // flex's default rule: ECHO
+		}
+		text := l.s[l.pos : l.pos+n]
+		l.pos += n
+		l.line += strings.Count(text, "\n")
+		l.col1, l.col2 = l.col2, l.col2+n
+		if to >= 0 {
+			l.value = to == 1
+		}
+		if kind == tSkip {
 			continue
 		}
-		if c == '#' {
-			for l.pos < len(l.s) && l.s[l.pos] != '\n' {
-				l.adv(1)
-			}
-			continue
+		t := token{kind: kind, text: text, line: l.line, col1: l.col1, col2: l.col2}
+		switch kind {
+		case tVariable:
+			t.text = strings.ToUpper(text)
+		case tQuoted:
+			t.kind, t.text = tString, strings.ReplaceAll(text[1:len(text)-1], `\"`, `"`) // unescape()
 		}
-		break
+		return t, nil
 	}
-	start := token{line: l.line + 1, col1: l.col + 1}
-	mk := func(k tokKind, text string, n int) (token, error) {
-		l.adv(n)
-		start.kind, start.text, start.col2 = k, text, l.col
-		return start, nil
-	}
-	if l.pos >= len(l.s) {
-		start.col2 = l.col
-		return start, nil
-	}
-	if strings.HasPrefix(l.s[l.pos:], "]]>") {
-		return token{}, fmt.Errorf("Parse error: syntax error, unexpected CCDATA at line %d, columns %d:%d", start.line, start.col1, start.col1+3)
-	}
-	c := l.s[l.pos]
-	switch c {
-	case '=':
-		// "=" followed by blanks and a newline: an empty value.
-		j := l.pos + 1
-		for j < len(l.s) && (l.s[j] == ' ' || l.s[j] == '\t') {
-			j++
-		}
-		if j < len(l.s) && (l.s[j] == '\n' || l.s[j] == '\r') || j == len(l.s) {
-			l.afterEq = false
-			return mk(tEqualEmpty, "", j-l.pos)
-		}
-		l.afterEq = true
-		return mk(tEqual, "=", 1)
-	case ',':
-		return mk(tComma, ",", 1)
-	case '[':
-		l.afterEq = false
-		return mk(tOBracket, "[", 1)
-	case ']':
-		return mk(tCBracket, "]", 1)
-	case '"':
-		l.afterEq = false
-		var b strings.Builder
-		j := l.pos + 1
-		for {
-			if j >= len(l.s) {
-				return token{}, fmt.Errorf("Parse error: syntax error, unexpected $end at line %d, columns %d:%d", start.line, start.col1, start.col1+1)
-			}
-			if l.s[j] == '\\' && j+1 < len(l.s) && l.s[j+1] == '"' {
-				b.WriteByte('"')
-				j += 2
-				continue
-			}
-			if l.s[j] == '"' {
-				break
-			}
-			b.WriteByte(l.s[j])
-			j++
-		}
-		return mk(tString, b.String(), j+1-l.pos)
-	}
-	if l.afterEq {
-		l.afterEq = false
-		j := l.pos
-		for j < len(l.s) && !strings.ContainsRune(" \t\r\n=#,[]\"", rune(l.s[j])) {
-			j++
-		}
-		return mk(tString, l.s[l.pos:j], j-l.pos)
-	}
-	if isNameChar(c) {
-		j := l.pos
-		for j < len(l.s) && isNameChar(l.s[j]) {
-			j++
-		}
-		return mk(tVariable, strings.ToUpper(l.s[l.pos:j]), j-l.pos)
-	}
-	return token{}, fmt.Errorf("Parse error: syntax error, unexpected character '%c' at line %d, columns %d:%d", c, start.line, start.col1, start.col1+1)
+	return token{kind: tEOF, line: l.line, col1: l.col1, col2: l.col2}, nil
 }
 
 func unexpected(t token, expecting ...string) error {
@@ -402,7 +420,9 @@ func parseText(s string) (*Template, error) {
 			return t, nil
 		}
 		if name.kind != tVariable {
-			return nil, unexpected(name, "$end", "VARIABLE")
+			// template_file's default reduction comes first: only $end
+			// is left to expect.
+			return nil, unexpected(name, "$end")
 		}
 		eq, err := l.next()
 		if err != nil {
@@ -421,6 +441,10 @@ func parseText(s string) (*Template, error) {
 			return nil, err
 		}
 		switch val.kind {
+		case tCCData:
+			// VARIABLE EQUAL CCDATA { YYABORT; }: no message, so
+			// Template::parse_str_or_xml says only "Parse error.".
+			return nil, errors.New("Parse error.")
 		case tString:
 			t.Attrs = append(t.Attrs, &Attr{Name: name.text, Value: val.text})
 		case tOBracket:
@@ -430,7 +454,8 @@ func parseText(s string) (*Template, error) {
 			}
 			t.Attrs = append(t.Attrs, a)
 		default:
-			return nil, unexpected(val, "STRING", "OBRACKET")
+			// bison lists the expected tokens in token-number order.
+			return nil, unexpected(val, "OBRACKET", "CCDATA", "STRING")
 		}
 	}
 }
@@ -446,27 +471,27 @@ func parseVector(l *lexer, a *Attr) error {
 			return nil // V=[ ]
 		}
 		if tk.kind != tVariable {
+			if first {
+				return unexpected(tk, "CBRACKET", "VARIABLE")
+			}
 			return unexpected(tk, "VARIABLE")
 		}
 		eq, err := l.next()
 		if err != nil {
 			return err
 		}
-		value := ""
-		switch eq.kind {
-		case tEqual:
-			v, err := l.next()
-			if err != nil {
-				return err
-			}
-			if v.kind != tString {
-				return unexpected(v, "STRING")
-			}
-			value = v.text
-		case tEqualEmpty:
-		default:
-			return unexpected(eq, "EQUAL", "EQUAL_EMPTY")
+		// array_val: VARIABLE EQUAL STRING only (no EQUAL_EMPTY).
+		if eq.kind != tEqual {
+			return unexpected(eq, "EQUAL")
 		}
+		v, err := l.next()
+		if err != nil {
+			return err
+		}
+		if v.kind != tString {
+			return unexpected(v, "STRING")
+		}
+		value := v.text
 		dup := false
 		for _, p := range a.Vec {
 			if p.Name == tk.text {

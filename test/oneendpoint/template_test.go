@@ -35,20 +35,56 @@ func TestTemplateParser(t *testing.T) {
 		t.Errorf("a backslash stays: %q", tm.Get("PATH"))
 	}
 	for in, want := range map[string]string{
-		"A=]]>":              "unexpected CCDATA",
+		"A=]]>":              "Parse error.",
+		"A=[B=x]]>]":         "Parse error.", // the CCDATA rule takes the whole line from "["
+		"A=[\nB=x]]>]":       "Parse error: syntax error, unexpected CCDATA, expecting STRING at line 2, columns 7:12",
+		"A=":                 "Parse error: syntax error, unexpected $end, expecting OBRACKET or CCDATA or STRING at line 1, columns 2:3",
+		"A=[B=\n]":           "Parse error: syntax error, unexpected EQUAL_EMPTY, expecting EQUAL at line 2, columns 5:7",
+		", A=1":              "Parse error: syntax error, unexpected COMMA, expecting $end at line 1, columns 1:3",
+		"A=1\nB=2\nC D":      "Parse error: syntax error, unexpected VARIABLE, expecting EQUAL or EQUAL_EMPTY at line 3, columns 11:12",
 		"A B":                "unexpected VARIABLE, expecting EQUAL or EQUAL_EMPTY at line 1",
 		"A=[B=1":             "Parse error: syntax error, unexpected $end, expecting COMMA or CBRACKET",
 		"<TEMPLATE><A>1</B>": "Parse error: XML Template malformed.",
-		"<VM><A>1</A></VM>":  "Parse error: XML Template malformed.",
-		"A=\"unterminated":   "unexpected $end",
+		"<TEMPLATE><A>1</A>": "Parse error: XML Template malformed.",
 	} {
 		if _, err := ParseTemplate(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
 		}
 	}
 	x, err := ParseTemplate("<TEMPLATE><NAME>x</NAME><OS><KERNEL_CMD><![CDATA[a=b <c>]]></KERNEL_CMD><ROOT>vda1</ROOT><ROOT>sda</ROOT></OS></TEMPLATE>")
-	if err != nil || x.Get("NAME") != "x" || x.Vector("OS").Sub("KERNEL_CMD") != "a=b <c>" || x.Vector("OS").Sub("ROOT") != "vda1" {
-		t.Errorf("XML template: %+v, %v", x, err)
+	if err != nil || x.Get("NAME") != "x" || x.Vector("OS").Sub("KERNEL_CMD") != "a=b <c>" || x.Vector("OS").Sub("ROOT") != "sda" {
+		t.Errorf("XML template: %+v, %v: a vector's last duplicate wins (VectorAttribute::replace)", x, err)
+	}
+	// Template::single_xml_att takes an element with exactly one text or
+	// CDATA child; vector_xml_att takes a sub-attribute's first child;
+	// anything else is dropped without an error. Any root element.
+	// libxml2 joins adjacent CDATA sections, not text and CDATA.
+	y, err := ParseTemplate("<VM><A><![CDATA[x]]]]><![CDATA[>y]]></A><B/><C>1<!-- c --></C><d>&lt;&amp;\n</d><E>x<![CDATA[y]]></E>" +
+		"<OS><KERNEL_CMD>k<![CDATA[]]]]><![CDATA[>]]></KERNEL_CMD><root>vda</root><BOOT/><KERNEL><![CDATA[]]></KERNEL></OS></VM>")
+	if err != nil || y.Get("A") != "x]]>y" || y.Has("B") || y.Has("C") || y.Get("D") != "<&\n" || y.Has("E") ||
+		y.Vector("OS").Sub("KERNEL_CMD") != "k" || y.Vector("OS").Sub("root") != "vda" || !y.Vector("OS").Has("KERNEL") ||
+		len(y.Vector("OS").Vec) != 3 {
+		t.Errorf("XML template as libxml2 and Template::rebuild_attributes see it: %+v, %v", y, err)
+	}
+	// flex: a character no rule matches is skipped (default ECHO); an
+	// unterminated quote is an unquoted STRING; CR is no blank.
+	for in, want := range map[string]map[string]string{
+		"A@=1":                  {"A": "1"},
+		"Q=\"unterminated\nR=1": {"Q": `"unterminated`, "R": "1"},
+		"R=x\r\nS=y":            {"R": "x\r", "S": "y"},
+		"S=\"a\\\"":             {"S": `a\`},
+		"T=\"x\"y":              {"T": `"x"y`},
+	} {
+		z, err := ParseTemplate(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		for k, v := range want {
+			if z.Get(k) != v {
+				t.Errorf("%q: %s = %q, want %q", in, k, z.Get(k), v)
+			}
+		}
 	}
 	// Round trip through the text form.
 	back, err := ParseTemplate(tm.String())

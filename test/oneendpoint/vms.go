@@ -2,6 +2,7 @@ package oneendpoint
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,9 +63,10 @@ type vm struct {
 	seq             int // history sequence (deployment.<seq>)
 	hstime          int64
 	tmpl, user      *Template
-	domain          bool // the guest runs (plain mode) / the libvirt domain exists (node mode)
-	gen             int  // bumps on every state change; stale timers check it
-	booted          int  // boots of this VM (installer loops are visible in tests)
+	domain          bool  // the guest runs (plain mode) / the libvirt domain exists (node mode)
+	gen             int   // bumps on every state change; stale timers check it
+	booted          int   // boots of this VM (installer loops are visible in tests)
+	ctxFiles        []int // CONTEXT FILES_DS images (the ISO carries them)
 }
 
 func (v *vm) stateName() string {
@@ -201,7 +203,7 @@ func (s *Server) vmAllocate(p params) (any, error) {
 			}
 			m := fileRE.FindStringSubmatch(ref)
 			if m == nil {
-				return nil, fail(fmt.Sprintf("Wrong syntax in %s: %s", k.ds, ref))
+				return nil, fail(fmt.Sprintf("Error parsing: %s. syntax error, unexpected RSTRING, expecting VARIABLE", strings.TrimLeft(ref, " \t\n\v\f\r")))
 			}
 			id, _ := strconv.Atoi(m[1])
 			im, ok := s.imgs[id]
@@ -209,11 +211,14 @@ func (s *Server) vmAllocate(p params) (any, error) {
 				return nil, fail(fmt.Sprintf("Error getting image [%d].", id))
 			}
 			name := strings.TrimSuffix(k.ds, "_DS")
+			// VirtualMachine::set_os_file (VirtualMachineParser.cc): named
+			// by the base name (KERNEL, INITRD), the READY text by the
+			// image's type, its misplaced quote included.
 			if imageTypes[im.typ] != k.typ {
-				return nil, fail(fmt.Sprintf("%s needs an image of type %s and not %s", k.ds, k.typ, imageTypes[im.typ]))
+				return nil, fail(fmt.Sprintf("%s needs an image of type %s and not %s", name, k.typ, imageTypes[im.typ]))
 			}
 			if im.state != ImgReady {
-				return nil, fail(fmt.Sprintf("%s Image '%d 'not in READY state.", name, id))
+				return nil, fail(fmt.Sprintf("%s Image '%d 'not in READY state.", imageTypes[im.typ], id))
 			}
 			os.SetSub(k.ds+"_ID", strconv.Itoa(id))
 			os.SetSub(k.ds+"_SOURCE", im.source)
@@ -277,19 +282,13 @@ func (s *Server) vmAllocate(p params) (any, error) {
 			}
 		}
 		if f := c.Sub("FILES_DS"); f != "" {
-			for _, ref := range strings.Fields(f) {
-				m := fileRE.FindStringSubmatch(ref)
-				if m == nil {
-					release()
-					return nil, fail("Wrong syntax in FILES_DS: " + ref)
-				}
-				id, _ := strconv.Atoi(m[1])
-				im, ok := s.imgs[id]
-				if !ok || im.typ != 5 || im.state != ImgReady {
-					release()
-					return nil, fail(fmt.Sprintf("FILES_DS needs a READY image of type CONTEXT: image %d", id))
-				}
+			ids, resolved, err := s.filesDS(f)
+			if err != nil {
+				release()
+				return nil, fail(err.Error())
 			}
+			v.ctxFiles = ids
+			c.SetSub("FILES_DS", resolved)
 		}
 		c.SetSub("DISK_ID", strconv.Itoa(len(v.tmpl.Vectors("DISK"))))
 		c.SetSub("TARGET", "hda")
@@ -885,7 +884,8 @@ func (s *Server) vmAction(p params) (any, error) {
 	case "stop", "suspend", "resched", "unresched":
 		return nil, notAvail()
 	default:
-		return nil, &rpcError{code: ErrXMLRPCAPI, msg: fmt.Sprintf("Virtual machine action \"%s\" is not supported", action), id: v.id}
+		// VirtualMachineAction::request_execute, rc -3.
+		return nil, &rpcError{code: ErrAction, msg: fmt.Sprintf("Action \"%s\" is not supported", action), id: v.id}
 	}
 	return v.id, nil
 }
@@ -947,6 +947,14 @@ var updateconfAttrs = []struct {
 	{"CPU_MODEL", []string{"MODEL", "FEATURES"}},
 }
 
+// updateconfLCM are the ACTIVE LCM states updateconf accepts: LCM_INIT,
+// PROLOG, RUNNING, EPILOG, SHUTDOWN, CLEANUP_RESUBMIT, SHUTDOWN_POWEROFF,
+// CLEANUP_DELETE, HOTPLUG_SAVEAS_POWEROFF, *_UNDEPLOY, HOTPLUG_*_POWEROFF,
+// the *_FAILURE ones, PROLOG_MIGRATE_POWEROFF*, DISK_SNAPSHOT*_POWEROFF.
+var updateconfLCM = map[int]bool{0: true, 1: true, 3: true, 11: true, 12: true, 15: true, 18: true, 23: true, 27: true,
+	29: true, 30: true, 31: true, 33: true, 34: true, 36: true, 39: true, 40: true, 42: true, 43: true, 44: true,
+	47: true, 50: true, 51: true, 52: true, 53: true}
+
 func (s *Server) vmUpdateConf(p params) (any, error) {
 	v, err := s.vmArg(p, 1)
 	if err != nil {
@@ -956,17 +964,25 @@ func (s *Server) vmUpdateConf(p params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The type argument exists from 6.2.0 (release-6.2.0
+	// RequestManagerVirtualMachine.cc VirtualMachineUpdateConf; absent in
+	// 6.0.x, where a fourth parameter goes unread).
 	merge := false
-	if p.n() > 3 && s.versionAtLeast(6, 4) {
+	if p.n() > 3 && s.versionAtLeast(6, 2) {
 		typ, err := p.int(3)
 		if err != nil {
 			return nil, err
 		}
+		if typ < 0 || typ > 1 {
+			return nil, &rpcError{code: ErrXMLRPCAPI, msg: "Wrong update type"}
+		}
 		merge = typ == 1
 	}
-	switch v.state {
-	case StInit, StDone, StSuspended, StStopped:
-		return nil, &rpcError{code: ErrAction, msg: "configuration cannot be updated in state " + v.stateName(), id: v.id}
+	// VirtualMachine::updateconf's state gate (same list 5.12 → 7.0); its
+	// failures are INTERNAL (RequestManagerVirtualMachine.cc).
+	if v.state == StInit || v.state == StDone || v.state == StSuspended || v.state == StStopped ||
+		v.state == StActive && !updateconfLCM[v.lcm] {
+		return nil, &rpcError{code: ErrInternal, msg: "configuration cannot be updated in state " + v.stateName(), id: v.id}
 	}
 	t, err := ParseTemplate(str)
 	if err != nil {
@@ -1015,7 +1031,32 @@ func (s *Server) vmUpdateConf(p params) (any, error) {
 	if nc := t.Vector("CONTEXT"); nc != nil {
 		old := v.tmpl.Vector("CONTEXT")
 		if old == nil {
-			return nil, &rpcError{code: ErrInternal, msg: "Cannot update CONTEXT of a VM without one.", id: v.id}
+			return nil, &rpcError{code: ErrInternal, msg: "Virtual machine does not have context, cannot add a new one.", id: v.id}
+		}
+		// FILES_DS as oned keeps it (VirtualMachine::updateconf): 5.12 and
+		// 6.0 drop the one sent and keep the resolved one they have; 6.2+
+		// (equal_values) keep a value sent unchanged and parse a changed
+		// one again, which must then be $FILE[...] references.
+		if nf := nc.Sub("FILES_DS"); nc.Has("FILES_DS") {
+			of := old.Sub("FILES_DS")
+			switch {
+			case !s.versionAtLeast(6, 2):
+				nc.DelSub("FILES_DS")
+				if of != "" && nf != "" {
+					nc.SetSub("FILES_DS", of)
+				}
+			case nf == of:
+			case nf == "":
+				nc.DelSub("FILES_DS")
+				v.ctxFiles = nil
+			default:
+				ids, resolved, err := s.filesDS(nf)
+				if err != nil {
+					return nil, &rpcError{code: ErrInternal, msg: err.Error(), id: v.id}
+				}
+				v.ctxFiles = ids
+				nc.SetSub("FILES_DS", resolved)
+			}
 		}
 		keep := &Attr{Name: "CONTEXT", IsVec: true}
 		for _, pr := range old.Vec {
@@ -1162,7 +1203,7 @@ func (s *Server) vmDiskSaveas(p params) (any, error) {
 				v.set(back, LcmInit)
 			}
 		}
-		if s.imgs[n.id] != n {
+		if s.imgs[n.id] != n || n.state != ImgLocked { // deleted meanwhile
 			return
 		}
 		if err != nil {
@@ -1188,13 +1229,16 @@ func (s *Server) vmAttach(p params) (any, error) {
 	if err != nil {
 		return nil, &rpcError{code: ErrInternal, msg: err.Error(), id: v.id}
 	}
-	d := t.Vector("DISK")
-	if d == nil {
-		return nil, &rpcError{code: ErrInternal, msg: "Wrong format for disk attachment: DISK missing.", id: v.id}
-	}
+	// DispatchManager::attach: the state first, then
+	// VirtualMachine::set_up_attach_disk; VirtualMachineAttach answers
+	// every failure of it with ACTION (RequestManagerVirtualMachine.cc).
 	running := v.state == StActive && v.lcm == LcmRunning
 	if !running && v.state != StPoweroff {
 		return nil, &rpcError{code: ErrAction, msg: fmt.Sprintf("Could not attach a new disk to VM %d, wrong state %s.", v.id, v.stateName()), id: v.id}
+	}
+	d := t.Vector("DISK")
+	if d == nil {
+		return nil, &rpcError{code: ErrAction, msg: "Internal error parsing DISK attribute", id: v.id}
 	}
 	used := map[string]bool{}
 	maxID := -1
@@ -1210,11 +1254,11 @@ func (s *Server) vmAttach(p params) (any, error) {
 		}
 	}
 	if tg := d.Sub("TARGET"); tg != "" && used[tg] {
-		return nil, &rpcError{code: ErrInternal, msg: "Target " + tg + " is already in use.", id: v.id}
+		return nil, &rpcError{code: ErrAction, msg: "Target " + tg + " is already in use.", id: v.id}
 	}
 	d.SetSub("DISK_ID", strconv.Itoa(maxID+1))
 	if _, err := s.diskImage(d, v.id); err != nil {
-		return nil, &rpcError{code: ErrInternal, msg: err.Error(), id: v.id}
+		return nil, &rpcError{code: ErrAction, msg: err.Error(), id: v.id}
 	}
 	assignTarget(d, used)
 	v.tmpl.Attrs = append(v.tmpl.Attrs, d)
@@ -1315,4 +1359,33 @@ func (s *Server) VMSection(id int, name string) map[string]string {
 		}
 	}
 	return out
+}
+
+// filesDS resolves a CONTEXT FILES_DS value as oned's parse_context does
+// (VirtualMachineContext.cc): only $FILE[IMAGE_ID=n] references (any
+// other text is a syntax error of the vm_file_var grammar), each a READY
+// CONTEXT image; the stored value is "<source>:'<name>' " per image.
+func (s *Server) filesDS(f string) ([]int, string, error) {
+	var ids []int
+	var b strings.Builder
+	for _, ref := range strings.Fields(f) {
+		m := fileRE.FindStringSubmatch(ref)
+		if m == nil {
+			return nil, "", fmt.Errorf("Error parsing: %s. syntax error, unexpected RSTRING, expecting VARIABLE", strings.TrimLeft(f, " \t\n\v\f\r"))
+		}
+		id, _ := strconv.Atoi(m[1])
+		im, ok := s.imgs[id]
+		if !ok {
+			return nil, "", fmt.Errorf("Error getting image [%d].", id)
+		}
+		if im.typ != 5 {
+			return nil, "", errors.New("Only images of type CONTEXT can be used in FILE_DS attribute.")
+		}
+		if im.state != ImgReady {
+			return nil, "", fmt.Errorf("%s Image '%d' not in READY state.", imageTypes[im.typ], id)
+		}
+		ids = append(ids, id)
+		fmt.Fprintf(&b, "%s:'%s' ", im.source, im.name)
+	}
+	return ids, b.String(), nil
 }

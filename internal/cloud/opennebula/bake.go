@@ -164,8 +164,10 @@ func (w *Workflow) saveasStep() install.Step {
 			if !ok || !failed || r.Deleted {
 				return nil
 			}
-			// A failed build keeps no half-saved image; oned refuses to
-			// delete it while LOCKED: wait for the copy to end.
+			// A failed build keeps no half-saved image. oned would delete
+			// it while LOCKED too (ImageManager::delete_image abandons the
+			// copy); waiting for the copy to end first leaves the VM's
+			// saveas to finish in order.
 			n, _ := parseID(r.ID, preImage, "image")
 			w.waitImage(ctx, n, "image "+r.ID, 30*time.Minute)
 			if err := w.P.DeregisterImage(ctx, r.ID); err != nil && !cloud.IsNotFound(err) {

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/kolo/xmlrpc"
@@ -78,8 +79,17 @@ type client struct {
 }
 
 // call runs method with the session first and returns the success value
-// (an int or a string).
+// (an int or a string). A *tmpl argument is sent as its XML text.
 func (c *client) call(ctx context.Context, method string, args ...any) (any, error) {
+	args = slices.Clone(args)
+	for i, a := range args {
+		if t, ok := a.(*tmpl); ok {
+			if t.bad != "" {
+				return nil, fmt.Errorf("opennebula %s: attribute %s: the value contains \"]]>\", which OpenNebula cannot store", method, t.bad)
+			}
+			args[i] = t.String()
+		}
+	}
 	body, err := xmlrpc.EncodeMethodCall(method, append([]any{c.session}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("opennebula %s: encode: %w", method, err)

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/test/oneendpoint"
 )
 
 // Replies as xmlrpc-c writes them (CRLF, <i4>, <i8>, <boolean>).
@@ -116,5 +118,60 @@ func TestResolve(t *testing.T) {
 	}
 	if _, _, _, _, err := resolve(Config{Endpoint: "front:2633", Session: "a:b"}); err == nil || !strings.Contains(err.Error(), "http://") {
 		t.Errorf("bad endpoint: %v", err)
+	}
+}
+
+// TestTemplateValues: values a user gives (names, KERNEL_CMD, provenance)
+// travel as XML: quotes, brackets, newlines, backslashes, '<' and '&' stay
+// inside their attribute and add none; a value with "]]>" (which oned can
+// neither parse as one attribute nor write back) is refused before any
+// call.
+func TestTemplateValues(t *testing.T) {
+	nasty := "a\" ]\nB=[C=1]\\ <X>&amp; ]]"
+	tp := (&tmpl{}).single("NAME", nasty).vector("OS", "KERNEL_CMD", nasty, "ROOT", "vda")
+	parsed, err := oneendpoint.ParseTemplate(tp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parsed.Attrs) != 2 || parsed.Get("NAME") != nasty || parsed.Vector("OS").Sub("KERNEL_CMD") != nasty ||
+		parsed.Vector("OS").Sub("ROOT") != "vda" || len(parsed.Vector("OS").Vec) != 2 {
+		t.Errorf("template %s parsed as %+v", tp.String(), parsed)
+	}
+	sent := false
+	c := replying(t, okReply, 200, func(*http.Request, string) { sent = true })
+	for _, tp := range []*tmpl{(&tmpl{}).single("NAME", "x]]>y"), (&tmpl{}).vector("OS", "KERNEL_CMD", "ks=http://h/]]>")} {
+		_, err := c.callInt(context.Background(), "one.vm.allocate", tp, false)
+		if err == nil || !strings.Contains(err.Error(), "]]>") || sent {
+			t.Errorf("template %s: %v (sent: %v), want a refusal before the call", tp.String(), err, sent)
+		}
+	}
+}
+
+// TestInstanceStateLCM: LCM states of a running VM are running, those of
+// a powered-off one stopped, failures flagged — including the states
+// 6.x/7.0 added (include/VirtualMachine.h: HOTPLUG_RESIZE 66 … RESTORE 71).
+func TestInstanceStateLCM(t *testing.T) {
+	for lcm, want := range map[int]string{3: cloud.InstanceRunning, 66: cloud.InstanceRunning, 69: cloud.InstanceRunning,
+		70: cloud.InstanceStopped, 67: cloud.InstanceStopped, 68: cloud.InstanceStopped, 71: cloud.InstanceStopped,
+		18: cloud.InstanceStopping, 1: cloud.InstancePending, 11: cloud.InstanceShuttingDown} {
+		if got, failed := instanceState(stActive, lcm); got != want || failed {
+			t.Errorf("ACTIVE/%d: %s (failed %v), want %s", lcm, got, failed, want)
+		}
+	}
+	if got, failed := instanceState(stActive, 36); got != cloud.InstanceStopped || !failed {
+		t.Errorf("BOOT_FAILURE: %s, failed %v", got, failed)
+	}
+}
+
+// TestSanitizeName: names keep to what PoolObjectSQL::name_is_valid takes
+// (none of its characters, \v included; at most 128 bytes) and stay valid
+// UTF-8 for the XML template.
+func TestSanitizeName(t *testing.T) {
+	long := sanitizeName("a" + strings.Repeat("é", 100))
+	if len(long) > 128 || !utf8.ValidString(long) {
+		t.Errorf("long name: %d bytes, valid UTF-8 %v", len(long), utf8.ValidString(long))
+	}
+	if got := sanitizeName("a\vb\x01c:d\xffe"); got != "a-b-c-d-e" {
+		t.Errorf("sanitizeName: %q", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/consolenote"
@@ -143,8 +144,9 @@ func (p *Provider) versionAtLeast(major, minor int) bool {
 }
 
 // MergeUpdateConf says whether one.vm.updateconf takes the type argument
-// (merge mode): OpenNebula 6.4 and later.
-func (p *Provider) MergeUpdateConf() bool { return p.versionAtLeast(6, 4) }
+// (merge mode): OpenNebula 6.2 and later (release-6.2.0
+// RequestManagerVirtualMachine.cc; 6.0.x has no such argument).
+func (p *Provider) MergeUpdateConf() bool { return p.versionAtLeast(6, 2) }
 
 // ID shapes.
 const (
@@ -224,12 +226,17 @@ func uniqueName(prefix string, tags cloud.Tags) string {
 	return sanitizeName(n + "-" + hex.EncodeToString(b[:]))
 }
 
-var badName = regexp.MustCompile(`[&|:\\";/'#{}$<>\s]`)
+// badName: PoolObjectSQL::INVALID_NAME_CHARS (\v included, which \s
+// is not), other control characters (no XML can carry them) and blanks.
+var badName = regexp.MustCompile(`[&|:\\";/'#{}$<>\s\v[:cntrl:]]`)
 
+// sanitizeName makes s a name oned takes: its characters, and at most
+// 128 bytes (name_is_valid counts bytes) cut at a character boundary.
 func sanitizeName(s string) string {
-	s = badName.ReplaceAllString(s, "-")
-	if len(s) > 128 {
-		s = s[:128]
+	s = badName.ReplaceAllString(strings.ToValidUTF8(s, "-"), "-")
+	for len(s) > 128 {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
 	}
 	return s
 }
@@ -298,7 +305,7 @@ func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (clo
 	t.single("NAME", uniqueName("vol", spec.Tags)).single("TYPE", "DATABLOCK").single("SIZE", strconv.Itoa(spec.SizeGiB*1024)).
 		single("PERSISTENT", "YES").single("FORMAT", "raw").single("DEV_PREFIX", "vd").single(kindAttr, "volume")
 	addTags(t, spec.Tags)
-	n, err := p.c.callInt(ctx, "one.image.allocate", t.String(), p.imageDS)
+	n, err := p.c.callInt(ctx, "one.image.allocate", t, p.imageDS)
 	if err != nil {
 		return cloud.Volume{}, fmt.Errorf("volume: %w", err)
 	}
@@ -345,7 +352,7 @@ func (p *Provider) updateImage(ctx context.Context, n int, t *tmpl, merge bool) 
 	if merge {
 		typ = 1
 	}
-	_, err := p.c.callInt(ctx, "one.image.update", n, t.String(), typ)
+	_, err := p.c.callInt(ctx, "one.image.update", n, t, typ)
 	return err
 }
 
@@ -420,7 +427,7 @@ func (p *Provider) AttachVolume(ctx context.Context, volumeID, instanceID, devic
 	}
 	t := (&tmpl{}).vector("DISK", "IMAGE_ID", strconv.Itoa(n), "TARGET", strings.TrimPrefix(device, "/dev/"))
 	p.setPending(volumeID, "attaching")
-	if _, err := p.c.callInt(ctx, "one.vm.attach", vn, t.String()); err != nil {
+	if _, err := p.c.callInt(ctx, "one.vm.attach", vn, t); err != nil {
 		p.setPending(volumeID, "")
 		return fmt.Errorf("volume %s to instance %s: %w", volumeID, instanceID, err)
 	}
@@ -675,7 +682,7 @@ func (p *Provider) Tag(ctx context.Context, id string, tags cloud.Tags) error {
 		}
 		t := &tmpl{}
 		addTags(t, all)
-		if _, err := p.c.callInt(ctx, "one.vm.update", n, t.String(), 1); err != nil {
+		if _, err := p.c.callInt(ctx, "one.vm.update", n, t, 1); err != nil {
 			return fmt.Errorf("instance %s: %w", id, err)
 		}
 		return nil
@@ -863,7 +870,7 @@ func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, o r
 	if tags[cloud.TagBuild] != "" {
 		t.single("LABELS", "kscloud/"+tags[cloud.TagBuild])
 	}
-	n, err := p.c.callInt(ctx, "one.vm.allocate", t.String(), o.hold)
+	n, err := p.c.callInt(ctx, "one.vm.allocate", t, o.hold)
 	if err != nil {
 		for _, v := range deleteOnTerm {
 			p.DeleteVolume(context.WithoutCancel(ctx), v)
@@ -918,11 +925,11 @@ func instanceState(state, lcm int) (name string, failed bool) {
 		return cloud.InstancePending, false
 	}
 	switch lcm {
-	case 3, 4, 17, 24, 25, 26, 57, 59, 62: // RUNNING, MIGRATE, HOTPLUG*, DISK_SNAPSHOT, DISK_RESIZE
+	case 3, 4, 17, 24, 25, 26, 57, 59, 62, 66, 69: // RUNNING, MIGRATE, HOTPLUG*, DISK_SNAPSHOT, DISK_RESIZE, HOTPLUG_RESIZE, BACKUP
 		return cloud.InstanceRunning, false
 	case 5, 6, 18, 29: // SAVE_*, SHUTDOWN_POWEROFF, SHUTDOWN_UNDEPLOY
 		return cloud.InstanceStopping, false
-	case 27, 28, 33, 34, 51, 52, 53, 54, 55, 56, 63, 64, 65: // operations on a powered-off/suspended VM
+	case 27, 28, 33, 34, 51, 52, 53, 54, 55, 56, 63, 64, 65, 67, 68, 70, 71: // operations on a powered-off/suspended/undeployed VM (67-71: HOTPLUG_SAVEAS_UNDEPLOYED/_STOPPED, BACKUP_POWEROFF, RESTORE)
 		return cloud.InstanceStopped, false
 	case 10, 11, 12, 13, 15, 23, 30: // EPILOG*, SHUTDOWN, CANCEL, CLEANUP_*
 		return cloud.InstanceShuttingDown, false

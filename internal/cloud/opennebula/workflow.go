@@ -233,7 +233,7 @@ func (w *Workflow) fileImage(ctx context.Context, fs **fileServer, typ, name, pa
 	t := &tmpl{}
 	t.single("NAME", name).single("TYPE", typ).single("PATH", (*fs).base+"/"+sum).single("SHA1", sum1).single("KSCLOUD_SHA256", sum)
 	addTags(t, tags)
-	n, err := w.P.c.callInt(ctx, "one.image.allocate", t.String(), w.P.fileDS)
+	n, err := w.P.c.callInt(ctx, "one.image.allocate", t, w.P.fileDS)
 	if err != nil {
 		return 0, false, fmt.Errorf("%s image %s: %w", typ, name, err)
 	}
@@ -517,7 +517,11 @@ func (p *Provider) setKernelCmd(ctx context.Context, v *vmInfo, cmd string) erro
 var updateconfOS = []string{"ARCH", "MACHINE", "KERNEL", "INITRD", "BOOTLOADER", "BOOT", "KERNEL_CMD", "ROOT", "SD_DISK_BUS", "UUID", "FIRMWARE"}
 
 // resendOthers adds every updateconf section but skip as the VM has it:
-// in replace mode a section left out is erased (one#5484).
+// in replace mode a section left out is erased (one#5484). CONTEXT is not
+// one of them: oned keeps the CONTEXT of a VM when none is sent (5.12 →
+// 7.0, VirtualMachine::updateconf), and a re-sent one is parsed again —
+// its FILES_DS, resolved at allocate to "<source>:'<name>' ", is then a
+// syntax error on 6.10/7.0.
 func (p *Provider) resendOthers(t *tmpl, v *vmInfo, skip string) {
 	for _, sec := range []string{"OS", "FEATURES", "INPUT", "GRAPHICS", "RAW", "CPU_MODEL", "VIDEO", "BACKUP_CONFIG"} {
 		if sec == skip {
@@ -527,20 +531,11 @@ func (p *Provider) resendOthers(t *tmpl, v *vmInfo, skip string) {
 			t.node(n)
 		}
 	}
-	if c := v.Template.first("CONTEXT"); c != nil && skip != "CONTEXT" {
-		kv := []string{}
-		for _, s := range c.Nodes {
-			if !strings.HasPrefix(s.name(), "ETH") && s.name() != "DISK_ID" && s.name() != "TARGET" {
-				kv = append(kv, s.name(), strings.TrimSpace(s.Text))
-			}
-		}
-		t.vector("CONTEXT", kv...)
-	}
 }
 
-// updateConf sends one.vm.updateconf; merge only where oned has it (6.4+).
+// updateConf sends one.vm.updateconf; merge only where oned has it (6.2+).
 func (p *Provider) updateConf(ctx context.Context, n int, t *tmpl, merge bool) error {
-	args := []any{n, t.String()}
+	args := []any{n, t}
 	if p.MergeUpdateConf() {
 		typ := 0
 		if merge {
@@ -556,7 +551,7 @@ func (p *Provider) updateConf(ctx context.Context, n int, t *tmpl, merge bool) e
 
 // bootDiskStep drops the installer from the powered-off VM (updateconf
 // without KERNEL, INITRD, KERNEL_CMD, ROOT; merge mode with them empty on
-// 6.4+, replace mode with every other section re-sent before), resumes
+// 6.2+, replace mode with every other section re-sent before), resumes
 // it (oned writes a new deployment from the current template) and waits
 // for RUNNING.
 func (w *Workflow) bootDiskStep(role string) install.Step {

@@ -177,6 +177,9 @@ func TestRunInPlace(t *testing.T) {
 			if os["KERNEL"] != "" || os["KERNEL_CMD"] != "" || os["INITRD"] != "" || os["BOOT"] != "disk0" || os["KERNEL_DS"] == "" {
 				t.Errorf("OS after the install: %v: want no KERNEL/INITRD/KERNEL_CMD, BOOT disk0, KERNEL_DS kept", os)
 			}
+			if c := r.srv.VMSection(n, "CONTEXT"); !strings.Contains(c["FILES_DS"], ":'ks-"+b.ID+".cfg' ") {
+				t.Errorf("CONTEXT after the install: %v: want FILES_DS still carrying the kickstart as oned resolved it", c)
+			}
 			if g := r.srv.VMSection(n, "GRAPHICS"); g["TYPE"] != "VNC" || g["PORT"] == "" {
 				t.Errorf("GRAPHICS after updateconf: %v: want TYPE VNC and its PORT kept", g)
 			}
@@ -286,6 +289,18 @@ func TestCmdlineTooLong(t *testing.T) {
 	for _, res := range b.Resources {
 		if !res.Deleted {
 			t.Errorf("%s %s (%s) left behind", res.Kind, res.ID, res.Role)
+		}
+	}
+}
+
+// TestMergeUpdateConfVersions: updateconf's type argument (merge) exists
+// from 6.2.0 on (release-6.2.0 RequestManagerVirtualMachine.cc), whatever
+// the version string's tail (enterprise "6.10.0.1").
+func TestMergeUpdateConfVersions(t *testing.T) {
+	for version, want := range map[string]bool{"5.12.0": false, "6.0.3": false, "6.2.0": true, "6.10.0.1": true, "7.0.0": true} {
+		r := newRig(t, oneendpoint.Options{Version: version})
+		if got := r.p.MergeUpdateConf(); got != want {
+			t.Errorf("OpenNebula %s: merge updateconf %v, want %v", version, got, want)
 		}
 	}
 }

@@ -114,13 +114,24 @@ func decode(what, s string, v any) error {
 }
 
 // tmpl builds a template in OpenNebula's XML syntax (no quoting pitfalls).
-type tmpl struct{ b strings.Builder }
+// One value oned cannot hold: one containing "]]>". libxml2 joins the
+// split CDATA sections back into "]]>", but oned writes every value back
+// unescaped inside CDATA (one_util::escape_xml), so the object's XML —
+// every later *.info, and oned's own copy in its database — would be
+// malformed; client.call refuses a template holding such a value.
+type tmpl struct {
+	b   strings.Builder
+	bad string // the first attribute whose value oned cannot hold
+}
 
 func cdata(s string) string {
 	return "<![CDATA[" + strings.ReplaceAll(s, "]]>", "]]]]><![CDATA[>") + "]]>"
 }
 
 func (t *tmpl) single(name, value string) *tmpl {
+	if t.bad == "" && strings.Contains(value, "]]>") {
+		t.bad = name
+	}
 	t.b.WriteString("<" + name + ">" + cdata(value) + "</" + name + ">")
 	return t
 }

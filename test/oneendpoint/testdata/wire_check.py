@@ -123,7 +123,18 @@ check(img(blk).findtext("TEMPLATE/DESCRIPTION") == 'a "quoted" word', "only \\\"
 fails("one.image.allocate", 'NAME="py-blk-%s"\nTYPE=DATABLOCK\nSIZE=8' % stamp, 1, code=16384, text="NAME is already taken by IMAGE %d." % blk)
 fails("one.image.allocate", 'NAME="py:bad"\nTYPE=DATABLOCK\nSIZE=8', 1, code=16384, text="Invalid NAME, char ':' is not allowed")
 fails("one.image.allocate", 'NAME="py-k-%s"\nTYPE=KERNEL' % stamp, 2, code=16384, text="No PATH nor SOURCE in template.")
-fails("one.image.allocate", 'NAME="py-k-%s"\nTYPE=KERNEL\nPATH=/tmp/x' % stamp, 1, code=16384)
+fails("one.image.allocate", 'NAME="py-k-%s"\nTYPE=KERNEL\nPATH=/tmp/x' % stamp, 1, code=16384,
+      text="IMAGES of type KERNEL, RAMDISK and CONTEXT cannot be registered in an IMAGE_DS datastore")
+fails("one.image.allocate", 'NAME="py-d-%s"\nTYPE=DATABLOCK\nSIZE=8' % stamp, 2, code=16384,
+      text="Only IMAGES of type KERNEL, RAMDISK and CONTEXT can be registered in a FILE_DS datastore")
+fails("one.image.allocate", 'NAME="py-s-%s"\nTYPE=DATABLOCK\nSIZE=8' % stamp, 0, code=16384,
+      text="New images can only be allocated in a files or image datastore.")
+# ImageManager::can_clone_image (ALLOCATE), ImageChangeType (ACTION),
+# ImageManager::delete_image: a LOCKED image may be deleted.
+lck = ok("one.image.allocate", 'NAME="py-lck-%s"\nTYPE=DATABLOCK\nSIZE=8' % stamp, 1)
+fails("one.image.clone", lck, "py-clone-" + stamp, -1, code=16384, text="Error allocating a new image. Cannot clone image in state: LOCKED")
+fails("one.image.chtype", lck, "KERNEL", code=2048, text="Cannot change image type to an incompatible type for the current datastore.")
+ok("one.image.delete", lck)
 fails("one.image.allocate", "A=[B=1", 1, code=8192, text="Parse error: syntax error")
 ipool = ET.fromstring(ok("one.imagepool.info", -3, -1, -1))
 check(any(i.findtext("ID") == str(blk) for i in ipool.findall("IMAGE")), "imagepool.info lists the image")
@@ -143,11 +154,14 @@ check(x.findtext("TEMPLATE/DISK/TARGET") == "vda", "first duplicate sub-attribut
 check(x.findtext("USER_TEMPLATE/KSCLOUD_BUILD") == "py-" + stamp and x.find("USER_TEMPLATE/EMPTY") is not None, "unknown attributes in USER_TEMPLATE")
 check(img(blk).findtext("STATE") == "8", "a persistent image on a VM is USED_PERS (8)")
 fails("one.image.delete", blk, code=2048, text="Cannot delete image. There are 1 VMs using it.")
+fails("one.image.persistent", blk, False, code=8192, text="Could not make image non-persistent: Image cannot be in state USED_PERS.")
 fails("one.vm.action", "poweroff", vid, code=2048, text='Error performing action "poweroff": This action is not available for state HOLD')
+fails("one.vm.action", "explode", vid, code=2048, text='Action "explode" is not supported')
 fails("one.vm.allocate", "CPU=1\nMEMORY=0", code=16384, text="MEMORY attribute must be a positive integer value.")
 fails("one.vm.allocate", "CPU=-1\nMEMORY=64", code=16384, text="CPU attribute must be a positive float or integer value.")
 fails("one.vm.allocate", "CPU=1\nMEMORY=64\nRAW=[TYPE=kvm,DATA=\"<x/>\"]", code=512, text="restricted attribute RAW/DATA")
 fails("one.vm.allocate", "CPU=1\nMEMORY=64\nOS=[BOOT=floppy]", code=16384, text="Wrong OS/BOOT value")
+fails("one.vm.allocate", "CPU=1\nMEMORY=64\nOS=[KERNEL_DS=\"$FILE[IMAGE_ID=%d]\"]" % blk, code=16384, text="KERNEL needs an image of type KERNEL and not DATABLOCK")
 
 # updateconf in HOLD (4 params as goca ≥ 6.4 sends them), release, run.
 cmd = "ip=%s::gw:255.255.255.0:h:eth0:none" % ip
@@ -188,12 +202,14 @@ check(x.find("TEMPLATE/GRAPHICS") is None or x.findtext("TEMPLATE/GRAPHICS/TYPE"
 check(x.findtext("TEMPLATE/OS/KERNEL_CMD") is None, "replace mode erased OS/KERNEL_CMD")
 ok("one.vm.action", "resume", vid)
 check(vm(vid).findtext("LCM_STATE") == "20", "resume → BOOT_POWEROFF (20)")
+fails("one.vm.updateconf", vid, "OS=[BOOT=disk0]", 0, code=8192, text="configuration cannot be updated in state BOOT_POWEROFF")
 wait(lambda: vm(vid).findtext("LCM_STATE"), lambda s: s == "3", "RUNNING after resume")
 
 # Terminate: DONE stays visible; pool -2 shows it, -1 hides it.
 ok("one.vm.action", "terminate-hard", vid)
 wait(lambda: vm(vid).findtext("STATE"), lambda s: s == "6", "DONE")
 ok("one.vm.action", "terminate", vid)
+fails("one.vm.updateconf", vid, "OS=[BOOT=disk0]", 0, code=8192, text="configuration cannot be updated in state DONE")
 anyst = ET.fromstring(ok("one.vmpool.info", -3, -1, -1, -2))
 live = ET.fromstring(ok("one.vmpool.info", -3, -1, -1, -1))
 check(any(e.findtext("ID") == str(vid) for e in anyst.findall("VM")), "state -2 lists DONE VMs")
@@ -204,6 +220,9 @@ wait(lambda: img(blk).findtext("STATE"), lambda s: s == "1", "image READY again 
 vol = ok("one.vm.allocate", "CPU=1\nMEMORY=64\nDISK=[TYPE=fs,SIZE=4]", False)
 wait(lambda: vm(vol).findtext("LCM_STATE"), lambda s: s == "3", "volatile VM RUNNING")
 fails("one.vm.disksaveas", vol, 0, "py-vol-" + stamp, "", -1, code=8192, text="Cannot use DISK. DISK does not have a valid IMAGE_ID.")
+fails("one.vm.updateconf", vol, "CONTEXT=[A=1]", 0, code=8192, text="Virtual machine does not have context, cannot add a new one.")
+fails("one.vm.attach", vol, "A=1", code=2048, text="Internal error parsing DISK attribute")
+fails("one.vm.attach", vol, "DISK=[IMAGE_ID=%d, TARGET=vda]" % blk, code=2048, text="Target vda is already in use.")
 ok("one.vm.action", "terminate-hard", vol)
 
 # Delete: DELETE (7) → gone.
