@@ -17,6 +17,10 @@ import (
 const miniInit = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc
 /bin/busybox mount -t proc proc /proc
+# Only emergencies from the kernel on the console from here on: a late
+# printk (e.g. the TSC calibration ~2 s after boot) would otherwise land in
+# the middle of the line below on the serial console.
+echo 1 > /proc/sys/kernel/printk
 cmdline=$(/bin/busybox cat /proc/cmdline)
 echo "KSCLOUD-CMDLINE: $cmdline"
 case " $cmdline " in
