@@ -23,6 +23,7 @@ func TestHostFlagErrors(t *testing.T) {
 		{base("--network", "bridge=br0", "--ks-delivery", "http"), "--ks-delivery http with --network bridge=br0: kscloud's kickstart server serves QEMU user-mode networking only"},
 		{base("--format", "ova"), `--format "ova": want qcow2, raw, vmdk or vdi`},
 		{base("--provider", "ec2", "--accel", "kvm"), "--accel, --boot, --cpu and --network are for the libvirt provider"},
+		{base("--provider", "opennebula", "--boot", "uefi"), "--accel, --boot, --cpu and --network are for the libvirt provider"},
 		{[]string{"images", "export", "img", "--format", "qed", "/tmp/x"}, `--format "qed"`},
 		{[]string{"images", "export", "img", "--compress", "gzip", "/tmp/x"}, `--compress "gzip": want zstd or xz`},
 		{[]string{"images", "import", "/tmp/x.raw"}, "--provenance FILE is required"},

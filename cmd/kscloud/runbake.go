@@ -168,6 +168,9 @@ func leftOver(b *install.Build, kept bool) string {
 
 func (f *launchFlags) validate(kind string) string {
 	if f.provider == "opennebula" && f.disk > 0 && f.timeout > 0 {
+		if msg := f.host.validate(f.provider); msg != "" {
+			return msg
+		}
 		return f.validateOpenNebula(kind)
 	}
 	if f.disk <= 0 {
