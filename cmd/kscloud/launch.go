@@ -142,7 +142,6 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		return pr, nil
 	}
 	spec := &b.Spec
-	var ks []byte
 	if spec.Delivery == "" && spec.Kickstart != "" {
 		switch {
 		case f.provider == "libvirt":
@@ -153,27 +152,9 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			spec.Delivery = "inline"
 		}
 	}
-	if spec.Kickstart != "" {
-		var err error
-		ks, err = install.ReadSource(ctx, spec.Kickstart, install.MaxKickstart)
-		if err != nil && spec.Delivery == "url" {
-			// The installer fetches it itself, maybe over a network this
-			// host does not see: go on, unchecked.
-			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%s): not linted, no checksum in the provenance\n", kind, install.RedactURL(spec.Kickstart), install.RedactText(err.Error()))
-		} else if err != nil {
-			return nil, fmt.Errorf("kickstart %s: %w", install.RedactURL(spec.Kickstart), err)
-		}
-	}
-	if ks != nil {
-		spec.KickstartSHA256 = install.SHA256(ks)
-		if err := install.WriteFile(filepath.Join(dir, "ks.cfg"), ks); err != nil {
-			return nil, err
-		}
-		if !f.noLint {
-			if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr); err != nil {
-				return nil, err
-			}
-		}
+	ks, err := f.readKickstart(ctx, spec, dir, kind, stderr)
+	if err != nil {
+		return nil, err
 	}
 	prov := install.NewProvenance(spec.Kickstart)
 	prov.KickstartSHA256, prov.Date, prov.KscloudVersion, prov.Build, prov.Installer = spec.KickstartSHA256, time.Now().UTC(), version, b.ID, spec.Catalog
@@ -308,4 +289,33 @@ func provenanceFrom(b *install.Build) *install.Provenance {
 	p.KernelSHA256, p.InitrdSHA256 = b.Value("provenance.kernel"), b.Value("provenance.initrd")
 	p.GitRevision, p.GitDirty = b.Value("provenance.git"), b.Value("provenance.git_dirty") == "yes"
 	return p
+}
+
+// readKickstart reads spec.Kickstart (a file or URL), records its sha256,
+// keeps a copy in the build directory dir and lints it for provider
+// (none: libvirt's and EC2's rules). A URL the installer fetches itself
+// may be unreadable from here: a warning, and nil.
+func (f *launchFlags) readKickstart(ctx context.Context, spec *install.Spec, dir, kind string, stderr io.Writer, provider ...string) ([]byte, error) {
+	if spec.Kickstart == "" {
+		return nil, nil
+	}
+	ks, err := install.ReadSource(ctx, spec.Kickstart, install.MaxKickstart)
+	if err != nil && spec.Delivery == "url" {
+		// The installer fetches it itself, maybe over a network this
+		// host does not see: go on, unchecked.
+		fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%s): not linted, no checksum in the provenance\n", kind, install.RedactURL(spec.Kickstart), install.RedactText(err.Error()))
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("kickstart %s: %w", install.RedactURL(spec.Kickstart), err)
+	}
+	spec.KickstartSHA256 = install.SHA256(ks)
+	if err := install.WriteFile(filepath.Join(dir, "ks.cfg"), ks); err != nil {
+		return nil, err
+	}
+	if !f.noLint {
+		if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr, provider...); err != nil {
+			return nil, err
+		}
+	}
+	return ks, nil
 }

@@ -136,26 +136,9 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 			spec.Delivery = "url"
 		}
 	}
-	var ks []byte
-	if spec.Kickstart != "" {
-		var err error
-		ks, err = install.ReadSource(ctx, spec.Kickstart, install.MaxKickstart)
-		if err != nil && spec.Delivery == "url" {
-			fmt.Fprintf(stderr, "kscloud %s: warning: kickstart %s cannot be read from here (%s): not linted, no checksum in the provenance\n", kind, install.RedactURL(spec.Kickstart), install.RedactText(err.Error()))
-		} else if err != nil {
-			return nil, fmt.Errorf("kickstart %s: %w", install.RedactURL(spec.Kickstart), err)
-		}
-	}
-	if ks != nil {
-		spec.KickstartSHA256 = install.SHA256(ks)
-		if err := install.WriteFile(filepath.Join(dir, "ks.cfg"), ks); err != nil {
-			return nil, err
-		}
-		if !f.noLint {
-			if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr, "opennebula"); err != nil {
-				return nil, err
-			}
-		}
+	ks, err := f.readKickstart(ctx, spec, dir, kind, stderr, "opennebula")
+	if err != nil {
+		return nil, err
 	}
 	prov := &install.Provenance{KickstartSource: install.RedactURL(spec.Kickstart), KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
 		KscloudVersion: version, Build: b.ID}
@@ -209,7 +192,6 @@ func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p 
 		}
 		*fp = abs
 	}
-	var err error
 	if !strings.HasPrefix(kernel, "img-") {
 		if prov.KernelSHA256, err = install.SHA256File(kernel); err != nil {
 			return nil, err
