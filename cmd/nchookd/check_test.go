@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
-	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/testenv"
 )
 
@@ -125,7 +125,7 @@ func serveConfigURI(t *testing.T, path, uri string) error {
 		default:
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		resp, err := hookapi.Call(pctx, c.Hook.Socket, hookapi.Request{Op: hookapi.OpPing})
+		resp, err := hookproto.Call(pctx, c.Hook.Socket, hookproto.Request{Op: hookproto.OpPing})
 		pcancel()
 		if err == nil && resp.OK {
 			cancel()

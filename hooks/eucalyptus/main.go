@@ -12,9 +12,9 @@ package main
 import (
 	"os"
 
-	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hook"
 )
 
 func main() {
-	os.Exit(hookapi.RunHook(os.Args[1:], os.Getenv, os.Stderr))
+	os.Exit(hook.RunHook(os.Args[1:], os.Getenv, os.Stderr))
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
-	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // BenchmarkServerConcurrentPreBoot: 200 pre-boot requests at once over the
@@ -62,7 +62,7 @@ func BenchmarkServerConcurrentPreBoot(b *testing.B) {
 				cctx, ccancel := context.WithTimeout(ctx, 4*time.Second)
 				defer ccancel()
 				t0 := time.Now()
-				resp, err := hookapi.Call(cctx, sock, hookapi.Request{Op: hookapi.OpHook, Event: "euca-nc-pre-boot", InstanceDir: dir, Deadline: t0.Add(4 * time.Second)})
+				resp, err := hookproto.Call(cctx, sock, hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-boot", InstanceDir: dir, Deadline: t0.Add(4 * time.Second)})
 				d := time.Since(t0)
 				mu.Lock()
 				defer mu.Unlock()

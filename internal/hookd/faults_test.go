@@ -20,11 +20,11 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
-	"github.com/kscloud/kscloud/internal/hookapi"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/preboot"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/internal/virt"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // A truncated or empty state file is moved aside with one log line and
@@ -35,7 +35,7 @@ func TestCorruptStateFileMovedAside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Started(&launch.Outcome{Instance: "i-good", Mode: "bake"})
+	st.Started(&preboot.Outcome{Instance: "i-good", Mode: "bake"})
 	dir := filepath.Join(state, "instances")
 	os.WriteFile(filepath.Join(dir, "i-trunc.json"), []byte(`{"instance": "i-trunc", "pha`), 0o600)
 	os.WriteFile(filepath.Join(dir, "i-empty.json"), nil, 0o600)
@@ -102,7 +102,7 @@ func startServer(t *testing.T, wrap func(net.Listener) net.Listener) (sock strin
 func ping(sock string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	resp, err := hookapi.Call(ctx, sock, hookapi.Request{Op: hookapi.OpPing})
+	resp, err := hookproto.Call(ctx, sock, hookproto.Request{Op: hookproto.OpPing})
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func TestRequestLimits(t *testing.T) {
 	if line, took := answer(nil); took > 3*time.Second || line == "" {
 		t.Fatalf("silent peer: %q after %v", line, took)
 	}
-	if line, took := answer(bytes.Repeat([]byte("x"), 200<<10)); took > 3*time.Second || !strings.Contains(line, fmt.Sprintf("line over %d bytes", hookapi.MaxRequest)) {
+	if line, took := answer(bytes.Repeat([]byte("x"), 200<<10)); took > 3*time.Second || !strings.Contains(line, fmt.Sprintf("line over %d bytes", hookproto.MaxRequest)) {
 		t.Fatalf("200 KiB line: %q after %v", line, took)
 	}
 }
@@ -317,12 +317,12 @@ func TestLateRequestRewritesNothing(t *testing.T) {
 	cfg.Hook.InstancesRoot = []string{root}
 	srv := New(quiet, cfg, store, "test")
 	before, _ := os.ReadFile(inst.DomainFile())
-	resp := srv.Handle(context.Background(), hookapi.Request{Op: hookapi.OpHook, Event: "euca-nc-pre-boot", InstanceDir: inst.Dir, Deadline: time.Now().Add(-time.Second)})
+	resp := srv.Handle(context.Background(), hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-boot", InstanceDir: inst.Dir, Deadline: time.Now().Add(-time.Second)})
 	if after, _ := os.ReadFile(inst.DomainFile()); !bytes.Equal(before, after) || resp.OK {
 		b, _ := json.Marshal(resp)
 		t.Fatalf("late request rewrote the domain: %s", b)
 	}
-	resp = srv.Handle(context.Background(), hookapi.Request{Op: hookapi.OpHook, Event: "euca-nc-pre-boot", InstanceDir: inst.Dir, Deadline: time.Now().Add(5 * time.Second)})
+	resp = srv.Handle(context.Background(), hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-boot", InstanceDir: inst.Dir, Deadline: time.Now().Add(5 * time.Second)})
 	if !resp.OK || resp.Outcome == nil || !resp.Outcome.Changed {
 		t.Fatalf("in-time request: %+v", resp)
 	}
@@ -345,7 +345,7 @@ func TestFollowerInstanceDirHostile(t *testing.T) {
 	f, store := newFollower(t, v, state)
 	ctx := context.Background()
 	v.CreateXML(ctx, installer(t, "in-place", con))
-	store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, DomainFile: domFile, Mode: "in-place"})
+	store.Started(&preboot.Outcome{Instance: "i-1", Dir: dir, DomainFile: domFile, Mode: "in-place"})
 	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 	f.poll(ctx)
 	if st, _ := store.Get("i-1"); strings.Contains(st.Progress, "rootsecret") {

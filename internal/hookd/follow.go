@@ -16,10 +16,10 @@ import (
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/consolenote"
-	"github.com/kscloud/kscloud/internal/hookapi"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
 	"github.com/kscloud/kscloud/internal/metrics"
+	"github.com/kscloud/kscloud/internal/preboot"
 	"github.com/kscloud/kscloud/internal/progress"
 	"github.com/kscloud/kscloud/internal/virt"
 )
@@ -93,7 +93,7 @@ func (f *Follower) Busy(name string) bool {
 }
 
 // PreBoot is told of every rewrite by the hook server.
-func (f *Follower) PreBoot(o *launch.Outcome) {
+func (f *Follower) PreBoot(o *preboot.Outcome) {
 	f.mu.Lock()
 	delete(f.watching, o.Instance)
 	f.mu.Unlock()
@@ -161,14 +161,14 @@ func (f *Follower) started(ctx context.Context, name string) {
 	info, _ := f.v.Info(ctx, name)
 	console := serialLog([]byte(live))
 	if !known {
-		o := &launch.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console}
+		o := &preboot.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console}
 		if err := f.store.Started(o); err != nil {
 			f.log.Error("adopt install", "domain", name, "err", err)
 			return
 		}
 		f.log.Info("following install", "domain", name, "mode", meta.Mode, "source", "libvirt metadata")
 	}
-	err = f.store.Update(name, func(s *hookapi.InstanceStatus) {
+	err = f.store.Update(name, func(s *hookproto.InstanceStatus) {
 		s.Phase = PhaseInstalling
 		s.InstallerXML = inactive
 		s.UUID = info.UUID
@@ -223,23 +223,23 @@ func (f *Follower) watch(name, dir, console string) {
 // which the Eucalyptus NC puts before the console in GetConsoleOutput
 // (package consolenote), keeping the rest of the file. Instances without
 // an instance directory (kscloud on plain libvirt) get none.
-func (f *Follower) note(st hookapi.InstanceStatus, line []byte) error {
+func (f *Follower) note(st hookproto.InstanceStatus, line []byte) error {
 	if st.Dir == "" {
 		return nil
 	}
 	path := filepath.Join(st.Dir, consolenote.AppendLog)
-	old, err := launch.ReadInstanceFile(f.cfg(), st.Dir, path, 1<<20)
+	old, err := preboot.ReadInstanceFile(f.cfg(), st.Dir, path, 1<<20)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	// The note holds the VNC password: 0600 (also when the file was there,
 	// wider), a new file owned like the instance directory (the NC's user,
 	// who reads it for GetConsoleOutput).
-	return launch.ReplaceInstanceFile(f.cfg(), st.Dir, path, consolenote.Merge(old, line), true)
+	return preboot.ReplaceInstanceFile(f.cfg(), st.Dir, path, consolenote.Merge(old, line), true)
 }
 
 // noteClosed replaces the open note: the install's console is gone.
-func (f *Follower) noteClosed(st hookapi.InstanceStatus) {
+func (f *Follower) noteClosed(st hookproto.InstanceStatus) {
 	line, err := consolenote.FormatClosed(st.Instance)
 	if err == nil {
 		err = f.note(st, line)
@@ -266,7 +266,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	switch st.Phase {
 	case PhaseInstalling:
 	case PhaseFinal:
-		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
+		f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
 		return
 	case PhaseFailed:
 		// Failed while running (the inactivity watchdog keeps the guest
@@ -274,7 +274,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 		f.unwatch(ev.Domain)
 		if st.VNC != nil && st.VNC.Port > 0 {
 			f.noteClosed(st)
-			f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) { s.VNC = nil })
+			f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) { s.VNC = nil })
 		}
 		return
 	default:
@@ -294,7 +294,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 			f.noteClosed(st)
 		}
 		f.log.Error("install failed", "instance", ev.Domain, "reason", reason)
-		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) {
+		f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason = PhaseFailed, reason
 			s.LastLines = pst.Last
 		})
@@ -309,7 +309,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	}
 	if st.Mode != "in-place" {
 		f.log.Info("install finished", "instance", ev.Domain, "mode", st.Mode)
-		f.store.Update(ev.Domain, func(s *hookapi.InstanceStatus) {
+		f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason = PhaseFinished, "installer powered off"
 			s.Progress = pst.Line()
 		})
@@ -332,7 +332,7 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 	// Memory only: nothing is written to disk between the installer's stop
 	// and the final domain's start (a restart re-derives "finishing" from
 	// an installing record whose domain is gone).
-	f.store.Note(name, func(s *hookapi.InstanceStatus) { s.Phase = PhaseFinishing })
+	f.store.Note(name, func(s *hookproto.InstanceStatus) { s.Phase = PhaseFinishing })
 	st, _ := f.store.Get(name)
 	var running time.Time
 	var err error
@@ -354,12 +354,12 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 	if err != nil {
 		reason := "boot installed system: " + err.Error()
 		f.log.Error("install in place: final domain", "instance", name, "err", err)
-		f.store.Update(name, func(s *hookapi.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
+		f.store.Update(name, func(s *hookproto.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
 		return
 	}
 	gap := running.Sub(stopAt)
 	f.log.Info("install in place: installed system booting from disk", "instance", name, "gap_s", gap.Seconds())
-	f.store.Update(name, func(s *hookapi.InstanceStatus) {
+	f.store.Update(name, func(s *hookproto.InstanceStatus) {
 		s.Phase, s.Reason = PhaseFinal, "installer finished; booted from disk"
 		s.FinalGapMS = gap.Milliseconds()
 		s.VNC = nil
@@ -367,10 +367,10 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 }
 
 // createFinal starts the final domain and returns when it ran.
-func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) (time.Time, error) {
+func (f *Follower) createFinal(ctx context.Context, st hookproto.InstanceStatus) (time.Time, error) {
 	src := []byte(st.InstallerXML)
 	if len(src) == 0 && st.DomainFile != "" {
-		b, err := launch.ReadInstanceFile(f.cfg(), st.Dir, st.DomainFile, 4<<20)
+		b, err := preboot.ReadInstanceFile(f.cfg(), st.Dir, st.DomainFile, 4<<20)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -401,7 +401,7 @@ func (f *Follower) createFinal(ctx context.Context, st hookapi.InstanceStatus) (
 		// What the NC reads on a later reboot of the instance is the live
 		// XML; the file is kept in step for people and for reconcile,
 		// after the domain runs (the NC's tolerance is counted until then).
-		if err := launch.ReplaceInstanceFile(f.cfg(), st.Dir, st.DomainFile, final, false); err != nil {
+		if err := preboot.ReplaceInstanceFile(f.cfg(), st.Dir, st.DomainFile, final, false); err != nil {
 			f.log.Warn("write final domain XML", "instance", st.Instance, "err", err)
 		}
 	}
@@ -443,14 +443,14 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 	line := pst.Line()
 	if line != w.lastSeen {
 		w.lastSeen = line
-		f.store.Update(name, func(s *hookapi.InstanceStatus) { s.Progress = line })
+		f.store.Update(name, func(s *hookproto.InstanceStatus) { s.Progress = line })
 	}
 	limit := f.cfg().State.InactivityTimeout.Duration
 	st, _ := f.store.Get(name)
 	if limit > 0 && now.Sub(w.lastActive) > limit && st.Phase == PhaseInstalling {
 		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, lastLine(pst))
 		f.log.Error("install stuck", "instance", name, "reason", reason)
-		f.store.Update(name, func(s *hookapi.InstanceStatus) {
+		f.store.Update(name, func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason, s.LastLines = PhaseFailed, reason, pst.Last
 		})
 	}
@@ -471,7 +471,7 @@ func (f *Follower) readFrom(w *watch, out io.Writer) (int64, error) {
 	var fh *os.File
 	var err error
 	if w.dir != "" {
-		fh, err = launch.OpenInstanceLog(f.cfg(), w.dir, path)
+		fh, err = preboot.OpenInstanceLog(f.cfg(), w.dir, path)
 	} else {
 		// Not in an instance directory: still no symlink followed and
 		// only a regular file read (a FIFO would block).
@@ -511,7 +511,7 @@ func (f *Follower) Reconcile(ctx context.Context) {
 			live, xerr := f.v.XML(ctx, st.Instance, false)
 			meta, ok, _ := libvirtxml.ReadMeta([]byte(live))
 			if xerr == nil && ok && meta.Phase == "final" || xerr == nil && !ok && st.Phase == PhaseFinishing {
-				f.store.Update(st.Instance, func(s *hookapi.InstanceStatus) {
+				f.store.Update(st.Instance, func(s *hookproto.InstanceStatus) {
 					s.Phase, s.Reason = PhaseFinal, "found running from disk after restart"
 				})
 				continue

@@ -17,9 +17,9 @@ import (
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/consolenote"
-	"github.com/kscloud/kscloud/internal/hookapi"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/internal/preboot"
 	"github.com/kscloud/kscloud/internal/virt"
 )
 
@@ -151,7 +151,7 @@ func TestFollowerInPlace(t *testing.T) {
 	f, store := newFollower(t, v, state)
 	ctx := context.Background()
 	v.CreateXML(ctx, installer(t, "in-place", con))
-	store.Started(&launch.Outcome{Instance: "i-1", Mode: "in-place", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+	store.Started(&preboot.Outcome{Instance: "i-1", Mode: "in-place", VNC: &preboot.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
 	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 	f.poll(ctx)
 	st, _ := store.Get("i-1")
@@ -201,7 +201,7 @@ func TestFollowerFailures(t *testing.T) {
 			f, store := newFollower(t, v, t.TempDir())
 			ctx := context.Background()
 			v.CreateXML(ctx, installer(t, "in-place", con))
-			store.Started(&launch.Outcome{Instance: "i-1", Mode: "in-place"})
+			store.Started(&preboot.Outcome{Instance: "i-1", Mode: "in-place"})
 			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 			v.stop("i-1")
 			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: tc.reason, Time: time.Now()})
@@ -247,7 +247,7 @@ func TestFollowerReconcileAfterCrash(t *testing.T) {
 	f, store := newFollower(t, v, state)
 	ctx := context.Background()
 	v.CreateXML(ctx, installer(t, "in-place", con))
-	store.Started(&launch.Outcome{Instance: "i-1", Mode: "in-place"})
+	store.Started(&preboot.Outcome{Instance: "i-1", Mode: "in-place"})
 	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 	v.stop("i-1")
 	f2, store2 := newFollower(t, v, state)
@@ -275,18 +275,18 @@ func TestServerSocket(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	store.Started(&launch.Outcome{Instance: "i-9", Mode: "bake"})
-	store.Update("i-9", func(s *hookapi.InstanceStatus) { s.InstallerXML = "<domain/>" })
-	resp, err := hookapi.Call(ctx, sock, hookapi.Request{Op: hookapi.OpStatus})
+	store.Started(&preboot.Outcome{Instance: "i-9", Mode: "bake"})
+	store.Update("i-9", func(s *hookproto.InstanceStatus) { s.InstallerXML = "<domain/>" })
+	resp, err := hookproto.Call(ctx, sock, hookproto.Request{Op: hookproto.OpStatus})
 	if err != nil || !resp.OK || len(resp.Instances) != 1 || resp.Instances[0].InstallerXML != "" || resp.Daemon.Version != "test" {
 		t.Fatalf("status: %+v %v", resp, err)
 	}
-	resp, _ = hookapi.Call(ctx, sock, hookapi.Request{Op: hookapi.OpStatus, Instance: "i-nope"})
+	resp, _ = hookproto.Call(ctx, sock, hookproto.Request{Op: hookproto.OpStatus, Instance: "i-nope"})
 	if resp.OK || !strings.Contains(resp.Error, "i-nope") {
 		t.Fatalf("unknown instance: %+v", resp)
 	}
 	// A pre-boot outside the instances root is refused whatever on_error says.
-	resp, _ = hookapi.Call(ctx, sock, hookapi.Request{Op: hookapi.OpHook, Event: "euca-nc-pre-boot", InstanceDir: t.TempDir()})
+	resp, _ = hookproto.Call(ctx, sock, hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-boot", InstanceDir: t.TempDir()})
 	if !resp.Refuse {
 		t.Fatalf("outside root: %+v", resp)
 	}
@@ -323,7 +323,7 @@ func TestFollowerVNCNote(t *testing.T) {
 		t.Fatalf("installer domain:\n%s", live)
 	}
 	v.CreateXML(ctx, live)
-	store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, Mode: "bake", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+	store.Started(&preboot.Outcome{Instance: "i-1", Dir: dir, Mode: "bake", VNC: &preboot.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
 	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 	b, _ := os.ReadFile(appendLog)
 	want := consolenote.VNC{Instance: "i-1", Node: "nc7", Host: "127.0.0.1", Port: 5907, Password: "abcdefgh"}
@@ -380,13 +380,13 @@ func TestFollowerVNCNoteClosed(t *testing.T) {
 			f.node = "nc7"
 			ctx := context.Background()
 			v.CreateXML(ctx, strings.Replace(installer(t, tc.mode, con), `port="-1"`, `port="5908"`, 1))
-			store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, Mode: tc.mode, VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+			store.Started(&preboot.Outcome{Instance: "i-1", Dir: dir, Mode: tc.mode, VNC: &preboot.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
 			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 			if b, _ := os.ReadFile(appendLog); !strings.HasPrefix(string(b), "kscloud-vnc: instance=i-1 node=nc7 host=127.0.0.1 port=5908") {
 				t.Fatalf("append log after start: %q", b)
 			}
 			if tc.failFirst {
-				store.Update("i-1", func(s *hookapi.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, "no console output (watchdog)" })
+				store.Update("i-1", func(s *hookproto.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, "no console output (watchdog)" })
 			}
 			v.stop("i-1")
 			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "shutdown", Time: time.Now()})
@@ -429,7 +429,7 @@ func TestFollowerVNCNoteMode(t *testing.T) {
 		f, store := newFollower(t, v, state)
 		ctx := context.Background()
 		v.CreateXML(ctx, strings.Replace(installer(t, "bake", con), `port="-1"`, `port="5907"`, 1))
-		store.Started(&launch.Outcome{Instance: "i-1", Dir: dir, Mode: "bake", VNC: &launch.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
+		store.Started(&preboot.Outcome{Instance: "i-1", Dir: dir, Mode: "bake", VNC: &preboot.VNCInfo{Listen: "127.0.0.1", Password: "abcdefgh"}})
 		f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 		fi, err := os.Stat(appendLog)
 		if err != nil {
@@ -466,7 +466,7 @@ func TestFollowerConsoleSymlink(t *testing.T) {
 		f, store := newFollower(t, v, state)
 		ctx := context.Background()
 		v.CreateXML(ctx, installer(t, "bake", con))
-		store.Started(&launch.Outcome{Instance: "i-1", Mode: "bake"})
+		store.Started(&preboot.Outcome{Instance: "i-1", Mode: "bake"})
 		f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 		done := make(chan struct{})
 		go func() { f.poll(ctx); close(done) }()

@@ -22,9 +22,9 @@ import (
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/euca"
-	"github.com/kscloud/kscloud/internal/hookapi"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/metrics"
+	"github.com/kscloud/kscloud/internal/preboot"
 )
 
 // Server answers requests on the hook socket.
@@ -67,7 +67,7 @@ const (
 	// MaxConns bounds the connections handled at once; more wait in the
 	// socket's backlog. A slot is held from accept to answer, also while
 	// a starved hook process has not yet sent its request, so it is well
-	// over a burst of launches; each holds at most hookapi.MaxRequest.
+	// over a burst of launches; each holds at most hookproto.MaxRequest.
 	MaxConns = 512
 	// answerTimeout bounds sending the answer.
 	answerTimeout = 5 * time.Second
@@ -142,7 +142,7 @@ func (s *Server) handleConn(ctx context.Context, conn net.Conn) func() {
 	if !s.allowed(uid) {
 		s.log.Warn("hook socket: peer not allowed", "uid", uid)
 		conn.SetDeadline(time.Now().Add(time.Second))
-		hookapi.WriteResponse(conn, &hookapi.Response{Denied: true, Error: fmt.Sprintf("uid %d may not use nchookd", uid)})
+		hookproto.WriteResponse(conn, &hookproto.Response{Denied: true, Error: fmt.Sprintf("uid %d may not use nchookd", uid)})
 		// Let a peer still writing its request see the answer, not a
 		// broken pipe: drain a little, bounded in size and time.
 		if uc, ok := conn.(*net.UnixConn); ok {
@@ -152,15 +152,15 @@ func (s *Server) handleConn(ctx context.Context, conn net.Conn) func() {
 		return nil
 	}
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
-	req, err := hookapi.ReadRequest(bufio.NewReaderSize(io.LimitReader(conn, hookapi.MaxRequest+2), 4<<10))
+	req, err := hookproto.ReadRequest(bufio.NewReaderSize(io.LimitReader(conn, hookproto.MaxRequest+2), 4<<10))
 	if err != nil {
 		conn.SetWriteDeadline(time.Now().Add(answerTimeout))
-		hookapi.WriteResponse(conn, &hookapi.Response{Error: err.Error()})
+		hookproto.WriteResponse(conn, &hookproto.Response{Error: err.Error()})
 		return nil
 	}
 	resp, after := s.handle(ctx, req)
 	conn.SetWriteDeadline(time.Now().Add(answerTimeout))
-	if err := hookapi.WriteResponse(conn, resp); err != nil {
+	if err := hookproto.WriteResponse(conn, resp); err != nil {
 		s.log.Warn("hook socket: write answer", "err", err)
 	}
 	return after
@@ -184,7 +184,7 @@ func (s *Server) allowed(uid uint32) bool {
 
 // Handle answers one request (and does what it defers to after the
 // answer at once).
-func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Response {
+func (s *Server) Handle(ctx context.Context, req hookproto.Request) *hookproto.Response {
 	resp, after := s.handle(ctx, req)
 	if after != nil {
 		after()
@@ -194,13 +194,13 @@ func (s *Server) Handle(ctx context.Context, req hookapi.Request) *hookapi.Respo
 
 // handle answers one request; after, when not nil, is work to do once the
 // answer is sent (persisting state off the NC's critical path).
-func (s *Server) handle(ctx context.Context, req hookapi.Request) (*hookapi.Response, func()) {
+func (s *Server) handle(ctx context.Context, req hookproto.Request) (*hookproto.Response, func()) {
 	cfg := s.Config()
 	switch req.Op {
-	case hookapi.OpPing:
-		return &hookapi.Response{OK: true}, nil
-	case hookapi.OpStatus:
-		resp := &hookapi.Response{OK: true, Daemon: &hookapi.DaemonStatus{
+	case hookproto.OpPing:
+		return &hookproto.Response{OK: true}, nil
+	case hookproto.OpStatus:
+		resp := &hookproto.Response{OK: true, Daemon: &hookproto.DaemonStatus{
 			Version: s.version, PID: os.Getpid(), Config: cfg.Path, StartedAt: s.started,
 		}}
 		resp.Daemon.Libvirt = "not connected"
@@ -210,9 +210,9 @@ func (s *Server) handle(ctx context.Context, req hookapi.Request) (*hookapi.Resp
 		if req.Instance != "" {
 			st, ok := s.store.Get(req.Instance)
 			if !ok {
-				return &hookapi.Response{Error: fmt.Sprintf("instance %q: not known to nchookd", req.Instance)}, nil
+				return &hookproto.Response{Error: fmt.Sprintf("instance %q: not known to nchookd", req.Instance)}, nil
 			}
-			resp.Instances = []hookapi.InstanceStatus{st}
+			resp.Instances = []hookproto.InstanceStatus{st}
 		} else {
 			resp.Instances = s.store.List()
 		}
@@ -220,19 +220,19 @@ func (s *Server) handle(ctx context.Context, req hookapi.Request) (*hookapi.Resp
 			resp.Instances[i].InstallerXML = ""
 		}
 		return resp, nil
-	case hookapi.OpHook:
+	case hookproto.OpHook:
 		start := time.Now()
 		resp, after := s.hook(ctx, req)
 		s.Metrics.Hook(req.Event, resp, time.Since(start))
 		return resp, after
 	}
-	return &hookapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
+	return &hookproto.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
 }
 
 // workContext bounds a hook request's work: by the deadline the hook
 // sent (after it the hook no longer waits, and has answered the NC without
 // this daemon), else by hook.timeout from now.
-func workContext(ctx context.Context, cfg *config.Config, req hookapi.Request) (context.Context, context.CancelFunc) {
+func workContext(ctx context.Context, cfg *config.Config, req hookproto.Request) (context.Context, context.CancelFunc) {
 	dl := time.Now().Add(cfg.Hook.Timeout.Duration)
 	if !req.Deadline.IsZero() && req.Deadline.Before(dl) {
 		dl = req.Deadline
@@ -240,7 +240,7 @@ func workContext(ctx context.Context, cfg *config.Config, req hookapi.Request) (
 	return context.WithDeadline(ctx, dl)
 }
 
-func (s *Server) hook(ctx context.Context, req hookapi.Request) (*hookapi.Response, func()) {
+func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Response, func()) {
 	cfg := s.Config()
 	start := time.Now()
 	ctx, cancel := workContext(ctx, cfg, req)
@@ -249,15 +249,15 @@ func (s *Server) hook(ctx context.Context, req hookapi.Request) (*hookapi.Respon
 		// Queued past the hook's deadline (e.g. while the daemon started):
 		// the hook answered the NC by itself; do nothing behind its back.
 		s.log.Warn("hook request arrived after the hook's deadline; ignored", "event", req.Event, "dir", req.InstanceDir)
-		return &hookapi.Response{Error: "request arrived after the hook's deadline"}, nil
+		return &hookproto.Response{Error: "request arrived after the hook's deadline"}, nil
 	}
 	switch req.Event {
 	case euca.EventPreBoot:
-		o, err := launch.PreBootContext(ctx, cfg, req.InstanceDir)
+		o, err := preboot.PreBootContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
-			refuse := cfg.Hook.OnError == config.OnErrorRefuse || errors.Is(err, launch.ErrOutsideRoot)
+			refuse := cfg.Hook.OnError == config.OnErrorRefuse || errors.Is(err, preboot.ErrOutsideRoot)
 			s.log.Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
-			return &hookapi.Response{Refuse: refuse, Error: err.Error()}, nil
+			return &hookproto.Response{Refuse: refuse, Error: err.Error()}, nil
 		}
 		var after func()
 		if o.Changed {
@@ -275,24 +275,24 @@ func (s *Server) hook(ctx context.Context, req hookapi.Request) (*hookapi.Respon
 		} else {
 			s.log.Debug("pre-boot: nothing to do", "instance", o.Instance)
 		}
-		return &hookapi.Response{OK: true, Outcome: o}, after
+		return &hookproto.Response{OK: true, Outcome: o}, after
 	case euca.EventPreClean:
 		name := baseName(req.InstanceDir)
 		if f := s.fol.Load(); f != nil && f.Busy(name) {
 			msg := fmt.Sprintf("instance %s: switching to its final domain; not cleaned now", name)
 			s.log.Warn("pre-clean refused", "instance", name)
-			return &hookapi.Response{Refuse: true, Error: msg}, nil
+			return &hookproto.Response{Refuse: true, Error: msg}, nil
 		}
-		o, err := launch.PreCleanContext(ctx, cfg, req.InstanceDir)
+		o, err := preboot.PreCleanContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
 			s.log.Warn("pre-clean", "dir", req.InstanceDir, "err", err)
-			return &hookapi.Response{Error: err.Error()}, nil
+			return &hookproto.Response{Error: err.Error()}, nil
 		}
 		s.store.Cleaned(o.Instance)
 		s.log.Info("pre-clean", "instance", o.Instance)
-		return &hookapi.Response{OK: true, Outcome: o}, nil
+		return &hookproto.Response{OK: true, Outcome: o}, nil
 	}
-	return &hookapi.Response{OK: true}, nil
+	return &hookproto.Response{OK: true}, nil
 }
 
 func baseName(dir string) string {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
-	"github.com/kscloud/kscloud/internal/hookapi"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/preboot"
 )
 
 // Phases of an install.
@@ -38,7 +38,7 @@ const (
 type Store struct {
 	dir string
 	mu  sync.Mutex
-	m   map[string]hookapi.InstanceStatus
+	m   map[string]hookproto.InstanceStatus
 	now func() time.Time
 
 	fileMu sync.Mutex
@@ -53,7 +53,7 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return nil, fmt.Errorf("state %s: %w", d, err)
 	}
-	s := &Store{dir: d, m: map[string]hookapi.InstanceStatus{}, now: time.Now, files: map[string]*sync.Mutex{}}
+	s := &Store{dir: d, m: map[string]hookproto.InstanceStatus{}, now: time.Now, files: map[string]*sync.Mutex{}}
 	ents, err := os.ReadDir(d)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", d, err)
@@ -64,7 +64,7 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 		}
 		p := filepath.Join(d, e.Name())
 		b, err := atomicfile.ReadRegular(p, 16<<20)
-		var st hookapi.InstanceStatus
+		var st hookproto.InstanceStatus
 		if err == nil {
 			err = json.Unmarshal(b, &st)
 		}
@@ -120,7 +120,7 @@ func (s *Store) persist(name string) error {
 }
 
 // Started records a fresh rewrite.
-func (s *Store) Started(o *launch.Outcome) error {
+func (s *Store) Started(o *preboot.Outcome) error {
 	s.Remember(o)
 	return s.Persist(o.Instance)
 }
@@ -129,18 +129,18 @@ func (s *Store) Started(o *launch.Outcome) error {
 // hook server answers the NC between the two, so the launch does not wait
 // for the state file's fsync, while the lifecycle follower, which reads
 // memory, already knows the install when the domain starts.
-func (s *Store) Remember(o *launch.Outcome) {
+func (s *Store) Remember(o *preboot.Outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	s.m[o.Instance] = hookapi.InstanceStatus{Outcome: *o, Phase: PhaseInstalling, StartedAt: now, UpdatedAt: now}
+	s.m[o.Instance] = hookproto.InstanceStatus{Outcome: *o, Phase: PhaseInstalling, StartedAt: now, UpdatedAt: now}
 }
 
 // Persist writes the record of name to its state file.
 func (s *Store) Persist(name string) error { return s.persist(name) }
 
 // Update applies fn to the record of name and persists it.
-func (s *Store) Update(name string, fn func(*hookapi.InstanceStatus)) error {
+func (s *Store) Update(name string, fn func(*hookproto.InstanceStatus)) error {
 	s.mu.Lock()
 	st, ok := s.m[name]
 	if !ok {
@@ -156,7 +156,7 @@ func (s *Store) Update(name string, fn func(*hookapi.InstanceStatus)) error {
 
 // Note applies fn to the record in memory only (a transient phase that a
 // restart recomputes anyway); the next Update persists it.
-func (s *Store) Note(name string, fn func(*hookapi.InstanceStatus)) {
+func (s *Store) Note(name string, fn func(*hookproto.InstanceStatus)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.m[name]; ok {
@@ -183,7 +183,7 @@ func (s *Store) Cleaned(name string) error {
 }
 
 // Get returns the record of one instance.
-func (s *Store) Get(name string) (hookapi.InstanceStatus, bool) {
+func (s *Store) Get(name string) (hookproto.InstanceStatus, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.m[name]
@@ -191,10 +191,10 @@ func (s *Store) Get(name string) (hookapi.InstanceStatus, bool) {
 }
 
 // List returns every record, sorted by instance.
-func (s *Store) List() []hookapi.InstanceStatus {
+func (s *Store) List() []hookproto.InstanceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]hookapi.InstanceStatus, 0, len(s.m))
+	out := make([]hookproto.InstanceStatus, 0, len(s.m))
 	for _, st := range s.m {
 		out = append(out, st)
 	}

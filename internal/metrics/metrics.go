@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hookproto"
 )
 
 // Daemon is nchookd's set of metrics. A nil *Daemon counts nothing.
@@ -31,7 +31,7 @@ type Daemon struct {
 
 // New registers the metrics; installs lists the install records at scrape
 // time (nil: no install metrics).
-func New(installs func() []hookapi.InstanceStatus) *Daemon {
+func New(installs func() []hookproto.InstanceStatus) *Daemon {
 	d := &Daemon{
 		reg: prometheus.NewRegistry(),
 		hooks: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -61,7 +61,7 @@ func New(installs func() []hookapi.InstanceStatus) *Daemon {
 }
 
 // Hook counts one answered hook request.
-func (d *Daemon) Hook(event string, resp *hookapi.Response, took time.Duration) {
+func (d *Daemon) Hook(event string, resp *hookproto.Response, took time.Duration) {
 	if d == nil {
 		return
 	}
@@ -144,7 +144,7 @@ var (
 )
 
 type installCollector struct {
-	list func() []hookapi.InstanceStatus
+	list func() []hookproto.InstanceStatus
 }
 
 func (c *installCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/kscloud/kscloud/internal/hookapi"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/preboot"
 )
 
 // scrape reads the endpoint over HTTP and parses it with Prometheus' own
@@ -69,11 +69,11 @@ next:
 func TestScrapeMoves(t *testing.T) {
 	var mu sync.Mutex
 	t0 := time.Now()
-	installs := []hookapi.InstanceStatus{}
-	d := New(func() []hookapi.InstanceStatus {
+	installs := []hookproto.InstanceStatus{}
+	d := New(func() []hookproto.InstanceStatus {
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]hookapi.InstanceStatus(nil), installs...)
+		return append([]hookproto.InstanceStatus(nil), installs...)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,13 +99,13 @@ func TestScrapeMoves(t *testing.T) {
 	}
 
 	// A launch: the pre-boot hook rewrites, the install runs.
-	d.Hook("euca-nc-pre-boot", &hookapi.Response{OK: true, Outcome: &launch.Outcome{Instance: "i-1", Changed: true}}, 3*time.Millisecond)
-	d.Hook("euca-nc-pre-boot", &hookapi.Response{Refuse: true, Error: "instance i-2: bad user-data"}, time.Millisecond)
-	d.Hook("euca-nc-pre-clean", &hookapi.Response{OK: true, Outcome: &launch.Outcome{Instance: "i-0"}}, time.Millisecond)
+	d.Hook("euca-nc-pre-boot", &hookproto.Response{OK: true, Outcome: &preboot.Outcome{Instance: "i-1", Changed: true}}, 3*time.Millisecond)
+	d.Hook("euca-nc-pre-boot", &hookproto.Response{Refuse: true, Error: "instance i-2: bad user-data"}, time.Millisecond)
+	d.Hook("euca-nc-pre-clean", &hookproto.Response{OK: true, Outcome: &preboot.Outcome{Instance: "i-0"}}, time.Millisecond)
 	mu.Lock()
 	installs = append(installs,
-		hookapi.InstanceStatus{Outcome: launch.Outcome{Instance: "i-1"}, Phase: "installing", StartedAt: t0, UpdatedAt: t0},
-		hookapi.InstanceStatus{Outcome: launch.Outcome{Instance: "i-3"}, Phase: "installing", StartedAt: t0, UpdatedAt: t0})
+		hookproto.InstanceStatus{Outcome: preboot.Outcome{Instance: "i-1"}, Phase: "installing", StartedAt: t0, UpdatedAt: t0},
+		hookproto.InstanceStatus{Outcome: preboot.Outcome{Instance: "i-3"}, Phase: "installing", StartedAt: t0, UpdatedAt: t0})
 	mu.Unlock()
 	d.ConfigReload(true)
 	d.ConfigReload(false)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // benchHook execs the hook as the NC does, b.N times, and reports the

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hookproto"
 )
 
 // notifyListener is a real sd_notify socket, as systemd provides.
@@ -88,7 +88,7 @@ func TestE2ESystemdProtocol(t *testing.T) {
 	readNotify(t, ln, "WATCHDOG=1", 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := hookapi.Call(ctx, n.socket, hookapi.Request{Op: hookapi.OpPing})
+	resp, err := hookproto.Call(ctx, n.socket, hookproto.Request{Op: hookproto.OpPing})
 	if err != nil || !resp.OK {
 		t.Fatalf("activated socket does not serve: %v", err)
 	}
@@ -105,10 +105,10 @@ func TestE2EConfigReload(t *testing.T) {
 	n := newNode(t)
 	n.serve(t)
 	orig, _ := os.ReadFile(n.cfg)
-	call := func() *hookapi.Response {
+	call := func() *hookproto.Response {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		resp, err := hookapi.Call(ctx, n.socket, hookapi.Request{Op: hookapi.OpStatus})
+		resp, err := hookproto.Call(ctx, n.socket, hookproto.Request{Op: hookproto.OpStatus})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestE2EConfigReload(t *testing.T) {
 	refused := func(dir string) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		resp, err := hookapi.Call(ctx, n.socket, hookapi.Request{Op: hookapi.OpHook, Event: "euca-nc-pre-boot", InstanceDir: dir})
+		resp, err := hookproto.Call(ctx, n.socket, hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-boot", InstanceDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}

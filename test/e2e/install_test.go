@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
 	"github.com/kscloud/kscloud/internal/userdata"
 	"github.com/kscloud/kscloud/internal/virt"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // serveKS serves body at /ks.cfg on the host's loopback; the guest (QEMU

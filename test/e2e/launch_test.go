@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/internal/virt"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // node is a simulated Eucalyptus node: an instances root, an nc-hooks

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
-	"github.com/kscloud/kscloud/internal/hookapi"
+	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/internal/virt"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // ncLaunch plays the NC: instance dir, pre-boot hook, create the domain.
@@ -43,23 +43,23 @@ func ncLaunch(t *testing.T, n *node, c *virt.Conn, name, userData string, kernel
 	return inst
 }
 
-func status(t *testing.T, n *node, name string) (hookapi.InstanceStatus, error) {
+func status(t *testing.T, n *node, name string) (hookproto.InstanceStatus, error) {
 	t.Helper()
 	out, err := exec.Command(bins.nchookd, "status", "--json", "--config", n.cfg, name).Output()
 	if err != nil {
-		return hookapi.InstanceStatus{}, fmt.Errorf("nchookd status: %v", err)
+		return hookproto.InstanceStatus{}, fmt.Errorf("nchookd status: %v", err)
 	}
-	var resp hookapi.Response
+	var resp hookproto.Response
 	if err := json.Unmarshal(out, &resp); err != nil || len(resp.Instances) != 1 {
-		return hookapi.InstanceStatus{}, fmt.Errorf("status output %q: %v", out, err)
+		return hookproto.InstanceStatus{}, fmt.Errorf("status output %q: %v", out, err)
 	}
 	return resp.Instances[0], nil
 }
 
-func waitPhase(t *testing.T, n *node, name, phase string, timeout time.Duration) hookapi.InstanceStatus {
+func waitPhase(t *testing.T, n *node, name, phase string, timeout time.Duration) hookproto.InstanceStatus {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last hookapi.InstanceStatus
+	var last hookproto.InstanceStatus
 	var lastErr error
 	for time.Now().Before(deadline) {
 		st, err := status(t, n, name)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // loadHooks is how many pre-boot hooks BenchmarkHookLoad runs at once.

@@ -1,6 +1,6 @@
 // Package e2e holds the end-to-end tests: real binaries, a real libvirtd
 // with real QEMU guests (software emulation), the Eucalyptus NC's launch
-// sequence played by internal/euca/ncsim. Run them with 'make test' (root:
+// sequence played by test/ncsim. Run them with 'make test' (root:
 // it starts libvirtd) or 'make e2e'.
 package e2e
 
@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // bins holds the binaries built once for all tests.

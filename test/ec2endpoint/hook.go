@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // Hook is an nc-hooks directory holding the real Eucalyptus hook as `make

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
 	"github.com/kscloud/kscloud/internal/virt"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // NodeOptions configure node mode: the endpoint plays a Eucalyptus node

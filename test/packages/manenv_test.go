@@ -24,7 +24,7 @@ func TestManEnvironment(t *testing.T) {
 		dirs []string
 	}{
 		{"../../packaging/man/kscloud.1", []string{"../../cmd/kscloud", "../../internal/install", "../../internal/cloud"}},
-		{"../../packaging/man/nchookd.8", []string{"../../cmd/nchookd", "../../hooks", "../../internal/hookapi", "../../internal/hookd", "../../internal/launch", "../../internal/config"}},
+		{"../../packaging/man/nchookd.8", []string{"../../cmd/nchookd", "../../hooks", "../../internal/hook", "../../internal/hookproto", "../../internal/hookd", "../../internal/preboot", "../../internal/config"}},
 	} {
 		b, err := os.ReadFile(tc.man)
 		if err != nil {

@@ -1,4 +1,4 @@
-package launch
+package preboot
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/kscloud/kscloud/internal/config"
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // setup writes an NC-style instance directory below a fresh instances root

@@ -1,4 +1,4 @@
-package launch
+package preboot
 
 import (
 	"context"

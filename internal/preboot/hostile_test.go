@@ -1,4 +1,4 @@
-package launch
+package preboot
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
 	"github.com/kscloud/kscloud/internal/testenv"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // The instance directory belongs to the NC's user, who is hostile here:

@@ -1,9 +1,9 @@
-// Package launch is the pre-boot step of an instance launch on a Eucalyptus
+// Package preboot is the pre-boot step of an instance launch on a Eucalyptus
 // node controller: read the instance's user-data, decide what the operator's
 // policy allows, and rewrite the domain XML the NC will boot. It is shared
 // by the daemon (nchookd serve) and by the hook binary's fallback, which
 // must stay free of libvirt, so nothing here talks to libvirt.
-package launch
+package preboot
 
 import (
 	"context"

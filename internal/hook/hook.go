@@ -1,4 +1,8 @@
-package hookapi
+// Package hook is the hook program's logic, shared by the static hook
+// binaries (hooks/eucalyptus) and `nchookd hook`: ask the daemon over its
+// socket (internal/hookproto) and, when it cannot be reached, do the same
+// pre-boot rewrite itself (internal/preboot). It must never import libvirt.
+package hook
 
 import (
 	"context"
@@ -9,7 +13,8 @@ import (
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/euca"
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/preboot"
 )
 
 // Environment the hook reads (the NC's environment, or the operator's when
@@ -68,10 +73,10 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	callDeadline := start.Add(timeout * 4 / 5)
 	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)
 	defer cancel()
-	resp, err := Call(ctx, socket, Request{Op: OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
+	resp, err := hookproto.Call(ctx, socket, hookproto.Request{Op: hookproto.OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
 		Deadline: callDeadline.Add(-callMargin(timeout))})
 	if err == nil && resp.Denied {
-		err = fmt.Errorf("%s: %w: %s", socket, ErrUnavailable, resp.Error)
+		err = fmt.Errorf("%s: %w: %s", socket, hookproto.ErrUnavailable, resp.Error)
 	}
 	if err == nil {
 		if resp.Refuse {
@@ -113,18 +118,18 @@ func Local(cfg *config.Config, event, dir string, stderr io.Writer) int {
 func LocalContext(ctx context.Context, cfg *config.Config, event, dir string, stderr io.Writer) int {
 	switch event {
 	case euca.EventPreBoot:
-		_, err := launch.PreBootContext(ctx, cfg, dir)
+		_, err := preboot.PreBootContext(ctx, cfg, dir)
 		if err == nil {
 			return 0
 		}
-		if cfg.Hook.OnError == config.OnErrorBoot && !errors.Is(err, launch.ErrOutsideRoot) {
+		if cfg.Hook.OnError == config.OnErrorBoot && !errors.Is(err, preboot.ErrOutsideRoot) {
 			fmt.Fprintf(stderr, "nchookd: %v (booting as the NC wrote it: hook.on_error = boot)\n", err)
 			return 0
 		}
 		fmt.Fprintf(stderr, "nchookd: %v\n", err)
 		return 1
 	case euca.EventPreClean:
-		if _, err := launch.PreCleanContext(ctx, cfg, dir); err != nil {
+		if _, err := preboot.PreCleanContext(ctx, cfg, dir); err != nil {
 			// Never keep the NC from cleaning because of our leftovers.
 			fmt.Fprintf(stderr, "nchookd: %v\n", err)
 		}

@@ -1,9 +1,8 @@
-// Package hookapi is the protocol between the Eucalyptus hook (and the
+// Package hookproto is the protocol between the cloud hooks (and the
 // nchookd CLI) and the nchookd daemon: one JSON request line and one JSON
-// response line over a unix socket. It also holds the hook's own logic,
-// shared by the static hook binary (hooks/eucalyptus) and `nchookd hook`,
-// so it must never import libvirt.
-package hookapi
+// response line over a unix socket, and the client side of it. The hooks
+// (internal/hook) link it statically, so it must never import libvirt.
+package hookproto
 
 import (
 	"bufio"
@@ -14,7 +13,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/launch"
+	"github.com/kscloud/kscloud/internal/preboot"
 )
 
 // Ops.
@@ -52,14 +51,14 @@ type Response struct {
 	// then does the work itself, as when no daemon runs.
 	Denied    bool             `json:"denied,omitempty"`
 	Error     string           `json:"error,omitempty"`
-	Outcome   *launch.Outcome  `json:"outcome,omitempty"`
+	Outcome   *preboot.Outcome `json:"outcome,omitempty"`
 	Instances []InstanceStatus `json:"instances,omitempty"`
 	Daemon    *DaemonStatus    `json:"daemon,omitempty"`
 }
 
 // InstanceStatus is what nchookd knows of one install.
 type InstanceStatus struct {
-	launch.Outcome
+	preboot.Outcome
 	Phase     string    `json:"phase"`              // installing, finishing, final, finished, failed, cleaned
 	Reason    string    `json:"reason,omitempty"`   // why it failed or how it ended
 	Progress  string    `json:"progress,omitempty"` // last installer progress line from the console

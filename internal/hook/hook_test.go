@@ -1,4 +1,4 @@
-package hookapi
+package hook
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kscloud/kscloud/internal/euca/ncsim"
+	"github.com/kscloud/kscloud/test/ncsim"
 )
 
 // node writes an instance below a fresh instances root and a config
