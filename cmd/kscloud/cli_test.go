@@ -285,3 +285,23 @@ func jsonShape(t *testing.T, doc string) string {
 }
 
 var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// TestManPageCommands: kscloud(1) shows every command in its SYNOPSIS and
+// documents the CLI convention (help, version, --output json).
+func TestManPageCommands(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/man/kscloud.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := string(b)
+	for n := range commands() {
+		if !strings.Contains(man, "\n.B kscloud "+strings.ReplaceAll(n, "-", `\-`)+"\n") {
+			t.Errorf("kscloud.1: no SYNOPSIS line for %s", n)
+		}
+	}
+	for _, s := range []string{".SH COMMAND LINE", `\fB\-\-output json\fR`, `\fB\-\-version\fR`, `\fB\-\-help\fR`, "snake_case", `\fB[]\fR`, "deprecated"} {
+		if !strings.Contains(man, s) {
+			t.Errorf("kscloud.1 lacks %q", s)
+		}
+	}
+}

@@ -95,6 +95,9 @@ func TestStatusOutput(t *testing.T) {
 	if code != 0 || errs != "" || !strings.Contains(out, `"instances": []`) {
 		t.Errorf("no installs: exit %d %q:\n%s", code, errs, out)
 	}
+	if code, out, errs := runCLI("status", "--config", "/dev/null", "i-none"); code != 1 || out != "" || errs != "nchookd status: the daemon follows no instance i-none\n" {
+		t.Errorf("an instance the daemon does not know: exit %d %q %q", code, out, errs)
+	}
 	st := hookproto.InstanceStatus{Outcome: preboot.Outcome{Instance: "i-1", Mode: "bake", Changed: true, VNC: &preboot.VNCInfo{Listen: "127.0.0.1", Port: 5901, Password: "pw"}, Notes: []string{"n"}},
 		Phase: "failed", Reason: "r", StartedAt: time.Unix(0, 0), LastLines: []string{"x"}, InstallerXML: "<domain/>"}
 	t.Setenv(hook.EnvSocket, statusDaemon(t, hookproto.Response{OK: true, Instances: []hookproto.InstanceStatus{st}, Daemon: &hookproto.DaemonStatus{Version: "v", PID: 1}}))
@@ -172,4 +175,24 @@ func jsonShape(t *testing.T, doc string) string {
 	enc.SetIndent("", "  ")
 	enc.Encode(shape(v))
 	return buf.String()
+}
+
+// TestManPageCommands: nchookd(8) shows every command in its SYNOPSIS and
+// documents the CLI convention.
+func TestManPageCommands(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/man/nchookd.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := string(b)
+	for n := range commands() {
+		if !strings.Contains(man, "\n.B nchookd "+n+"\n") {
+			t.Errorf("nchookd.8: no SYNOPSIS line for %s", n)
+		}
+	}
+	for _, s := range []string{".SH COMMAND LINE", `\fB\-\-output json\fR`, `\fB\-\-version\fR`, `\fB\-\-help\fR`, "deprecated"} {
+		if !strings.Contains(man, s) {
+			t.Errorf("nchookd.8 lacks %q", s)
+		}
+	}
 }

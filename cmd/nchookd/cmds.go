@@ -257,6 +257,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if fs.NArg() == 1 {
+		if len(resp.Instances) == 0 {
+			fmt.Fprintf(stderr, "nchookd status: the daemon follows no instance %s\n", safetext.Line(fs.Arg(0)))
+			return 1
+		}
 		printInstance(stdout, resp.Instances[0])
 		return 0
 	}
