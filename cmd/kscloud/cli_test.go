@@ -204,6 +204,7 @@ func TestStatusJSON(t *testing.T) {
 // the OpenNebula test endpoint: snake_case keys in a pinned shape; an
 // empty image list is [].
 func TestOpenNebulaJSON(t *testing.T) {
+	t.Parallel() // ~10 s of the endpoint's delays each
 	srv := oneendpoint.Start(t, oneendpoint.Options{Install: 300 * time.Millisecond})
 	dir, auth, ks := oneCLIFiles(t, srv)
 	k, i := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")

@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 // volume and an installer VM; the build must go on to its end (done, only
 // the image left), not die of SIGPIPE as "running" with both behind.
 func TestClosedStdoutKeepsBuilding(t *testing.T) {
+	t.Parallel() // ~10 s of the endpoint's delays each
 	srv := oneendpoint.Start(t, oneendpoint.Options{Install: 500 * time.Millisecond})
 	dir, auth, ks := oneCLIFiles(t, srv)
 	k, i := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
