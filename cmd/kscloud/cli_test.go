@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/test/oneendpoint"
 )
@@ -305,4 +306,22 @@ func TestManPageCommands(t *testing.T) {
 			t.Errorf("kscloud.1 lacks %q", s)
 		}
 	}
+}
+
+// TestViewShapes: the JSON of vnc and uninstall-host, which need a VNC
+// console or a libvirt host to run: their views, escapes stripped from
+// what the guest's console note says, empty lists [].
+func TestViewShapes(t *testing.T) {
+	var buf bytes.Buffer
+	printJSON(&buf, viewVNC(consolenote.VNC{Instance: "i-1", Node: "node1\x1b]0;x\x07", Host: "127.0.0.1", Port: 5901, Password: "pw"}))
+	if strings.Contains(buf.String(), "\\u001b") || !strings.Contains(buf.String(), `"url": "vnc://127.0.0.1:5901"`) || !strings.Contains(buf.String(), `"loopback": true`) {
+		t.Errorf("vnc: %s", buf.String())
+	}
+	golden(t, "json-vnc", jsonShape(t, buf.String()))
+	buf.Reset()
+	printJSON(&buf, hostView{RemovedPools: nonNil(nil), RemovedDirs: nonNil([]string{"/var/lib/kscloud/images"}), Kept: nonNil(nil)})
+	if !strings.Contains(buf.String(), `"removed_pools": []`) || !strings.Contains(buf.String(), `"kept": []`) {
+		t.Errorf("uninstall-host: %s", buf.String())
+	}
+	golden(t, "json-uninstall-host", jsonShape(t, buf.String()))
 }
