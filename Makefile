@@ -16,6 +16,8 @@ GOTAGS ?= $(shell scripts/gotags.sh)
 # Package version: the tag, else 0.0.0+git<commit date>.<commit> (sorts by date).
 PKG_VERSION ?= $(shell scripts/pkgversion.sh)
 PKG_ARCH ?= $(shell go env GOARCH)
+# A packaged binary's --version is its package's version.
+PKG_LDFLAGS = -X main.version=$(PKG_VERSION)
 
 .PHONY: help demo build test e2e bench test-installer install packages test-packages clean fmt
 
@@ -62,8 +64,8 @@ install: build ## install binaries, the Eucalyptus hook, systemd units and defau
 
 packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned in packaging/tools/go.mod)
 	rm -rf build/pkg && mkdir -p build/pkg/bin build/packages
-	go build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
-	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o build/pkg/bin/nchookd-euca-hook ./hooks/eucalyptus
+	go build -trimpath -tags '$(GOTAGS)' -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-euca-hook ./hooks/eucalyptus
 	$(CC) -static -s -O2 -Wall -Werror -DNCHOOKD_HOOK='"/usr/lib/nchookd/nchookd-euca-hook"' -o build/pkg/bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 	gzip -9n <packaging/man/nchookd.8 >build/pkg/nchookd.8.gz
 	gzip -9n <packaging/man/kscloud.1 >build/pkg/kscloud.1.gz

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/kscloud/kscloud/internal/buildinfo"
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
@@ -46,7 +47,7 @@ func (g *global) register(fs *flag.FlagSet) {
 		def = "qemu:///system"
 	}
 	fs.StringVar(&g.connect, "connect", def, "libvirt `URI` (default $LIBVIRT_DEFAULT_URI or qemu:///system)")
-	fs.StringVar(&g.output, "output", "text", "result `format` on stdout: text or json")
+	fs.StringVar(&g.output, "output", "text", outputUsage)
 	fs.StringVar(&g.stateDir, "state-dir", install.DefaultStateDir(), "where build state files, images and caches live")
 	fs.BoolVar(&g.verbose, "v", false, "log each step on stderr")
 	fs.StringVar(&g.endpoint, "endpoint", "", "EC2 API `URL` with its path, e.g. http://clc:8773/services/compute, or aws. "+ec2EndpointHelp)
@@ -57,8 +58,8 @@ func (g *global) register(fs *flag.FlagSet) {
 }
 
 func (g *global) check() error {
-	if g.output != "text" && g.output != "json" {
-		return fmt.Errorf("--output %q: want text or json", g.output)
+	if err := checkOutput(g.output); err != nil {
+		return err
 	}
 	switch g.provider {
 	case "libvirt", "ec2", "opennebula":
@@ -67,6 +68,46 @@ func (g *global) check() error {
 	}
 	return nil
 }
+
+const outputUsage = "result `format` on stdout: text or json"
+
+// outputFlag adds --output to a command that has no global flags.
+func outputFlag(fs *flag.FlagSet) *string {
+	return fs.String("output", "text", outputUsage)
+}
+
+func checkOutput(s string) error {
+	if s != "text" && s != "json" {
+		return fmt.Errorf("--output %q: want text or json", s)
+	}
+	return nil
+}
+
+// deprecatedOutput adds an old spelling of --output (name takes a value
+// when value is "", else it is a switch meaning --output value): it still
+// works, and says once on stderr what to write instead.
+func deprecatedOutput(fs *flag.FlagSet, output *string, name, value, prog string, stderr io.Writer) {
+	say := func(instead string) {
+		fmt.Fprintf(stderr, "%s: --%s is deprecated; use %s\n", prog, name, instead)
+	}
+	if value != "" {
+		fs.BoolFunc(name, "deprecated: same as --output "+value, func(s string) error {
+			if s == "true" {
+				*output = value
+			}
+			say("--output " + value)
+			return nil
+		})
+		return
+	}
+	fs.Func(name, "deprecated: same as --output", func(s string) error {
+		*output = s
+		say("--output " + s)
+		return nil
+	})
+}
+
+func versionInfo(program, v string) buildinfo.Info { return buildinfo.Get(program, v) }
 
 func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("kscloud "+name, flag.ContinueOnError)
@@ -204,44 +245,6 @@ func fail(stderr io.Writer, cmd string, err error) int {
 // and controls stripped (safetext), and any URL's credentials and query
 // values redacted (a kickstart URL with user:pass@ or ?token=).
 func shown(s string) string { return install.RedactText(safetext.Line(s)) }
-
-// redactedBuild is a build as kscloud status --output json shows it: the
-// kickstart URL, the error, the step values (command lines, bootparams)
-// redacted, the rendered user-data left out. The state file itself keeps
-// them (it is 0600, and a resume needs them).
-func redactedBuild(b *install.Build) map[string]any {
-	raw, _ := json.Marshal(b)
-	var m map[string]any
-	json.Unmarshal(raw, &m)
-	if spec, ok := m["spec"].(map[string]any); ok {
-		for _, k := range []string{"kickstart", "location", "extra_args"} {
-			if s, ok := spec[k].(string); ok {
-				spec[k] = install.RedactText(s)
-			}
-		}
-	}
-	if s, ok := m["error"].(string); ok {
-		m["error"] = shown(s)
-	}
-	if vals, ok := m["values"].(map[string]any); ok {
-		tok := b.Value("http.token")
-		for k, v := range vals {
-			if s, ok := v.(string); ok {
-				if tok != "" {
-					s = strings.ReplaceAll(s, tok, install.Redacted) // the kickstart's path on the command line
-				}
-				vals[k] = install.RedactText(s)
-			}
-		}
-		if _, ok := vals["userdata"]; ok {
-			vals["userdata"] = install.Redacted
-		}
-		if _, ok := vals["http.token"]; ok {
-			vals["http.token"] = install.Redacted
-		}
-	}
-	return m
-}
 
 func buildDir(stateDir, id string) string { return filepath.Join(stateDir, "builds", id+".d") }
 

@@ -135,7 +135,11 @@ _kscloud() {
 		case ${COMP_WORDS[i]} in -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; esac
 	done
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W %q -- "$cur"))
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W %q -- "$cur"))
+		fi
 		return
 	fi
 	local flags= files= values= subs=
@@ -218,6 +222,8 @@ _kscloud "$@"
 
 func writeFish(w io.Writer, tree []compCmd) {
 	fmt.Fprintf(w, "# fish completion for kscloud (kscloud completion fish)\ncomplete -c kscloud -f\n")
+	fmt.Fprintf(w, "complete -c kscloud -n __fish_use_subcommand -l help -s h -d 'print the usage'\n")
+	fmt.Fprintf(w, "complete -c kscloud -n __fish_use_subcommand -l version -d 'print the version'\n")
 	for _, c := range tree {
 		fmt.Fprintf(w, "complete -c kscloud -n __fish_use_subcommand -a %s -d %s\n", c.name, fishQuote(c.summary))
 	}

@@ -50,6 +50,10 @@ func TestCompletionBash(t *testing.T) {
 		{[]string{"kscloud", "lint", "--f"}, []string{"--for", "--format"}},
 		{[]string{"kscloud", "cleanup", "--orph"}, []string{"--orphans"}},
 		{[]string{"kscloud", "bake", "--memory", ""}, nil},
+		{[]string{"kscloud", "lint", "--o"}, []string{"--output"}},
+		{[]string{"kscloud", "version", "--o"}, []string{"--output"}},
+		{[]string{"kscloud", "status", "--out"}, []string{"--output"}},
+		{[]string{"kscloud", "--v"}, []string{"--version"}},
 	} {
 		got := complete(tc.words...)
 		if strings.Join(got, " ") != strings.Join(tc.want, " ") {

@@ -56,7 +56,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 		}
 		sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created.Before(imgs[j].Created) })
 		if g.output == "json" {
-			printJSON(stdout, imgs)
+			printJSON(stdout, viewImages(imgs))
 			return 0
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -77,7 +77,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if g.output == "json" {
-			printJSON(stdout, map[string]any{"image": im, "provenance": prov})
+			printJSON(stdout, map[string]any{"image": viewImage(im), "provenance": prov})
 			return 0
 		}
 		fmt.Fprintf(stdout, "id\t%s\nname\t%s\nstate\t%s\ncreated\t%s\n", im.ID, im.Name, im.State, im.Created.Format(time.RFC3339))
@@ -127,6 +127,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if err := g.check(); err != nil {
+		fmt.Fprintf(stderr, "kscloud status: %v\n", err)
+		return 2
+	}
 	store, err := install.OpenStore(g.stateDir)
 	if err != nil {
 		return fail(stderr, "status", err)
@@ -142,11 +146,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "status", err)
 	}
 	if g.output == "json" {
-		out := make([]map[string]any, len(builds))
-		for i, b := range builds {
-			out[i] = redactedBuild(b)
-		}
-		printJSON(stdout, out)
+		printJSON(stdout, viewBuilds(builds))
 		return 0
 	}
 	if len(pos) == 1 {
@@ -190,6 +190,10 @@ func cmdCleanup(args []string, stdout, stderr io.Writer) int {
 	}
 	if (len(pos) == 0) == !*orphans || len(pos) > 1 {
 		fs.Usage()
+		return 2
+	}
+	if err := g.check(); err != nil {
+		fmt.Fprintf(stderr, "kscloud cleanup: %v\n", err)
 		return 2
 	}
 	ctx, cancel := signalContext()
@@ -305,6 +309,10 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if err := g.check(); err != nil {
+		fmt.Fprintf(stderr, "kscloud vnc: %v\n", err)
+		return 2
+	}
 	id := pos[0]
 	var build *install.Build
 	if store, err := install.OpenStore(g.stateDir); err == nil {
@@ -339,7 +347,7 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "vnc", err)
 	}
 	if g.output == "json" {
-		printJSON(stdout, v)
+		printJSON(stdout, viewVNC(v))
 		return 0
 	}
 	// The note is read from a console the guest also writes to.
@@ -374,8 +382,7 @@ func cmdUserdata(args []string, stdout, stderr io.Writer) int {
 	if *ks != "" {
 		b, err := os.ReadFile(*ks)
 		if err != nil {
-			fmt.Fprintf(stderr, "kscloud userdata: %v\n", err)
-			return 2
+			return fail(stderr, "userdata", err)
 		}
 		in.Kickstart = b
 		if !strings.Contains(in.BootParams, "ks=") {
@@ -385,8 +392,7 @@ func cmdUserdata(args []string, stdout, stderr io.Writer) int {
 	if *cc != "" {
 		b, err := os.ReadFile(*cc)
 		if err != nil {
-			fmt.Fprintf(stderr, "kscloud userdata: %v\n", err)
-			return 2
+			return fail(stderr, "userdata", err)
 		}
 		in.CloudConfig = b
 	}

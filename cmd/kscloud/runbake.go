@@ -308,7 +308,7 @@ func (f *launchFlags) validateEC2(kind string) string {
 
 func printResult(w io.Writer, format string, b *install.Build) {
 	if format == "json" {
-		out := map[string]any{"build": b.ID, "kind": b.Kind, "provider": b.Provider, "result": b.Result}
+		out := map[string]any{"build": b.ID, "kind": b.Kind, "provider": b.Provider, "result": viewResult(b.Result), "export": nil}
 		if p := b.Value("export.path"); p != "" {
 			out["export"] = map[string]string{"path": p, "sha256": b.Value("export.sha256")}
 		}

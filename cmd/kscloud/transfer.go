@@ -92,7 +92,7 @@ func cmdImageTransfer(sub string, args []string, stdout, stderr io.Writer) int {
 	}
 	sum, _ := install.SHA256File(im.Path)
 	if g.output == "json" {
-		printJSON(stdout, map[string]any{"image": im, "image_sha256": sum})
+		printJSON(stdout, map[string]any{"image": viewImage(im), "image_sha256": sum})
 		return 0
 	}
 	fmt.Fprintf(stdout, "image\t%s\nname\t%s\npath\t%s\nimage_sha256\t%s\n", im.ID, im.Name, im.Path, sum)

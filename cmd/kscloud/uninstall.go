@@ -42,7 +42,7 @@ func cmdUninstallHost(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "uninstall-host", err)
 	}
 	if g.output == "json" {
-		printJSON(stdout, hs)
+		printJSON(stdout, hostView{RemovedPools: nonNil(hs.RemovedPools), RemovedDirs: nonNil(hs.RemovedDirs), Kept: nonNil(hs.Kept)})
 		return 0
 	}
 	for _, n := range hs.RemovedPools {

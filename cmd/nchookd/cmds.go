@@ -40,17 +40,49 @@ func newFlags(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet("nchookd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nchookd %s %s\n", name, usage)
+		fmt.Fprintf(stderr, "usage: nchookd %s %s\n\nflags:\n", name, usage)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
+// outputFlag adds --output: text for people, json for programs.
+func outputFlag(fs *flag.FlagSet) *string {
+	return fs.String("output", "text", "result `format` on stdout: text or json")
+}
+
+func checkOutput(s string) error {
+	if s != "text" && s != "json" {
+		return fmt.Errorf("--output %q: want text or json", s)
+	}
+	return nil
+}
+
+// printJSON prints v indented; a closed stdout loses it, nothing else.
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("check", stderr, "[--config FILE] [--print]")
+	fs := newFlags("check", stderr, "[--config FILE] [--print] [--output text|json]")
 	path := configFlag(fs)
 	print := fs.Bool("print", false, "print the effective configuration as TOML")
+	output := outputFlag(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	if err := checkOutput(*output); err != nil {
+		fmt.Fprintf(stderr, "nchookd check: %v\n", err)
+		return 2
+	}
+	if *print && *output == "json" {
+		fmt.Fprintln(stderr, "nchookd check: --print prints TOML: it does not go with --output json")
 		return 2
 	}
 	cfg, err := loadConfig(fs, *path)
@@ -61,6 +93,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	problems := cfg.CheckNode()
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "nchookd check: %v\n", p)
+	}
+	if *output == "json" {
+		printJSON(stdout, checkView(cfg, *path, problems))
+		if len(problems) > 0 {
+			return 1
+		}
+		return 0
 	}
 	if *print {
 		b, err := cfg.Encode()
@@ -89,6 +128,33 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// checkResult is what nchookd check --output json prints.
+type checkResult struct {
+	Config     string           `json:"config"` // the file read; "" for the built-in defaults
+	OK         bool             `json:"ok"`
+	Problems   []string         `json:"problems"`
+	Installers []checkInstaller `json:"installers"`
+}
+
+type checkInstaller struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Kernel      string `json:"kernel"`
+	Initrd      string `json:"initrd"`
+}
+
+func checkView(cfg *config.Config, path string, problems []error) checkResult {
+	r := checkResult{Config: cfg.Path, OK: len(problems) == 0, Problems: []string{}, Installers: []checkInstaller{}}
+	for _, p := range problems {
+		r.Problems = append(r.Problems, p.Error())
+	}
+	for _, name := range cfg.InstallerNames() {
+		in := cfg.Installer[name]
+		r.Installers = append(r.Installers, checkInstaller{Name: name, Description: in.Description, Kernel: in.Kernel, Initrd: in.Initrd})
+	}
+	return r
+}
+
 func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("rewrite", stderr, "--instance-xml FILE --domain-xml FILE [--config FILE]")
 	path := configFlag(fs)
@@ -104,23 +170,23 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(fs, *path)
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
-		return 2
+		return 1
 	}
 	inst, err := atomicfile.ReadRegular(*instPath, 1<<20)
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
-		return 2
+		return 1
 	}
 	dom, err := atomicfile.ReadRegular(*domPath, 4<<20)
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
-		return 2
+		return 1
 	}
 	abs, _ := filepath.Abs(*domPath)
 	p, err := preboot.Decide(cfg, inst, dom, filepath.Dir(abs))
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
-		return 2
+		return 1
 	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(stderr, "nchookd rewrite: instance %s: %s\n", p.Instance, n)
@@ -133,14 +199,21 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cmdHook(args []string, stderr io.Writer) int {
+func cmdHook(args []string, _, stderr io.Writer) int {
 	return hook.RunHook(args, os.Getenv, stderr)
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", stderr, "[--config FILE] [--json] [INSTANCE]")
+	fs := newFlags("status", stderr, "[--config FILE] [--output text|json] [INSTANCE]")
 	path := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	output := outputFlag(fs)
+	fs.BoolFunc("json", "deprecated: same as --output json", func(s string) error {
+		if s == "true" {
+			*output = "json"
+		}
+		fmt.Fprintln(stderr, "nchookd status: --json is deprecated; use --output json")
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -148,10 +221,14 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if err := checkOutput(*output); err != nil {
+		fmt.Fprintf(stderr, "nchookd status: %v\n", err)
+		return 2
+	}
 	cfg, err := loadConfig(fs, *path)
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd status: %v\n", err)
-		return 2
+		return 1
 	}
 	socket := cfg.Hook.Socket
 	if v := os.Getenv(hook.EnvSocket); v != "" {
@@ -175,13 +252,15 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	for i := range resp.Instances {
 		safeStatus(&resp.Instances[i])
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(resp)
+	if *output == "json" {
+		printJSON(stdout, statusView(*resp))
 		return 0
 	}
 	if fs.NArg() == 1 {
+		if len(resp.Instances) == 0 {
+			fmt.Fprintf(stderr, "nchookd status: the daemon follows no instance %s\n", safetext.Line(fs.Arg(0)))
+			return 1
+		}
 		printInstance(stdout, resp.Instances[0])
 		return 0
 	}
@@ -242,4 +321,21 @@ func printInstance(w io.Writer, st hookproto.InstanceStatus) {
 	for _, l := range st.LastLines {
 		fmt.Fprintf(w, "  | %s\n", l)
 	}
+}
+
+// statusResult is what nchookd status --output json prints: the daemon's
+// answer, its instances always a list, made safe to print (safeStatus).
+type statusResult struct {
+	OK        bool                       `json:"ok"`
+	Instances []hookproto.InstanceStatus `json:"instances"`
+	Daemon    *hookproto.DaemonStatus    `json:"daemon,omitempty"`
+}
+
+func statusView(resp hookproto.Response) statusResult {
+	r := statusResult{OK: resp.OK, Instances: []hookproto.InstanceStatus{}, Daemon: resp.Daemon}
+	for _, st := range resp.Instances {
+		st.InstallerXML = "" // the daemon does not send it; never print a domain definition
+		r.Instances = append(r.Instances, st)
+	}
+	return r
 }

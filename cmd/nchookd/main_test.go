@@ -49,15 +49,16 @@ func TestRewriteNoBootparamsAndBadInput(t *testing.T) {
 	if code != 0 || out != string(want) || !strings.Contains(stderr, "no bootparams") {
 		t.Fatalf("no bootparams: exit %d, changed=%v, stderr %q", code, out != string(want), stderr)
 	}
+	// Bad input is a failure (1), not a usage error (2).
 	bad := strings.Replace(string(inst), "Ym9vdHBhcmFtcz1", "%%%", 1)
 	os.WriteFile(ip, []byte(bad), 0o644)
 	code, out, stderr = runCLI("rewrite", "--config", "/dev/null", "--instance-xml", ip, "--domain-xml", dom)
-	if code != 2 || out != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "i-3A2B41C0") {
+	if code != 1 || out != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "i-3A2B41C0") {
 		t.Fatalf("bad base64: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 	os.WriteFile(filepath.Join(dir, "d.xml"), []byte("<domain><os></domain>"), 0o644)
 	code, _, stderr = runCLI("rewrite", "--config", "/dev/null", "--instance-xml", filepath.Join(samples, "instance-3.4.xml"), "--domain-xml", filepath.Join(dir, "d.xml"))
-	if code != 2 || strings.Count(stderr, "\n") != 1 {
+	if code != 1 || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("bad domain XML: exit %d, stderr %q", code, stderr)
 	}
 	if code, _, _ := runCLI("rewrite", "--instance-xml", ip); code != 2 {

@@ -16,5 +16,5 @@
 // Lint adds the checks that matter when the install runs unattended in a
 // cloud instance, for a bake (an image) or an install in place; the rules
 // are listed in Rules and explained in docs/kickstart-lint.md.
-// "kscloud lint" is LintRun.
+// The "kscloud lint" command itself lives in cmd/kscloud (lint.go).
 package kickstart
