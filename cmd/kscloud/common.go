@@ -206,9 +206,9 @@ func fail(stderr io.Writer, cmd string, err error) int {
 func shown(s string) string { return install.RedactText(safetext.Line(s)) }
 
 // redactedBuild is a build as kscloud status --output json shows it: the
-// kickstart URL, the error, the step values (command lines, bootparams)
-// redacted, the rendered user-data left out. The state file itself keeps
-// them (it is 0600, and a resume needs them).
+// kickstart URL, the error, the plan's and step values' command lines
+// redacted, the rendered user-data and the HTTP delivery left out. The
+// state file itself keeps them (it is 0600, and a resume needs them).
 func redactedBuild(b *install.Build) map[string]any {
 	raw, _ := json.Marshal(b)
 	var m map[string]any
@@ -223,8 +223,26 @@ func redactedBuild(b *install.Build) map[string]any {
 	if s, ok := m["error"].(string); ok {
 		m["error"] = shown(s)
 	}
+	tok := b.Value("http.token") // a record of an older kscloud's
+	if b.Plan != nil && b.Plan.HTTP != nil {
+		tok = b.Plan.HTTP.Token
+	}
+	if plan, ok := m["plan"].(map[string]any); ok {
+		for k, v := range plan {
+			if s, ok := v.(string); ok {
+				if tok != "" {
+					s = strings.ReplaceAll(s, tok, install.Redacted) // the kickstart's path on the command line
+				}
+				plan[k] = install.RedactText(s)
+			}
+		}
+		for _, k := range []string{"user_data", "http"} {
+			if _, ok := plan[k]; ok {
+				plan[k] = install.Redacted
+			}
+		}
+	}
 	if vals, ok := m["values"].(map[string]any); ok {
-		tok := b.Value("http.token")
 		for k, v := range vals {
 			if s, ok := v.(string); ok {
 				if tok != "" {
