@@ -227,35 +227,26 @@ func redactedBuild(b *install.Build) map[string]any {
 	if b.Plan != nil && b.Plan.HTTP != nil {
 		tok = b.Plan.HTTP.Token
 	}
-	if plan, ok := m["plan"].(map[string]any); ok {
-		for k, v := range plan {
-			if s, ok := v.(string); ok {
-				if tok != "" {
-					s = strings.ReplaceAll(s, tok, install.Redacted) // the kickstart's path on the command line
-				}
-				plan[k] = install.RedactText(s)
-			}
+	// The plan, and the values of a record of an older kscloud: command
+	// lines redacted (the HTTP delivery's token is the kickstart's path
+	// there), the user-data and the token left out.
+	for key, secret := range map[string][]string{"plan": {"user_data", "http"}, "values": {"userdata", "http.token"}} {
+		vals, ok := m[key].(map[string]any)
+		if !ok {
+			continue
 		}
-		for _, k := range []string{"user_data", "http"} {
-			if _, ok := plan[k]; ok {
-				plan[k] = install.Redacted
-			}
-		}
-	}
-	if vals, ok := m["values"].(map[string]any); ok {
 		for k, v := range vals {
 			if s, ok := v.(string); ok {
 				if tok != "" {
-					s = strings.ReplaceAll(s, tok, install.Redacted) // the kickstart's path on the command line
+					s = strings.ReplaceAll(s, tok, install.Redacted)
 				}
 				vals[k] = install.RedactText(s)
 			}
 		}
-		if _, ok := vals["userdata"]; ok {
-			vals["userdata"] = install.Redacted
-		}
-		if _, ok := vals["http.token"]; ok {
-			vals["http.token"] = install.Redacted
+		for _, k := range secret {
+			if _, ok := vals[k]; ok {
+				vals[k] = install.Redacted
+			}
 		}
 	}
 	return m
