@@ -121,3 +121,23 @@ func TestOpenNebulaCLIResumeLegacyRecord(t *testing.T) {
 		t.Errorf("record after the resume:\n%s", raw)
 	}
 }
+
+// TestNoCredentialsRemedy: the ec2 library says what is missing, kscloud
+// names its flag: one line with --eucarc.
+func TestNoCredentialsRemedy(t *testing.T) {
+	for _, k := range []string{"EC2_ACCESS_KEY", "EC2_SECRET_KEY", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_ACCESS_KEY_ID",
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "EUCARC", "EC2_URL"} {
+		t.Setenv(k, "")
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("AWS_CONFIG_FILE", home+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", home+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	code, _, stderr := runCLI("images", "--provider", "ec2", "--endpoint", "http://127.0.0.1:1/services/compute", "--state-dir", home)
+	if code != 1 || !strings.Contains(stderr, "ec2: no credentials: set EC2_ACCESS_KEY and EC2_SECRET_KEY, give --eucarc FILE") ||
+		strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+		t.Fatalf("exit %d, %q: want one line naming --eucarc", code, stderr)
+	}
+}

@@ -159,6 +159,9 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "kscloud %s: interrupted; %s\n", kind, leftOver(b, f.keepOnError))
 			return 130
 		}
+		if errors.Is(runErr, ec2.ErrNoZone) {
+			runErr = fmt.Errorf("%w: name one with --zone", runErr)
+		}
 		return fail(stderr, kind, runErr)
 	}
 	printResult(stdout, f.output, b)
