@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/kscloud/kscloud/internal/cloud"
@@ -16,6 +17,9 @@ const ec2EndpointHelp = "The endpoint used is " + ec2.EndpointPrecedence
 // environment (EC2_URL, EC2_ACCESS_KEY, EC2_SECRET_KEY) or the AWS chain.
 func openEC2(ctx context.Context, g *global, stderr io.Writer) (cloud.Provider, func(), error) {
 	p, err := ec2.New(ctx, ec2.Config{Endpoint: g.endpoint, Region: g.region, Eucarc: g.eucarc, Signature: g.signature, AWSEndpoint: g.awsEndpoint})
+	if errors.Is(err, ec2.ErrNoCredentials) {
+		err = errors.New("ec2: no credentials: set EC2_ACCESS_KEY and EC2_SECRET_KEY, give --eucarc FILE, or configure the AWS SDK's (AWS_ACCESS_KEY_ID…, ~/.aws/credentials)")
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,25 +27,28 @@ func (h *hostFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.network, "network", "user", "libvirt network: user (QEMU user-mode, no setup), a libvirt network `NAME` (e.g. default), or bridge=BR")
 }
 
-// hostKeys are the build values that remember the machine for a resume.
-var hostKeys = []string{"host.accel", "host.boot", "host.cpu", "host.network", "host.arch"}
-
-// record remembers the machine flags in a new build, or takes them from a
-// resumed build's record where the command line does not give them.
+// record remembers the machine flags in a new build's spec, or takes
+// them from a resumed build's where the command line does not give them.
 func (h *hostFlags) record(fs *flag.FlagSet, f *launchFlags, b *install.Build, resumed bool) {
-	dst := []*string{&h.accel, &h.boot, &h.cpu, &h.network, &f.architecture}
-	names := []string{"accel", "boot", "cpu", "network", "arch"}
+	if !resumed {
+		b.Spec.Machine = &install.Machine{Accel: h.accel, Boot: h.boot, CPU: h.cpu, Network: h.network}
+		h.arch = f.architecture
+		return
+	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	for i, k := range hostKeys {
-		if resumed {
-			if v := b.Value(k); v != "" && !set[names[i]] {
-				*dst[i] = v
-			}
-			continue
+	take := func(name string, dst *string, v string) {
+		if v != "" && !set[name] {
+			*dst = v
 		}
-		b.SetValue(k, *dst[i])
 	}
+	if m := b.Spec.Machine; m != nil {
+		take("accel", &h.accel, m.Accel)
+		take("boot", &h.boot, m.Boot)
+		take("cpu", &h.cpu, m.CPU)
+		take("network", &h.network, m.Network)
+	}
+	take("arch", &f.architecture, b.Spec.Architecture)
 	h.arch = f.architecture
 }
 

@@ -2,22 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
-	"github.com/kscloud/kscloud/internal/initrd"
 	"github.com/kscloud/kscloud/internal/install"
-	"github.com/kscloud/kscloud/internal/userdata"
 )
 
 // launchFlags are the flags of run and bake.
@@ -110,185 +106,110 @@ type prepared struct {
 	cleanup func()
 }
 
-// prepare resolves the installer and the kickstart delivery for a new
-// build, writing what a resume needs into the build's values and
-// directory; for a resumed build it reads them back.
+// prepare plans a new build (install.NewPlan: installer, kickstart
+// delivery, provenance) into its record, or takes a resumed build's plan,
+// and wires it to the provider's workflow.
 func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Provider, kind string, st *status, stderr io.Writer) (*prepared, error) {
-	if f.provider == "opennebula" {
-		return prepareOpenNebula(ctx, f, b, p, kind, st, stderr)
-	}
 	dir := buildDir(f.stateDir, b.ID)
-	wf := &install.Workflow{P: p, Status: st.line, TargetDevice: f.targetDevice}
-	pr := &prepared{wf: wf, cleanup: func() {}}
-	if b.Value("prepared") == "yes" {
-		wf.Kernel, wf.Ramdisk, wf.Cmdline = b.Value("kernel"), b.Value("ramdisk"), b.Value("cmdline")
-		ud, _ := base64.StdEncoding.DecodeString(b.Value("userdata"))
-		wf.UserData = ud
-		if b.Spec.Delivery == "http" {
-			ks, err := os.ReadFile(filepath.Join(dir, "ks.cfg"))
-			if err != nil {
-				return nil, err
-			}
-			// The installer may still want it: serve it again, same port
-			// and path (they are on its command line) if free.
-			if tok := b.Value("http.token"); tok != "" {
-				if srv, err := serveKickstart(ks, b.Value("http.addr"), tok, installerUIDs(f.connect)); err == nil {
-					pr.cleanup = srv.Close
-				}
-			}
-		}
-		wf.Provenance = provenanceFrom(b)
-		useInstallMedia(p, b.Value("iso"))
-		return pr, nil
-	}
-	spec := &b.Spec
-	if spec.Delivery == "" && spec.Kickstart != "" {
-		switch {
-		case f.provider == "libvirt":
-			spec.Delivery = "inject"
-		case install.IsURL(spec.Kickstart):
-			spec.Delivery = "url"
-		default:
-			spec.Delivery = "inline"
-		}
-	}
-	ks, err := f.readKickstart(ctx, spec, dir, kind, stderr)
-	if err != nil {
-		return nil, err
-	}
-	prov := install.NewProvenance(spec.Kickstart)
-	prov.KickstartSHA256, prov.Date, prov.KscloudVersion, prov.Build, prov.Installer = spec.KickstartSHA256, time.Now().UTC(), version, b.ID, spec.Catalog
-	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
-		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)
-		if abs, err := filepath.Abs(spec.Kickstart); err == nil {
-			prov.KickstartSource = abs
-		}
-	}
-	var args []string
-	switch f.provider {
-	case "libvirt":
-		if spec.ImageID != "" && kind == "run" {
-			break // boots an image, no installer
-		}
-		kernel, initrdPath := spec.Kernel, spec.Initrd
-		if spec.Location != "" {
-			l, err := locate(ctx, f.stateDir, spec.Location, f.architecture)
-			if err != nil {
-				return nil, err
-			}
-			kernel, initrdPath, args = l.kernel, l.initrd, append(args, l.args...)
-			b.SetValue("iso", l.iso)
-			useInstallMedia(p, l.iso)
-		}
-		if kernel == "" || initrdPath == "" {
-			return nil, errors.New("no installer: give --kernel and --initrd, or --location of an install tree")
+	pr := &prepared{wf: &install.Workflow{P: p, Status: st.line, TargetDevice: f.targetDevice}, cleanup: func() {}}
+	var ks []byte
+	if b.Plan == nil {
+		spec := &b.Spec
+		spec.DefaultDelivery(f.provider, kind)
+		var lintFor []string
+		if f.provider == "opennebula" {
+			lintFor = []string{"opennebula"}
 		}
 		var err error
-		for _, fp := range []*string{&kernel, &initrdPath} {
-			if *fp, err = filepath.Abs(*fp); err != nil {
-				return nil, err
-			}
-			if st, err := os.Stat(*fp); err != nil || !st.Mode().IsRegular() {
-				return nil, fmt.Errorf("installer file %s: not a readable file", *fp)
-			}
-		}
-		if prov.KernelSHA256, err = install.SHA256File(kernel); err != nil {
+		if ks, err = f.readKickstart(ctx, spec, dir, kind, stderr, lintFor...); err != nil {
 			return nil, err
 		}
-		if prov.InitrdSHA256, err = install.SHA256File(initrdPath); err != nil {
-			return nil, err
-		}
-		wf.Kernel, wf.Ramdisk = kernel, initrdPath
-		switch spec.Delivery {
-		case "inject":
-			inj := filepath.Join(dir, "initrd.img")
-			if err := initrd.Inject(initrdPath, inj, []initrd.File{{Name: "ks.cfg", Data: ks, Mode: 0o600}}, time.Now()); err != nil {
-				return nil, err
+		in := install.PlanInput{Provider: f.provider, Kind: kind, BuildID: b.ID, Dir: dir, CacheDir: filepath.Join(f.stateDir, "cache"),
+			Arch: f.architecture, Kickstart: ks, Version: version,
+			Serve: func(ks []byte) (install.Served, error) {
+				tok, err := newKickstartToken()
+				if err != nil {
+					return install.Served{}, err
+				}
+				srv, err := serveKickstart(ks, "", tok, installerUIDs(f.connect))
+				if err != nil {
+					return install.Served{}, err
+				}
+				pr.cleanup = srv.Close
+				return install.Served{HTTPDelivery: install.HTTPDelivery{Addr: srv.Addr(), Token: tok}, Path: srv.Path()}, nil
+			}}
+		if op, ok := p.(*opennebula.Provider); ok {
+			in.Catalog = func(ctx context.Context, name string) (install.CatalogInstaller, error) {
+				in, err := op.Installer(ctx, name)
+				if err != nil {
+					return install.CatalogInstaller{}, installerRemedy(err)
+				}
+				st.line(fmt.Sprintf("installer %s: kernel %s, initrd %s", in.Name, in.Kernel, in.Initrd))
+				return install.CatalogInstaller(in), nil
 			}
-			wf.Ramdisk = inj
-			args = append(args, "inst.ks=file:/ks.cfg")
-		case "http":
-			tok, err := newKickstartToken()
-			if err != nil {
-				return nil, err
-			}
-			srv, err := serveKickstart(ks, "", tok, installerUIDs(f.connect))
-			if err != nil {
-				return nil, err
-			}
-			pr.cleanup = srv.Close
-			b.SetValue("http.addr", srv.Addr())
-			b.SetValue("http.token", tok) // the state file is 0600
-			_, port, _ := net.SplitHostPort(srv.Addr())
-			// QEMU user networking: the host's loopback is 10.0.2.2 in the guest.
-			args = append(args, "ip=dhcp", "inst.ks=http://10.0.2.2:"+port+srv.Path())
-		case "url":
-			args = append(args, "ip=dhcp", "inst.ks="+spec.Kickstart)
-		case "":
-		default:
-			return nil, fmt.Errorf("--ks-delivery %q: want inject, http or url on libvirt", spec.Delivery)
 		}
-		if spec.ExtraArgs != "" {
-			args = append(args, spec.ExtraArgs)
-		}
-		wf.Cmdline = strings.Join(args, " ")
-	case "ec2":
-		if kind == "run" && spec.Kickstart == "" && spec.ExtraArgs == "" {
-			break // boots an image, no installer
-		}
-		wf.Kernel, wf.Ramdisk = spec.Kernel, spec.Initrd
-		in := userdata.RenderInput{Mode: userdata.ModeBake, Installer: spec.Catalog, VNC: spec.VNC}
-		if kind == "run" {
-			in.Mode = userdata.ModeInPlace
-		}
-		switch spec.Delivery {
-		case "inline":
-			in.Kickstart = ks
-			args = append(args, "inst.ks=file:/ks.cfg")
-		case "url":
-			args = append(args, "ip=dhcp", "inst.ks="+spec.Kickstart)
-		case "":
-		default:
-			return nil, fmt.Errorf("--ks-delivery %q: want inline or url on ec2", spec.Delivery)
-		}
-		if spec.ExtraArgs != "" {
-			args = append(args, spec.ExtraArgs)
-		}
-		in.BootParams = strings.Join(args, " ")
-		if in.BootParams == "" {
-			return nil, errors.New("nothing to boot: give --ks (or --extra-args with the installer's answers)")
-		}
-		ud, err := userdata.Render(in)
+		plan, err := install.NewPlan(ctx, spec, in)
 		if err != nil {
+			return nil, planRemedy(err)
+		}
+		b.Plan, b.Result = plan, nil
+	} else if h := b.Plan.HTTP; h != nil || b.Plan.KickstartFile != "" {
+		var err error
+		if ks, err = os.ReadFile(b.Plan.KickstartFile); err != nil && h != nil {
 			return nil, err
 		}
-		// The command line travels in user-data (bootparams=); nchookd on
-		// the node puts it on the installer.
-		wf.UserData = ud
-		b.SetValue("bootparams", in.BootParams)
+		// The installer may still want it: serve it again, same port
+		// and path (they are on its command line) if free.
+		if h != nil {
+			if srv, err := serveKickstart(ks, h.Addr, h.Token, installerUIDs(f.connect)); err == nil {
+				pr.cleanup = srv.Close
+			}
+		}
 	}
-	wf.Provenance = prov
-	b.Result = nil
-	b.SetValue("kernel", wf.Kernel)
-	b.SetValue("ramdisk", wf.Ramdisk)
-	b.SetValue("cmdline", wf.Cmdline)
-	b.SetValue("userdata", base64.StdEncoding.EncodeToString(wf.UserData))
-	b.SetValue("provenance.kernel", prov.KernelSHA256)
-	b.SetValue("provenance.initrd", prov.InitrdSHA256)
-	b.SetValue("provenance.git", prov.GitRevision)
-	if prov.GitDirty {
-		b.SetValue("provenance.git_dirty", "yes")
+	plan := b.Plan
+	if plan.Provenance != nil && plan.Provenance.KscloudVersion == "" {
+		plan.Provenance.KscloudVersion = version // a plan from a record of an older kscloud
 	}
-	b.SetValue("prepared", "yes")
+	if f.provider == "opennebula" {
+		op, ok := p.(*opennebula.Provider)
+		if !ok {
+			return nil, fmt.Errorf("provider %s is not OpenNebula", p.Name())
+		}
+		pr.one = &opennebula.Workflow{P: op, Status: st.line, Serve: f.one.serve, ServeURL: f.one.serveURL,
+			Kernel: plan.Kernel, Initrd: plan.Initrd, Args: plan.Args, CmdlinePrefix: plan.CmdlinePrefix, Provenance: plan.Provenance}
+		if b.Spec.Delivery == "url" {
+			pr.one.KickstartURL = b.Spec.Kickstart
+		} else {
+			pr.one.Kickstart = ks
+		}
+		return pr, nil
+	}
+	wf := pr.wf
+	wf.Kernel, wf.Ramdisk, wf.Cmdline, wf.UserData, wf.Provenance = plan.Kernel, plan.Initrd, plan.Cmdline, plan.UserData, plan.Provenance
+	useInstallMedia(p, plan.Media)
 	return pr, nil
 }
 
-func provenanceFrom(b *install.Build) *install.Provenance {
-	p := install.NewProvenance(b.Spec.Kickstart)
-	p.KickstartSHA256, p.Date, p.KscloudVersion, p.Build, p.Installer = b.Spec.KickstartSHA256, b.Created, version, b.ID, b.Spec.Catalog
-	p.KernelSHA256, p.InitrdSHA256 = b.Value("provenance.kernel"), b.Value("provenance.initrd")
-	p.GitRevision, p.GitDirty = b.Value("provenance.git"), b.Value("provenance.git_dirty") == "yes"
-	return p
+// planRemedy names the flags that fix a plan the spec cannot give.
+func planRemedy(err error) error {
+	var de *install.DeliveryError
+	switch {
+	case errors.Is(err, install.ErrNoInstaller):
+		return errors.New("no installer: give --kernel and --initrd, or --location of an install tree")
+	case errors.Is(err, install.ErrNothingToBoot):
+		return errors.New("nothing to boot: give --ks (or --extra-args with the installer's answers)")
+	case errors.As(err, &de):
+		return fmt.Errorf("--ks-delivery %q: want %s on %s", de.Delivery, de.Want, de.Provider)
+	}
+	return err
+}
+
+// useInstallMedia tells a local provider to attach the ISO to installer
+// instances.
+func useInstallMedia(p cloud.Provider, iso string) {
+	if lp, ok := p.(*cloudlibvirt.Provider); ok && iso != "" {
+		lp.SetInstallMedia(iso)
+	}
 }
 
 // readKickstart reads spec.Kickstart (a file or URL), records its sha256,

@@ -6,10 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
@@ -102,128 +99,6 @@ func (f *launchFlags) validateOpenNebula(kind string) string {
 		return fmt.Sprintf("--name %q: 1 to 112 letters, digits and ._()-", n)
 	}
 	return ""
-}
-
-// prepareOpenNebula resolves installer and kickstart for OpenNebula (or
-// reads them back on resume) into an opennebula.Workflow.
-func prepareOpenNebula(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Provider, kind string, st *status, stderr io.Writer) (*prepared, error) {
-	op, ok := p.(*opennebula.Provider)
-	if !ok {
-		return nil, fmt.Errorf("provider %s is not OpenNebula", p.Name())
-	}
-	dir := buildDir(f.stateDir, b.ID)
-	wf := &opennebula.Workflow{P: op, Status: st.line, Serve: f.one.serve, ServeURL: f.one.serveURL}
-	pr := &prepared{wf: &install.Workflow{P: p}, one: wf, cleanup: func() {}}
-	spec := &b.Spec
-	if b.Value("prepared") == "yes" {
-		wf.Kernel, wf.Initrd, wf.Args = b.Value("kernel"), b.Value("ramdisk"), b.Value("one.args")
-		wf.CmdlinePrefix = b.Value("one.cmdline_prefix")
-		if spec.Delivery == "url" {
-			wf.KickstartURL = spec.Kickstart
-		} else if ks, err := os.ReadFile(filepath.Join(dir, "ks.cfg")); err == nil {
-			wf.Kickstart = ks
-		}
-		wf.Provenance = provenanceFrom(b)
-		return pr, nil
-	}
-	if kind == "run" && spec.ImageID != "" {
-		b.SetValue("prepared", "yes")
-		return pr, nil
-	}
-	if spec.Delivery == "" {
-		spec.Delivery = "context"
-		if install.IsURL(spec.Kickstart) {
-			spec.Delivery = "url"
-		}
-	}
-	ks, err := f.readKickstart(ctx, spec, dir, kind, stderr, "opennebula")
-	if err != nil {
-		return nil, err
-	}
-	prov := &install.Provenance{KickstartSource: install.RedactURL(spec.Kickstart), KickstartSHA256: spec.KickstartSHA256, Date: time.Now().UTC(),
-		KscloudVersion: version, Build: b.ID}
-	if spec.Kickstart != "" && !install.IsURL(spec.Kickstart) {
-		prov.GitRevision, prov.GitDirty = install.GitRevision(spec.Kickstart)
-		if abs, err := filepath.Abs(spec.Kickstart); err == nil {
-			prov.KickstartSource = abs
-		}
-	}
-	var args []string
-	kernel, initrd := spec.Kernel, spec.Initrd
-	if spec.Catalog != "" {
-		// The operator's catalog in OpenNebula: resolved into image ids
-		// now, before anything exists; the ids are the build's (a resume
-		// boots exactly these).
-		in, err := op.Installer(ctx, spec.Catalog)
-		if err != nil {
-			return nil, installerRemedy(err)
-		}
-		kernel, initrd, wf.CmdlinePrefix = in.Kernel, in.Initrd, in.Cmdline
-		prov.KernelSHA256, prov.InitrdSHA256, prov.Installer = in.KernelSHA256, in.InitrdSHA256, in.Name
-		st.line(fmt.Sprintf("installer %s: kernel %s, initrd %s", in.Name, in.Kernel, in.Initrd))
-	}
-	if spec.Location != "" {
-		ti, err := install.ReadTreeInfo(ctx, spec.Location, "x86_64")
-		if err != nil {
-			return nil, err
-		}
-		cache := install.Cache{Dir: filepath.Join(f.stateDir, "cache")}
-		loc := strings.TrimRight(spec.Location, "/")
-		if kernel, err = cache.Fetch(ctx, loc+"/"+ti.Kernel, ti.KernelSHA256); err != nil {
-			return nil, fmt.Errorf("install tree kernel: %w", err)
-		}
-		if initrd, err = cache.Fetch(ctx, loc+"/"+ti.Initrd, ti.InitrdSHA256); err != nil {
-			return nil, fmt.Errorf("install tree initrd: %w", err)
-		}
-		if install.IsURL(spec.Location) {
-			args = append(args, "inst.repo="+spec.Location)
-		}
-	}
-	for _, fp := range []*string{&kernel, &initrd} {
-		if strings.HasPrefix(*fp, "img-") {
-			continue // an existing KERNEL/RAMDISK image
-		}
-		abs, err := filepath.Abs(*fp)
-		if err != nil {
-			return nil, err
-		}
-		if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("installer file %s: not a readable file", abs)
-		}
-		*fp = abs
-	}
-	if !strings.HasPrefix(kernel, "img-") {
-		if prov.KernelSHA256, err = install.SHA256File(kernel); err != nil {
-			return nil, err
-		}
-	}
-	if !strings.HasPrefix(initrd, "img-") {
-		if prov.InitrdSHA256, err = install.SHA256File(initrd); err != nil {
-			return nil, err
-		}
-	}
-	if spec.ExtraArgs != "" {
-		args = append(args, spec.ExtraArgs)
-	}
-	wf.Kernel, wf.Initrd, wf.Args, wf.Provenance = kernel, initrd, strings.Join(args, " "), prov
-	if spec.Delivery == "url" {
-		wf.KickstartURL = spec.Kickstart
-	} else {
-		wf.Kickstart = ks
-	}
-	b.Result = nil
-	b.SetValue("kernel", kernel)
-	b.SetValue("ramdisk", initrd)
-	b.SetValue("one.args", wf.Args)
-	b.SetValue("one.cmdline_prefix", wf.CmdlinePrefix)
-	b.SetValue("provenance.kernel", prov.KernelSHA256)
-	b.SetValue("provenance.initrd", prov.InitrdSHA256)
-	b.SetValue("provenance.git", prov.GitRevision)
-	if prov.GitDirty {
-		b.SetValue("provenance.git_dirty", "yes")
-	}
-	b.SetValue("prepared", "yes")
-	return pr, nil
 }
 
 // installerRemedy adds to a catalog miss what the operator does about it.

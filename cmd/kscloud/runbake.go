@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -92,7 +93,9 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	pr, err := prepare(ctx, &f, b, p, kind, st, stderr)
 	if err != nil {
 		b.Status, b.Error = install.StatusFailed, err.Error()
-		store.Save(b)
+		if serr := store.Save(b); serr != nil {
+			err = errors.Join(err, serr)
+		}
 		st.done()
 		return fail(stderr, kind, err)
 	}
@@ -118,25 +121,36 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	runStart := time.Now()
 	runErr := eng.Run(ctx, b, steps)
+	if runErr != nil && f.keepOnError && b.Status != install.StatusRunning {
+		st.line("kept on error (--keep-on-error): " + b.ResourceSummary())
+		st.line(fmt.Sprintf("resume with: kscloud %s --resume %s; remove with: kscloud cleanup %s", b.Kind, b.ID, b.ID))
+	}
 	defer func() {
 		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr); err != nil {
 			fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
 		}
 	}()
 	if runErr == nil && kind == "bake" && b.Result != nil {
-		recordImageDigest(ctx, p, b)
+		// The image is registered and kept: a provenance not written is
+		// said, not a failed bake.
+		if err := recordImageDigest(ctx, p, b); err != nil {
+			st.line(fmt.Sprintf("warning: image %s: provenance incomplete: %v", b.Result.ImageID, err))
+		}
 		if w, ok := p.(provenanceWriter); ok {
-			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err == nil {
+			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err != nil {
+				st.line(fmt.Sprintf("warning: image %s: provenance not written: %v", b.Result.ImageID, err))
+			} else {
 				st.line("provenance: " + path)
 			}
 		}
-		store.Save(b)
-		if e, err := bakeExport(b, f.format, st); err != nil {
+		if err := store.Save(b); err != nil {
+			runErr = err
+		} else if e, err := bakeExport(b, f.format, st); err != nil {
 			runErr = err
 		} else if e != nil {
 			b.SetValue("export.path", e.Path)
 			b.SetValue("export.sha256", e.SHA256)
-			store.Save(b)
+			runErr = store.Save(b)
 		}
 	}
 	st.done()
@@ -144,6 +158,9 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 		if ctx.Err() != nil {
 			fmt.Fprintf(stderr, "kscloud %s: interrupted; %s\n", kind, leftOver(b, f.keepOnError))
 			return 130
+		}
+		if errors.Is(runErr, ec2.ErrNoZone) {
+			runErr = fmt.Errorf("%w: name one with --zone", runErr)
 		}
 		return fail(stderr, kind, runErr)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -146,18 +147,19 @@ func bakeExport(b *install.Build, format string, st *status) (*cloudlibvirt.Expo
 }
 
 // recordImageDigest puts the baked image file's own sha256 into its
-// provenance (local images; a cloud's image has no file here).
-func recordImageDigest(ctx context.Context, p cloud.Provider, b *install.Build) {
+// provenance, and the machine it boots on (local images; a cloud's image
+// has no file here).
+func recordImageDigest(ctx context.Context, p cloud.Provider, b *install.Build) error {
 	r := b.Result
 	if r.ImagePath == "" || r.Provenance == nil {
-		return
+		return nil
 	}
+	var merr error
 	if lp, ok := p.(*cloudlibvirt.Provider); ok {
-		if m, err := lp.ResolveMachine(ctx); err == nil {
-			r.Provenance.Firmware, r.Provenance.Arch = m.Boot, m.Arch
-		}
+		m, err := lp.ResolveMachine(ctx)
+		r.Provenance.Firmware, r.Provenance.Arch, merr = m.Boot, m.Arch, err
 	}
-	if sum, err := install.SHA256File(r.ImagePath); err == nil {
-		r.Provenance.ImageSHA256 = sum
-	}
+	sum, err := install.SHA256File(r.ImagePath)
+	r.Provenance.ImageSHA256 = sum
+	return errors.Join(merr, err)
 }

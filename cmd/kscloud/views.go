@@ -2,6 +2,7 @@ package main
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
@@ -60,10 +61,47 @@ type buildView struct {
 	Created   time.Time          `json:"created"`
 	Updated   time.Time          `json:"updated"`
 	Spec      specView           `json:"spec"`
+	Plan      *planView          `json:"plan"`
 	Cloud     *install.CloudRef  `json:"cloud"` // names a eucarc, never holds keys
 	Steps     []stepView         `json:"steps"`
 	Resources []install.Resource `json:"resources"`
 	Result    *install.Result    `json:"result"`
+}
+
+// planView is what a build planned (install.Plan): the user-data is
+// never shown (it can carry the whole kickstart), nor the HTTP delivery's
+// secret path, which is struck from the command lines too.
+type planView struct {
+	Kernel        string `json:"kernel"`
+	Initrd        string `json:"initrd"`
+	Cmdline       string `json:"cmdline"`
+	Args          string `json:"args"`
+	CmdlinePrefix string `json:"cmdline_prefix"`
+	UserData      string `json:"user_data"` // "REDACTED" when there is any, else ""
+	KickstartFile string `json:"kickstart_file"`
+	Media         string `json:"media"`
+	HTTPAddr      string `json:"http_addr"`
+}
+
+func viewPlan(p *install.Plan) *planView {
+	if p == nil {
+		return nil
+	}
+	hide := func(s string) string {
+		if p.HTTP != nil && p.HTTP.Token != "" {
+			s = strings.ReplaceAll(s, p.HTTP.Token, install.Redacted)
+		}
+		return shown(s)
+	}
+	v := &planView{Kernel: hide(p.Kernel), Initrd: hide(p.Initrd), Cmdline: hide(p.Cmdline), Args: hide(p.Args),
+		CmdlinePrefix: hide(p.CmdlinePrefix), KickstartFile: hide(p.KickstartFile), Media: hide(p.Media)}
+	if len(p.UserData) > 0 {
+		v.UserData = install.Redacted
+	}
+	if p.HTTP != nil {
+		v.HTTPAddr = p.HTTP.Addr
+	}
+	return v
 }
 
 // stepView is one step of a build and how far it got (running, done,
@@ -114,6 +152,7 @@ func viewBuild(b *install.Build) buildView {
 	sort.Slice(v.Steps, func(i, j int) bool { return v.Steps[i].Name < v.Steps[j].Name })
 	v.Resources = append(v.Resources, b.Resources...)
 	v.Result = viewResult(b.Result)
+	v.Plan = viewPlan(b.Plan)
 	return v
 }
 

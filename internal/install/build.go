@@ -58,7 +58,10 @@ type Build struct {
 	Cloud     *CloudRef         `json:"cloud,omitempty"` // where its resources live
 	Steps     map[string]string `json:"steps"`           // step → running|done|failed
 	Resources []Resource        `json:"resources"`
-	// Values are step outputs later steps read (e.g. "console.offset").
+	// Plan is what the launch resolved before any step ran (nil until
+	// then); a resume runs exactly it.
+	Plan *Plan `json:"plan,omitempty"`
+	// Values are step outputs later steps read (e.g. "target.device").
 	Values map[string]string `json:"values,omitempty"`
 	Result *Result           `json:"result,omitempty"`
 
@@ -273,7 +276,10 @@ func (s *Store) Save(b *Build) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(s.Dir, b.ID+".json"), append(data, '\n'), 0o600)
+	if err := atomicfile.Write(filepath.Join(s.Dir, b.ID+".json"), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("build %s: state file: %w", b.ID, err)
+	}
+	return nil
 }
 
 // ErrNoBuild means no state file has that id.
@@ -300,6 +306,9 @@ func (s *Store) Load(id string) (*Build, error) {
 	}
 	if b.Values == nil {
 		b.Values = map[string]string{}
+	}
+	if err := b.planFromValues(filepath.Join(s.Dir, id+".d")); err != nil {
+		return nil, fmt.Errorf("build %q: state file: %w", id, err)
 	}
 	return &b, nil
 }

@@ -71,7 +71,10 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 		e.log().Info("step", "build", b.ID, "step", s.Name)
 		start := time.Now()
 		b.setStep(s.Name, "running")
-		e.Store.Save(b)
+		if err := e.Store.Save(b); err != nil {
+			runErr = fmt.Errorf("build %s: before step %s: %w", b.ID, s.Name, err)
+			break // a step that cannot record what it creates does not run
+		}
 		ran = append(ran, s)
 		if err := s.Run(ctx, b); err != nil {
 			if ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
@@ -79,7 +82,9 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 			}
 			runErr = fmt.Errorf("build %s: step %s: %w", b.ID, s.Name, err)
 			b.setStep(s.Name, "failed")
-			e.Store.Save(b)
+			if err := e.Store.Save(b); err != nil {
+				runErr = errors.Join(runErr, err)
+			}
 			break
 		}
 		b.setStep(s.Name, "done")
@@ -97,9 +102,10 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 		}
 	}
 	if failed && e.KeepOnError {
-		e.Store.Save(b)
-		e.progress("kept on error (--keep-on-error): " + b.ResourceSummary())
-		e.progress(fmt.Sprintf("resume with: kscloud %s --resume %s; remove with: kscloud cleanup %s", b.Kind, b.ID, b.ID))
+		// Everything stays; the caller says how to resume or remove it.
+		if err := e.Store.Save(b); err != nil {
+			return errors.Join(runErr, err)
+		}
 		return runErr
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cleanupTimeout())
@@ -113,7 +119,9 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 		if err := s.Cleanup(cctx, b, failed); err != nil && !cloud.IsNotFound(err) {
 			cerrs = append(cerrs, fmt.Errorf("cleanup %s: %w", s.Name, err))
 		}
-		e.Store.Save(b)
+		if err := e.Store.Save(b); err != nil {
+			cerrs = append(cerrs, fmt.Errorf("cleanup %s: %w", s.Name, err))
+		}
 	}
 	if !failed {
 		b.Status = StatusDone
@@ -122,7 +130,9 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 		b.Status = StatusFailed
 		cerr := errors.Join(cerrs...)
 		b.Error = joinLine(b.Error, cerr.Error())
-		e.Store.Save(b)
+		if err := e.Store.Save(b); err != nil {
+			cerr = errors.Join(cerr, err)
+		}
 		e.progress("left behind: " + b.ResourceSummary() + fmt.Sprintf(" (remove with: kscloud cleanup %s)", b.ID))
 		return errors.Join(runErr, cerr)
 	}
@@ -155,7 +165,9 @@ func (e *Engine) Sweep(ctx context.Context, b *Build) error {
 				continue
 			}
 			r.Deleted = true
-			e.Store.Save(b)
+			if err := e.Store.Save(b); err != nil {
+				errs = append(errs, err)
+			}
 			e.progress(fmt.Sprintf("removed %s %s", r.Kind, r.ID))
 		}
 	}

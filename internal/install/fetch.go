@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
+	"github.com/kscloud/kscloud/internal/treeinfo"
 )
 
 // MaxKickstart bounds a kickstart read from a file or URL.
@@ -131,11 +131,7 @@ func (c Cache) Fetch(ctx context.Context, src, wantSHA256 string) (string, error
 }
 
 // TreeInfo is what an install tree's .treeinfo says about its installer.
-type TreeInfo struct {
-	Kernel, Initrd             string // paths relative to the tree
-	KernelSHA256, InitrdSHA256 string
-	Family, Version            string
-}
+type TreeInfo = treeinfo.Info
 
 // ReadTreeInfo reads LOCATION/.treeinfo (an INI file, as virt-install
 // reads it) and returns the kernel and initrd of arch.
@@ -144,65 +140,7 @@ func ReadTreeInfo(ctx context.Context, location, arch string) (*TreeInfo, error)
 	if err != nil {
 		return nil, fmt.Errorf("install tree %s: %w", location, err)
 	}
-	return ParseTreeInfo(b, location, arch)
-}
-
-// ParseTreeInfo reads a .treeinfo's content (location names the tree or
-// medium in errors).
-func ParseTreeInfo(b []byte, location, arch string) (*TreeInfo, error) {
-	ini := parseINI(string(b))
-	ti := &TreeInfo{}
-	for _, sec := range []string{"images-" + arch, "images-xen"} {
-		if s, ok := ini[sec]; ok && s["kernel"] != "" {
-			ti.Kernel, ti.Initrd = s["kernel"], s["initrd"]
-			break
-		}
-	}
-	if ti.Kernel == "" || ti.Initrd == "" {
-		return nil, fmt.Errorf("install tree %s: .treeinfo has no kernel/initrd for %s", location, arch)
-	}
-	if cs, ok := ini["checksums"]; ok {
-		ti.KernelSHA256 = strings.TrimPrefix(cs[ti.Kernel], "sha256:")
-		ti.InitrdSHA256 = strings.TrimPrefix(cs[ti.Initrd], "sha256:")
-	}
-	for _, sec := range []string{"release", "general"} {
-		if s, ok := ini[sec]; ok {
-			if ti.Family == "" {
-				ti.Family = s["name"]
-				if ti.Family == "" {
-					ti.Family = s["family"]
-				}
-			}
-			if ti.Version == "" {
-				ti.Version = s["version"]
-			}
-		}
-	}
-	return ti, nil
-}
-
-func parseINI(s string) map[string]map[string]string {
-	out := map[string]map[string]string{}
-	cur := ""
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		if line[0] == '[' && strings.HasSuffix(line, "]") {
-			cur = strings.TrimSpace(line[1 : len(line)-1])
-			if out[cur] == nil {
-				out[cur] = map[string]string{}
-			}
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || cur == "" {
-			continue
-		}
-		out[cur][strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	return out
+	return treeinfo.Parse(b, location, arch)
 }
 
 // WriteFile writes a build artifact atomically.
@@ -212,5 +150,3 @@ func WriteFile(path string, data []byte) error {
 	}
 	return atomicfile.Write(path, data, 0o600)
 }
-
-var errNoInstaller = errors.New("no installer: give --kernel and --initrd, or --location URL of an install tree")

@@ -51,9 +51,17 @@ type Spec struct {
 	// (never the installer's: that would boot the installer again).
 	ImageKernel  string `json:"image_kernel_id,omitempty"`
 	ImageRamdisk string `json:"image_ramdisk_id,omitempty"`
-	// Marker is the console line that says the installed system is up
-	// (run); default: "kscloud-installed " or a login prompt.
-	Marker string `json:"marker,omitempty"`
+	// Machine is the local machine asked for (libvirt).
+	Machine *Machine `json:"machine,omitempty"`
+}
+
+// Machine is a libvirt launch's machine: accelerator (auto, kvm, tcg),
+// firmware (bios, uefi), CPU mode and network.
+type Machine struct {
+	Accel   string `json:"accel,omitempty"`
+	Boot    string `json:"boot,omitempty"`
+	CPU     string `json:"cpu,omitempty"`
+	Network string `json:"network,omitempty"`
 }
 
 // Duration marshals as a Go duration string.

@@ -138,9 +138,6 @@ func (w *Workflow) instanceStep(name, role string, inPlace, newTarget bool) Step
 				}
 				inst, err := w.P.RunInstance(ctx, spec)
 				r = Resource{Kind: KindInstance, ID: inst.ID, Role: role, Step: name}
-				if inst.ID != "" {
-					b.SetValue("install.started", time.Now().UTC().Format(time.RFC3339Nano))
-				}
 				if err := b.RecordCreated(r, err); err != nil {
 					return err
 				}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 	"github.com/kdomanski/iso9660"
 
-	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/treeinfo"
 )
 
 // ErrNotFound means the image has no such file.
@@ -184,7 +185,7 @@ var knownPaths = map[string][][2]string{
 // usual paths.
 func (m *Medium) FindInstaller(arch string) (Installer, error) {
 	if b, err := m.ReadFile(".treeinfo", 1<<20); err == nil {
-		ti, err := install.ParseTreeInfo(b, m.path, arch)
+		ti, err := treeinfo.Parse(b, m.path, arch)
 		if err != nil {
 			return Installer{}, err
 		}
@@ -208,8 +209,14 @@ func (m *Medium) FindInstaller(arch string) (Installer, error) {
 // URL or path ending in .iso, any case).
 func IsISO(location string) bool {
 	l := strings.ToLower(location)
-	if i := strings.IndexAny(l, "?#"); i >= 0 && install.IsURL(l) {
+	if i := strings.IndexAny(l, "?#"); i >= 0 && isURL(l) {
 		l = l[:i]
 	}
 	return strings.HasSuffix(l, ".iso")
+}
+
+// isURL: an http(s) or file URL, as a --location names one.
+func isURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https" || u.Scheme == "file") && (u.Host != "" || u.Scheme == "file")
 }

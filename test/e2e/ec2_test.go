@@ -3,8 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -552,11 +552,10 @@ func contains(list []string, s string) bool {
 
 // userdataOf parses the user-data a build launched with, as nchookd does.
 func userdataOf(b *install.Build) (*userdata.Request, error) {
-	raw, err := base64.StdEncoding.DecodeString(b.Value("userdata"))
-	if err != nil {
-		return nil, err
+	if b.Plan == nil {
+		return nil, errors.New("build " + b.ID + " has no plan")
 	}
-	return userdata.Parse(raw, userdata.Limits{})
+	return userdata.Parse(b.Plan.UserData, userdata.Limits{})
 }
 
 // TestE2EEC2Interrupt: a bake interrupted before its snapshot leaves

@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			cancel()
 		}
 		if err != nil {
-			return nil, errors.New("ec2: no credentials: set EC2_ACCESS_KEY and EC2_SECRET_KEY, give --eucarc FILE, or configure the AWS SDK's (AWS_ACCESS_KEY_ID…, ~/.aws/credentials)")
+			return nil, fmt.Errorf("ec2: %w: set EC2_ACCESS_KEY and EC2_SECRET_KEY, name a eucarc (Config.Eucarc), or configure the AWS SDK's (AWS_ACCESS_KEY_ID…, ~/.aws/credentials)", ErrNoCredentials)
 		}
 	}
 	now, clock := cfg.Now, (*v2Clock)(nil)
@@ -287,3 +287,7 @@ func firstErr(errs ...error) error {
 	}
 	return nil
 }
+
+// ErrNoCredentials: no keys in the configuration, the environment or the
+// AWS SDK's chain.
+var ErrNoCredentials = errors.New("no credentials")

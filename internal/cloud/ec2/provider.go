@@ -863,10 +863,14 @@ func (p *Provider) zone(ctx context.Context, want string) (string, error) {
 		}
 	}
 	if z == "" {
-		return "", fmt.Errorf("availability zones: the cloud lists none available: name one with --zone")
+		return "", fmt.Errorf("availability zones: %w", ErrNoZone)
 	}
 	p.mu.Lock()
 	p.zoneSeen = z
 	p.mu.Unlock()
 	return z, nil
 }
+
+// ErrNoZone: the cloud lists no availability zone available and the
+// configuration names none.
+var ErrNoZone = errors.New("the cloud lists none available")

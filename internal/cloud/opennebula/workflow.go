@@ -398,9 +398,6 @@ func (w *Workflow) launchStep(role string, disk func(b *install.Build) ([]cloud.
 				}
 				inst, err := w.P.runInstance(ctx, spec, o)
 				r = install.Resource{Kind: install.KindInstance, ID: inst.ID, Role: role, Step: "launch-" + role}
-				if inst.ID != "" {
-					b.SetValue("install.started", time.Now().UTC().Format(time.RFC3339Nano))
-				}
 				if err := b.RecordCreated(r, err); err != nil {
 					return err
 				}
