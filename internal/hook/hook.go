@@ -23,6 +23,12 @@ const (
 	EnvSocket  = "NCHOOKD_SOCKET"  // default hook.socket of the config
 	EnvConfig  = "NCHOOKD_CONFIG"  // default config.DefaultPath, for the fallback
 	EnvTimeout = "NCHOOKD_TIMEOUT" // default hook.timeout of the config: the whole hook
+	// EnvNoDaemon "1": the nc-hooks dispatcher already asked the daemon,
+	// which took the request and gave no answer (or does not serve this
+	// user), and set EnvTimeout to the time left: rewrite here at once.
+	// (From the NC's environment it can only skip the daemon, as a
+	// NCHOOKD_SOCKET naming nothing can.)
+	EnvNoDaemon = "NCHOOKD_NO_DAEMON"
 )
 
 // RunHook is the Eucalyptus hook: args are EVENT EUCA_HOME [INSTANCE_DIR]
@@ -73,9 +79,15 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	callDeadline := start.Add(timeout * 4 / 5)
 	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)
 	defer cancel()
-	resp, err := hookproto.Call(ctx, socket, hookproto.Request{Op: hookproto.OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
-		Deadline: callDeadline.Add(-callMargin(timeout))})
-	if err == nil && resp.Denied {
+	var resp *hookproto.Response
+	var err error
+	if getenv(EnvNoDaemon) == "1" {
+		err = fmt.Errorf("%s: %w: the dispatcher had no answer", socket, hookproto.ErrUnavailable)
+	} else {
+		resp, err = hookproto.Call(ctx, socket, hookproto.Request{Op: hookproto.OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
+			Deadline: callDeadline.Add(-callMargin(timeout))})
+	}
+	if err == nil && (resp.Denied || resp.Unavailable) {
 		err = fmt.Errorf("%s: %w: %s", socket, hookproto.ErrUnavailable, resp.Error)
 	}
 	if err == nil {
