@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
@@ -326,12 +325,19 @@ func outsideRoot(dir string, cause error) (*Outcome, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, cause
 	}
-	st, err := os.Stat(dir)
+	// Held open: instance.xml is read from the directory whose owner is
+	// checked, whatever the path names by then.
+	d, err := atomicfile.OpenDir(dir)
 	if err != nil {
 		return nil, cause
 	}
-	sys := st.Sys().(*syscall.Stat_t)
-	f, err := atomicfile.OpenAs(filepath.Join(dir, euca.InstanceFile), int(sys.Uid), int(sys.Gid))
+	defer d.Close()
+	st, err := d.Stat()
+	if err != nil {
+		return nil, cause
+	}
+	testPause("outside-root-read", dir)
+	f, err := d.OpenAs(euca.InstanceFile, int(st.Uid), int(st.Gid))
 	if err != nil {
 		return nil, cause
 	}
