@@ -6,7 +6,6 @@ package hook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -134,7 +133,7 @@ func LocalContext(ctx context.Context, cfg *config.Config, event, dir string, st
 		if err == nil {
 			return 0
 		}
-		if cfg.Hook.OnError == config.OnErrorBoot && !errors.Is(err, preboot.ErrOutsideRoot) {
+		if cfg.Hook.OnError == config.OnErrorBoot && !preboot.AlwaysRefused(err) {
 			fmt.Fprintf(stderr, "nchookd: %v (booting as the NC wrote it: hook.on_error = boot)\n", err)
 			return 0
 		}

@@ -282,7 +282,7 @@ func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Re
 	case euca.EventPreBoot:
 		o, err := preboot.PreBootContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
-			refuse := cfg.Hook.OnError == config.OnErrorRefuse || errors.Is(err, preboot.ErrOutsideRoot)
+			refuse := cfg.Hook.OnError == config.OnErrorRefuse || preboot.AlwaysRefused(err)
 			s.log.Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
 			return &hookproto.Response{Refuse: refuse, Error: err.Error()}, nil
 		}

@@ -58,6 +58,19 @@ var ErrPolicy = errors.New("not allowed by policy")
 // ErrOutsideRoot marks an instance directory outside hook.instances_root.
 var ErrOutsideRoot = errors.New("outside the configured instances root")
 
+// ErrNameMismatch marks an instance.xml whose <name> is not its
+// directory's: the NC names each instance directory after the instance, and
+// nchookd keys its records by that name, which the NC's user must not
+// choose apart from the directory.
+var ErrNameMismatch = errors.New("instance.xml names another instance")
+
+// AlwaysRefused reports whether err refuses the launch whatever
+// hook.on_error says: nchookd never boots as the NC wrote it what it must
+// not touch at all.
+func AlwaysRefused(err error) bool {
+	return errors.Is(err, ErrOutsideRoot) || errors.Is(err, ErrNameMismatch)
+}
+
 // Outcome says what a pre-boot step did.
 type Outcome struct {
 	Instance   string   `json:"instance"`
@@ -262,6 +275,9 @@ func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outco
 	inst, err := euca.ParseInstance(instXML)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", d.name(), err)
+	}
+	if inst.Name != d.name() {
+		return nil, fmt.Errorf("instance %s: %w (%q)", d.name(), ErrNameMismatch, inst.Name)
 	}
 	domName, err := euca.DomainFileName(d.Path(), inst, d.exists)
 	if err != nil {
