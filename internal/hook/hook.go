@@ -8,12 +8,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/euca"
 	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/preboot"
+	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 // Environment the hook reads (the NC's environment, or the operator's when
@@ -101,10 +103,17 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	// No daemon: do it here.
 	if cerr != nil {
-		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 		if event == euca.EventPreClean {
+			fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 			return 0 // never keep the NC from cleaning (as LocalContext)
 		}
+		// A launch that asks nothing of nchookd is none of its business:
+		// a broken config (which also stops the daemon) must not stop it.
+		if _, perr := preboot.WithoutDirectives(dir, cerr); perr == nil {
+			fmt.Fprintf(stderr, "nchookd: instance %s: %v; no kscloud directives: booting as the NC wrote it\n", safetext.Line(filepath.Base(dir)), cerr)
+			return 0
+		}
+		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 		return 1
 	}
 	lctx, lcancel := context.WithDeadline(context.Background(), deadline)

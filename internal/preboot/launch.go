@@ -331,6 +331,20 @@ func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outco
 	return &p.Outcome, nil
 }
 
+// WithoutDirectives passes a launch whose user-data asks nothing of
+// nchookd: it returns an unchanged Outcome when instance.xml in dir (read
+// as the directory's owner, through the directory held open; nothing is
+// written) has no kscloud directive, else cause. The hook uses it when no
+// configuration can be read: such a launch must always boot.
+func WithoutDirectives(dir string, cause error) (*Outcome, error) {
+	o, err := outsideRoot(dir, cause)
+	if err != nil {
+		return nil, err
+	}
+	o.Notes = []string{"no kscloud directives: domain left as the NC wrote it"}
+	return o, nil
+}
+
 // outsideRoot answers, under hook.on_error = "boot", for an instance
 // directory outside every instances root. A launch whose user-data asks for
 // nothing is none of nchookd's business, so a wrong hook.instances_root
