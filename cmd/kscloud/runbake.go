@@ -119,7 +119,7 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	runStart := time.Now()
 	runErr := eng.Run(ctx, b, steps)
 	defer func() {
-		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr); err != nil {
+		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr, f.calls); err != nil {
 			fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
 		}
 	}()
