@@ -27,7 +27,7 @@ help: ## show this help
 build: ## build bin/nchookd, bin/kscloud, the static Go hook bin/nchookd-euca-hook and its static nc-hooks dispatcher bin/nc-hook
 	go build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-euca-hook ./hooks/eucalyptus
-	$(CC) -static -s -O2 -Wall -Werror -DNCHOOKD_HOOK='"$(LIBEXECDIR)/nchookd-euca-hook"' -o bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
+	$(CC) -static -s -O2 -Wall -Wextra -Werror -DNCHOOKD_HOOK='"$(LIBEXECDIR)/nchookd-euca-hook"' -o bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 
 demo: ## the main job on local libvirt (README's first command)
 	scripts/demo.sh
@@ -66,7 +66,7 @@ packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned
 	rm -rf build/pkg && mkdir -p build/pkg/bin build/packages
 	go build -trimpath -tags '$(GOTAGS)' -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-euca-hook ./hooks/eucalyptus
-	$(CC) -static -s -O2 -Wall -Werror -DNCHOOKD_HOOK='"/usr/lib/nchookd/nchookd-euca-hook"' -o build/pkg/bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
+	$(CC) -static -s -O2 -Wall -Wextra -Werror -DNCHOOKD_HOOK='"/usr/lib/nchookd/nchookd-euca-hook"' -o build/pkg/bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 	gzip -9n <packaging/man/nchookd.8 >build/pkg/nchookd.8.gz
 	gzip -9n <packaging/man/kscloud.1 >build/pkg/kscloud.1.gz
 	build/pkg/bin/kscloud completion bash >build/pkg/kscloud.bash

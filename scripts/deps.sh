@@ -12,6 +12,7 @@ pkgs=(
 	awscli
 	python3
 	debootstrap rpm
+	zsh fish # the completion tests run the scripts in real shells
 )
 missing=()
 for p in "${pkgs[@]}"; do

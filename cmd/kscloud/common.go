@@ -38,6 +38,9 @@ type global struct {
 	awsEndpoint                         bool       // a recorded AWS build: no EC2_URL applies
 	host                                *hostFlags // run and bake: the libvirt machine
 	one                                 oneFlags
+	// calls counts the cloud provider's API calls (openProvider sets it
+	// for ec2 and opennebula) for the build summary.
+	calls *callCounter
 }
 
 func (g *global) register(fs *flag.FlagSet) {

@@ -16,7 +16,9 @@ const ec2EndpointHelp = "The endpoint used is " + ec2.EndpointPrecedence
 // endpoint, keys and region from the flags, a eucarc, the euca2ools
 // environment (EC2_URL, EC2_ACCESS_KEY, EC2_SECRET_KEY) or the AWS chain.
 func openEC2(ctx context.Context, g *global, stderr io.Writer) (cloud.Provider, func(), error) {
-	p, err := ec2.New(ctx, ec2.Config{Endpoint: g.endpoint, Region: g.region, Eucarc: g.eucarc, Signature: g.signature, AWSEndpoint: g.awsEndpoint})
+	g.calls = new(callCounter)
+	p, err := ec2.New(ctx, ec2.Config{Endpoint: g.endpoint, Region: g.region, Eucarc: g.eucarc, Signature: g.signature, AWSEndpoint: g.awsEndpoint,
+		Calls: g.calls.count})
 	if errors.Is(err, ec2.ErrNoCredentials) {
 		err = errors.New("ec2: no credentials: set EC2_ACCESS_KEY and EC2_SECRET_KEY, give --eucarc FILE, or configure the AWS SDK's (AWS_ACCESS_KEY_ID…, ~/.aws/credentials)")
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -105,6 +106,23 @@ func serveKickstart(ks []byte, addr, token string, peerOK func(uid int) bool) (*
 		}
 	}()
 	return s, nil
+}
+
+// resumeKickstart serves ks again for a resumed build at exactly addr,
+// the address on the installer's command line. When that cannot be had
+// (the port is taken, the address is not loopback) it says so in one line
+// and serves nothing: another port is one the installer does not know.
+func resumeKickstart(ks []byte, addr, token string, peerOK func(uid int) bool, stderr io.Writer) *ksServer {
+	srv, err := serveKickstart(ks, addr, token, peerOK)
+	if err == nil && srv.Addr() == addr {
+		return srv
+	}
+	if err == nil {
+		srv.Close()
+		err = errors.New("address not available")
+	}
+	fmt.Fprintf(stderr, "kscloud: kickstart server %s (on the installer's command line): %v; not served again: an installer that has not fetched its kickstart yet will fail\n", addr, err)
+	return nil
 }
 
 // Addr is where it listens (host:port on loopback).

@@ -205,3 +205,33 @@ func TestQemuUsers(t *testing.T) {
 		t.Fatalf("qemuUsers without a file = %q", got)
 	}
 }
+
+// A resumed build serves its kickstart again at the address on the
+// installer's command line, or says in one line why not: never silently
+// on a port the installer does not know.
+func TestResumeKickstartSameAddress(t *testing.T) {
+	tok, _ := newKickstartToken()
+	first, err := serveKickstart([]byte("text\n"), "", tok, func(int) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := first.Addr()
+	// The port still taken (here by the first server): one line, nothing served.
+	var se strings.Builder
+	if srv := resumeKickstart([]byte("text\n"), addr, tok, func(int) bool { return true }, &se); srv != nil {
+		srv.Close()
+		t.Fatalf("served at %s while %s was taken", srv.Addr(), addr)
+	}
+	if strings.Count(se.String(), "\n") != 1 || !strings.Contains(se.String(), addr) {
+		t.Fatalf("port taken: stderr %q", se.String())
+	}
+	first.Close()
+	waitRefused(t, addr)
+	// Free again: the same address.
+	se.Reset()
+	srv := resumeKickstart([]byte("text\n"), addr, tok, func(int) bool { return true }, &se)
+	if srv == nil || srv.Addr() != addr || se.Len() != 0 {
+		t.Fatalf("free port: %v, stderr %q", srv, se.String())
+	}
+	srv.Close()
+}

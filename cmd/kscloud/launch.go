@@ -159,9 +159,9 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			return nil, err
 		}
 		// The installer may still want it: serve it again, same port
-		// and path (they are on its command line) if free.
+		// and path (they are on its command line), or say why not.
 		if h != nil {
-			if srv, err := serveKickstart(ks, h.Addr, h.Token, installerUIDs(f.connect)); err == nil {
+			if srv := resumeKickstart(ks, h.Addr, h.Token, installerUIDs(f.connect), stderr); srv != nil {
 				pr.cleanup = srv.Close
 			}
 		}

@@ -34,7 +34,8 @@ func (o *oneFlags) register(fs *flag.FlagSet) {
 
 // openOpenNebula opens the OpenNebula provider.
 func openOpenNebula(ctx context.Context, g *global, stderr io.Writer) (cloud.Provider, func(), error) {
-	cfg := opennebula.Config{Endpoint: g.one.endpoint, AuthFile: g.one.auth}
+	g.calls = new(callCounter)
+	cfg := opennebula.Config{Endpoint: g.one.endpoint, AuthFile: g.one.auth, Calls: g.calls.count}
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = g.endpoint // a build's recorded endpoint (resume, cleanup)
 	}

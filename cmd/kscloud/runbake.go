@@ -126,7 +126,7 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 		st.line(fmt.Sprintf("resume with: kscloud %s --resume %s; remove with: kscloud cleanup %s", b.Kind, b.ID, b.ID))
 	}
 	defer func() {
-		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr); err != nil {
+		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr, f.calls); err != nil {
 			fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
 		}
 	}()

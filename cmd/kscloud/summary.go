@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,24 +28,56 @@ type buildSummary struct {
 	Image     string    `json:"image,omitempty"`
 	// ImageBytes is the space the image file takes on this host (libvirt:
 	// its allocated blocks; sparse regions take none).
-	ImageBytes int64  `json:"image_bytes,omitempty"`
-	Error      string `json:"error,omitempty"`
+	ImageBytes int64 `json:"image_bytes,omitempty"`
+	// BytesWritten is what the build wrote on this host: the image and
+	// its export, by allocated blocks (libvirt). Absent for the clouds,
+	// whose volumes are written where kscloud cannot count.
+	BytesWritten *int64 `json:"bytes_written,omitempty"`
+	// APICalls counts the requests made to the cloud's API by this run,
+	// retries included (ec2: every request the SDK sent; opennebula:
+	// XML-RPC calls).
+	// Absent for libvirt, whose calls are local RPC.
+	APICalls *int64 `json:"api_calls,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// callCounter counts a provider's API calls for the summary.
+type callCounter struct{ n atomic.Int64 }
+
+func (c *callCounter) count(string) { c.n.Add(1) }
+
+// allocated is the space path takes on disk (0 when it is not there).
+func allocated(path string) int64 {
+	if path == "" {
+		return 0
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return sys.Blocks * 512
+	}
+	return 0
 }
 
 // appendSummary appends b's summary line to dir/summary.jsonl in one
 // O_APPEND write, so concurrent builds do not interleave their lines.
-func appendSummary(dir string, b *install.Build, took time.Duration, runErr error) error {
+// calls is the provider's API call count (nil: not counted).
+func appendSummary(dir string, b *install.Build, took time.Duration, runErr error, calls *callCounter) error {
 	s := buildSummary{Time: time.Now().UTC(), Build: b.ID, Kind: b.Kind, Provider: b.Provider, Status: b.Status,
 		DurationS: took.Round(time.Millisecond).Seconds(), Resources: len(b.Resources)}
+	if calls != nil {
+		n := calls.n.Load()
+		s.APICalls = &n
+	}
 	if b.Result != nil {
 		s.Image = b.Result.ImageID
-		if b.Result.ImagePath != "" {
-			if st, err := os.Stat(b.Result.ImagePath); err == nil {
-				if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-					s.ImageBytes = sys.Blocks * 512
-				}
-			}
-		}
+		s.ImageBytes = allocated(b.Result.ImagePath)
+	}
+	if b.Provider == "libvirt" {
+		n := s.ImageBytes + allocated(b.Value("export.path"))
+		s.BytesWritten = &n
 	}
 	if runErr != nil {
 		s.Error = runErr.Error()

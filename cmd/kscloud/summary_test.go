@@ -20,11 +20,17 @@ func TestAppendSummary(t *testing.T) {
 	}
 	b := &install.Build{ID: "ks-1", Kind: "bake", Provider: "libvirt", Status: install.StatusDone,
 		Resources: []install.Resource{{Kind: "volume", ID: "v"}}, Result: &install.Result{ImageID: "f40-1", ImagePath: img}}
-	if err := appendSummary(dir, b, 90*time.Second, nil); err != nil {
+	b.Values = map[string]string{"export.path": img} // as if exported in place: counted again
+	if err := appendSummary(dir, b, 90*time.Second, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	b2 := &install.Build{ID: "ks-2", Kind: "run", Provider: "ec2", Status: install.StatusFailed}
-	if err := appendSummary(dir, b2, time.Second, errors.New("instance i-1: installer stopped: crashed")); err != nil {
+	// The cloud's API calls as a provider counts them.
+	calls := new(callCounter)
+	for _, op := range []string{"RunInstances", "DescribeInstances", "DescribeInstances"} {
+		calls.count(op)
+	}
+	if err := appendSummary(dir, b2, time.Second, errors.New("instance i-1: installer stopped: crashed"), calls); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(filepath.Join(dir, summaryFile))
@@ -42,7 +48,9 @@ func TestAppendSummary(t *testing.T) {
 		got = append(got, s)
 	}
 	if len(got) != 2 || got[0].Build != "ks-1" || got[0].DurationS != 90 || got[0].Image != "f40-1" || got[0].Resources != 1 || got[0].ImageBytes < 64<<10 ||
-		got[1].Status != install.StatusFailed || got[1].Error == "" {
+		got[1].Status != install.StatusFailed || got[1].Error == "" ||
+		got[0].BytesWritten == nil || *got[0].BytesWritten != 2*got[0].ImageBytes || got[0].APICalls != nil ||
+		got[1].APICalls == nil || *got[1].APICalls != 3 || got[1].BytesWritten != nil {
 		t.Fatalf("summary lines %+v", got)
 	}
 }

@@ -33,6 +33,10 @@ func TestCheckCatchesWhatStopsANode(t *testing.T) {
 		{"vnc_listen a host name", good + "[policy]\nvnc = \"address\"\nvnc_listen = \"node1.example\"\n", `policy.vnc_listen "node1.example" is not an IP address`},
 		{"vnc_listen with a port", good + "[policy]\nvnc = \"address\"\nvnc_listen = \"10.0.0.1:5900\"\n", "not an IP address"},
 		{"vnc_listen not read", good + "[policy]\nvnc = \"loopback\"\nvnc_listen = \"10.0.0.1\"\n", "only read with"},
+		{"state.dir a file", good + "[state]\ndir = \"" + file + "\"\n", "state.dir " + file + ": not a directory"},
+		{"state.dir below a file", good + "[state]\ndir = \"" + file + "/state\"\n", "state.dir " + file + "/state"},
+		{"socket not a socket", strings.Replace(good, "[hook]\n", "[hook]\nsocket = \""+file+"\"\n", 1), "hook.socket " + file + ": exists and is not a socket"},
+		{"socket below a file", strings.Replace(good, "[hook]\n", "[hook]\nsocket = \""+file+"/s.sock\"\n", 1), "hook.socket " + file + "/s.sock"},
 		{"catalog file missing", good + "[installer.f40]\nkernel = \"" + file + "\"\ninitrd = \"" + dir + "/nope\"\n", `installer "f40": initrd ` + dir + "/nope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,8 +114,13 @@ func serveConfigURI(t *testing.T, path, uri string) error {
 	if err != nil {
 		return err
 	}
-	c.Hook.Socket = filepath.Join(t.TempDir(), "s.sock")
-	c.State.Dir = t.TempDir()
+	// The node's own paths, unless the case is about them.
+	if def := config.Default(); c.Hook.Socket == def.Hook.Socket {
+		c.Hook.Socket = filepath.Join(t.TempDir(), "s.sock")
+	}
+	if def := config.Default(); c.State.Dir == def.State.Dir {
+		c.State.Dir = t.TempDir()
+	}
 	c.Libvirt.URI = uri
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

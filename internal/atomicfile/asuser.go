@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"strconv"
 
@@ -24,9 +25,28 @@ import (
 // setgroups act on the calling thread only when made as raw system calls);
 // that thread ends with the goroutine and never runs other Go code.
 func OpenAs(path string, uid, gid int) (*os.File, error) {
-	flags := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+	return openAs(path, uid, gid, func() (int, error) {
+		return unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	})
+}
+
+// OpenAs opens name in d read-only as OpenAs does, refusing a symlink: the
+// file is looked up in the directory d holds open, not by a path that may
+// since name another.
+func (d *Dir) OpenAs(name string, uid, gid int) (*os.File, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	return openAs(filepath.Join(d.path, name), uid, gid, func() (int, error) {
+		return unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NOFOLLOW, 0)
+	})
+}
+
+// openAs runs open (one system call, no Go code that may switch threads)
+// with uid's file-system credentials; path is for messages.
+func openAs(path string, uid, gid int, open func() (int, error)) (*os.File, error) {
 	if os.Geteuid() != 0 || uid == 0 {
-		fd, err := unix.Open(path, flags, 0)
+		fd, err := open()
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 		}
@@ -61,7 +81,7 @@ func OpenAs(path string, uid, gid int) (*os.File, error) {
 			ch <- result{-1, fmt.Errorf("setfsuid %d did not take", uid)}
 			return
 		}
-		fd, err := unix.Open(path, flags, 0)
+		fd, err := open()
 		ch <- result{fd, err}
 	}()
 	r := <-ch

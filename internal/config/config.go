@@ -383,6 +383,26 @@ func (c *Config) CheckNode() []error {
 			errs = append(errs, fmt.Errorf("hook.allowed_users: %q: no such user", u))
 		}
 	}
+	// The daemon creates what is missing of these; what exists must be
+	// what it would create.
+	if st, err := os.Stat(c.State.Dir); err == nil && !st.IsDir() {
+		errs = append(errs, fmt.Errorf("state.dir %s: not a directory", c.State.Dir))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("state.dir %s: %w", c.State.Dir, err))
+	} else if st, err := os.Lstat(filepath.Join(c.State.Dir, "instances")); err == nil && !st.IsDir() {
+		errs = append(errs, fmt.Errorf("state.dir %s: instances: not a directory", c.State.Dir))
+	}
+	if st, err := os.Lstat(c.Hook.Socket); err == nil && st.Mode()&fs.ModeSocket == 0 {
+		errs = append(errs, fmt.Errorf("hook.socket %s: exists and is not a socket", c.Hook.Socket))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("hook.socket %s: %w", c.Hook.Socket, err))
+	} else if err != nil {
+		if st, err := os.Stat(filepath.Dir(c.Hook.Socket)); err == nil && !st.IsDir() {
+			errs = append(errs, fmt.Errorf("hook.socket %s: %s is not a directory", c.Hook.Socket, filepath.Dir(c.Hook.Socket)))
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("hook.socket %s: %w", c.Hook.Socket, err))
+		}
+	}
 	for _, r := range c.Hook.ImageRoots {
 		if st, err := os.Stat(r); err != nil || !st.IsDir() {
 			errs = append(errs, fmt.Errorf("hook.image_roots %s: not a directory", r))

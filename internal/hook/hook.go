@@ -6,15 +6,16 @@ package hook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/euca"
 	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/preboot"
+	"github.com/kscloud/kscloud/internal/safetext"
 )
 
 // Environment the hook reads (the NC's environment, or the operator's when
@@ -23,6 +24,12 @@ const (
 	EnvSocket  = "NCHOOKD_SOCKET"  // default hook.socket of the config
 	EnvConfig  = "NCHOOKD_CONFIG"  // default config.DefaultPath, for the fallback
 	EnvTimeout = "NCHOOKD_TIMEOUT" // default hook.timeout of the config: the whole hook
+	// EnvNoDaemon "1": the nc-hooks dispatcher already asked the daemon,
+	// which took the request and gave no answer (or does not serve this
+	// user), and set EnvTimeout to the time left: rewrite here at once.
+	// (From the NC's environment it can only skip the daemon, as a
+	// NCHOOKD_SOCKET naming nothing can.)
+	EnvNoDaemon = "NCHOOKD_NO_DAEMON"
 )
 
 // RunHook is the Eucalyptus hook: args are EVENT EUCA_HOME [INSTANCE_DIR]
@@ -73,9 +80,15 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	callDeadline := start.Add(timeout * 4 / 5)
 	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)
 	defer cancel()
-	resp, err := hookproto.Call(ctx, socket, hookproto.Request{Op: hookproto.OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
-		Deadline: callDeadline.Add(-callMargin(timeout))})
-	if err == nil && resp.Denied {
+	var resp *hookproto.Response
+	var err error
+	if getenv(EnvNoDaemon) == "1" {
+		err = fmt.Errorf("%s: %w: the dispatcher had no answer", socket, hookproto.ErrUnavailable)
+	} else {
+		resp, err = hookproto.Call(ctx, socket, hookproto.Request{Op: hookproto.OpHook, Event: event, EucaHome: euHome, InstanceDir: dir,
+			Deadline: callDeadline.Add(-callMargin(timeout))})
+	}
+	if err == nil && (resp.Denied || resp.Unavailable) {
 		err = fmt.Errorf("%s: %w: %s", socket, hookproto.ErrUnavailable, resp.Error)
 	}
 	if err == nil {
@@ -90,10 +103,17 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	// No daemon: do it here.
 	if cerr != nil {
-		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 		if event == euca.EventPreClean {
+			fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 			return 0 // never keep the NC from cleaning (as LocalContext)
 		}
+		// A launch that asks nothing of nchookd is none of its business:
+		// a broken config (which also stops the daemon) must not stop it.
+		if _, perr := preboot.WithoutDirectives(dir, cerr); perr == nil {
+			fmt.Fprintf(stderr, "nchookd: instance %s: %v; no kscloud directives: booting as the NC wrote it\n", safetext.Line(filepath.Base(dir)), cerr)
+			return 0
+		}
+		fmt.Fprintf(stderr, "nchookd: %s: %v; the daemon did not answer either (%v)\n", event, cerr, err)
 		return 1
 	}
 	lctx, lcancel := context.WithDeadline(context.Background(), deadline)
@@ -122,7 +142,7 @@ func LocalContext(ctx context.Context, cfg *config.Config, event, dir string, st
 		if err == nil {
 			return 0
 		}
-		if cfg.Hook.OnError == config.OnErrorBoot && !errors.Is(err, preboot.ErrOutsideRoot) {
+		if cfg.Hook.OnError == config.OnErrorBoot && !preboot.AlwaysRefused(err) {
 			fmt.Fprintf(stderr, "nchookd: %v (booting as the NC wrote it: hook.on_error = boot)\n", err)
 			return 0
 		}

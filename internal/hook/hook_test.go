@@ -113,3 +113,28 @@ func TestHookPreCleanUnreadableConfig(t *testing.T) {
 		t.Fatalf("pre-clean with an unreadable config and no daemon: exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// A configuration with a syntax error stops the daemon, and the hook's
+// fallback cannot read it either: a launch whose user-data asks nothing of
+// nchookd still boots as the NC wrote it (one line says why nothing was
+// done); one with directives is refused, as nothing can honour them.
+func TestHookBrokenConfigPassesLaunchWithoutDirectives(t *testing.T) {
+	env, inst := node(t, "1s", "refuse")
+	os.WriteFile(env[EnvConfig], []byte("[hook\ninstances_root = \n"), 0o644)
+	with := inst
+	code, stderr, _ := runHook(t, env, with.Dir)
+	if code == 0 || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("directives, broken config: exit %d, stderr %q", code, stderr)
+	}
+	plain := &ncsim.Instance{Name: "i-0000BBBB", Dir: filepath.Join(filepath.Dir(inst.Dir), "i-0000BBBB"),
+		Disk: inst.Disk, Kernel: inst.Kernel, Ramdisk: inst.Ramdisk, UserData: []byte("#!/bin/sh\necho hello\n")}
+	if err := ncsim.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(plain.DomainFile())
+	code, stderr, _ = runHook(t, env, plain.Dir)
+	after, _ := os.ReadFile(plain.DomainFile())
+	if code != 0 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "i-0000BBBB") || !bytes.Equal(before, after) {
+		t.Fatalf("no directives, broken config: exit %d, stderr %q, domain changed %v", code, stderr, !bytes.Equal(before, after))
+	}
+}

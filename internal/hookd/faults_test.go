@@ -409,3 +409,67 @@ func TestManyLargeRequestsBoundedMemory(t *testing.T) {
 		t.Fatalf("heap grew by %d MB", grew>>20)
 	}
 }
+
+// The store is keyed by the instance's name, which instance.xml (the NC's
+// user's file) states: a <name> that is not the instance directory's is
+// refused with one line, whatever hook.on_error says, and nothing is
+// recorded under it nor rewritten.
+func TestInstanceNameMustMatchDir(t *testing.T) {
+	root := t.TempDir()
+	inst := &ncsim.Instance{Name: "i-victim", Dir: filepath.Join(root, "work", "U", "i-attacker"), Disk: "/d.img",
+		Kernel: filepath.Join(root, "k"), Ramdisk: filepath.Join(root, "r"), UserData: []byte("bootparams=ks=x\n")}
+	if err := ncsim.Write(inst); err != nil {
+		t.Fatal(err)
+	}
+	store, _ := OpenStore(t.TempDir(), quiet)
+	cfg := config.Default()
+	cfg.Hook.InstancesRoot = []string{root}
+	cfg.Hook.OnError = config.OnErrorBoot
+	srv := New(quiet, cfg, store, "test")
+	before, _ := os.ReadFile(inst.DomainFile())
+	resp := srv.Handle(context.Background(), hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-boot", InstanceDir: inst.Dir})
+	after, _ := os.ReadFile(inst.DomainFile())
+	if !resp.Refuse || strings.Contains(resp.Error, "\n") || !strings.Contains(resp.Error, "i-attacker") || !strings.Contains(resp.Error, `"i-victim"`) || !bytes.Equal(before, after) {
+		t.Fatalf("name mismatch: %+v, domain changed %v", resp, !bytes.Equal(before, after))
+	}
+	if _, ok := store.Get("i-victim"); ok {
+		t.Fatal("recorded under the name instance.xml chose")
+	}
+}
+
+// A request from the static dispatcher names what it assumed (config file,
+// hook.timeout): a daemon with others answers unavailable and does
+// nothing; with the same ones it does the work.
+func TestDispatcherAssumptions(t *testing.T) {
+	root := t.TempDir()
+	inst := &ncsim.Instance{Name: "i-assume", Dir: filepath.Join(root, "work", "U", "i-assume"), Disk: "/d.img",
+		Kernel: filepath.Join(root, "k"), Ramdisk: filepath.Join(root, "r"), UserData: []byte("bootparams=ks=x\n")}
+	if err := ncsim.Write(inst); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "nchookd.toml")
+	os.WriteFile(conf, nil, 0o644)
+	store, _ := OpenStore(t.TempDir(), quiet)
+	cfg := config.Default()
+	cfg.Path = conf
+	cfg.Hook.InstancesRoot = []string{root}
+	srv := New(quiet, cfg, store, "test")
+	before, _ := os.ReadFile(inst.DomainFile())
+	req := hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-boot", InstanceDir: inst.Dir}
+	for _, bad := range []hookproto.Request{
+		{AssumeConfig: config.DefaultPath, AssumeTimeoutMS: 5000},
+		{AssumeConfig: conf, AssumeTimeoutMS: 4000},
+	} {
+		r := req
+		r.AssumeConfig, r.AssumeTimeoutMS = bad.AssumeConfig, bad.AssumeTimeoutMS
+		resp := srv.Handle(context.Background(), r)
+		if after, _ := os.ReadFile(inst.DomainFile()); !resp.Unavailable || resp.OK || !bytes.Equal(before, after) {
+			t.Fatalf("assumed %s/%dms: %+v", bad.AssumeConfig, bad.AssumeTimeoutMS, resp)
+		}
+	}
+	// The same file by another path, and the daemon's own timeout.
+	req.AssumeConfig, req.AssumeTimeoutMS = filepath.Dir(conf)+"/./nchookd.toml", 5000
+	if resp := srv.Handle(context.Background(), req); resp.Unavailable || !resp.OK || !resp.Outcome.Changed {
+		t.Fatalf("matching assumptions: %+v", resp)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -221,12 +222,38 @@ func (s *Server) handle(ctx context.Context, req hookproto.Request) (*hookproto.
 		}
 		return resp, nil
 	case hookproto.OpHook:
+		if why := assumed(cfg, req); why != "" {
+			s.log.Debug("hook request for another configuration: the Go hook will ask", "why", why)
+			return &hookproto.Response{Unavailable: true, Error: why}, nil
+		}
 		start := time.Now()
 		resp, after := s.hook(ctx, req)
 		s.Metrics.Hook(req.Event, resp, time.Since(start))
 		return resp, after
 	}
 	return &hookproto.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
+}
+
+// assumed says why the dispatcher's assumptions (req.Assume*) are not
+// this daemon's configuration, "" when they are.
+func assumed(cfg *config.Config, req hookproto.Request) string {
+	if req.AssumeTimeoutMS != 0 && req.AssumeTimeoutMS != cfg.Hook.Timeout.Milliseconds() {
+		return fmt.Sprintf("hook.timeout is %s, not %dms", cfg.Hook.Timeout.Duration, req.AssumeTimeoutMS)
+	}
+	if req.AssumeConfig != "" {
+		path := cfg.Path
+		if path == "" {
+			path = config.DefaultPath // defaults: no file, the hook would find none either
+		}
+		if filepath.Clean(req.AssumeConfig) != filepath.Clean(path) {
+			a, aerr := os.Stat(req.AssumeConfig)
+			b, berr := os.Stat(path)
+			if aerr != nil || berr != nil || !os.SameFile(a, b) {
+				return fmt.Sprintf("serving config %s, not %s", path, req.AssumeConfig)
+			}
+		}
+	}
+	return ""
 }
 
 // workContext bounds a hook request's work: by the deadline the hook
@@ -255,7 +282,7 @@ func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Re
 	case euca.EventPreBoot:
 		o, err := preboot.PreBootContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
-			refuse := cfg.Hook.OnError == config.OnErrorRefuse || errors.Is(err, preboot.ErrOutsideRoot)
+			refuse := cfg.Hook.OnError == config.OnErrorRefuse || preboot.AlwaysRefused(err)
 			s.log.Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
 			return &hookproto.Response{Refuse: refuse, Error: err.Error()}, nil
 		}

@@ -39,6 +39,14 @@ type Request struct {
 	// Deadline is when the hook stops waiting for the answer: the daemon
 	// writes nothing for the request after it.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// AssumeConfig and AssumeTimeoutMS are what the static nc-hooks
+	// dispatcher (hooks/eucalyptus/dispatch), which reads no config,
+	// assumed: the config file the hook would read and, when no
+	// NCHOOKD_TIMEOUT was given, its hook.timeout. A daemon whose own are
+	// not these answers Unavailable, and the dispatcher runs the Go hook,
+	// which reads the config. Empty/0: nothing assumed.
+	AssumeConfig    string `json:"assume_config,omitempty"`
+	AssumeTimeoutMS int64  `json:"assume_timeout_ms,omitempty"`
 }
 
 // Response is the daemon's answer.
@@ -49,11 +57,14 @@ type Response struct {
 	Refuse bool `json:"refuse,omitempty"`
 	// Denied: the daemon does not serve this peer (SO_PEERCRED); the hook
 	// then does the work itself, as when no daemon runs.
-	Denied    bool             `json:"denied,omitempty"`
-	Error     string           `json:"error,omitempty"`
-	Outcome   *preboot.Outcome `json:"outcome,omitempty"`
-	Instances []InstanceStatus `json:"instances,omitempty"`
-	Daemon    *DaemonStatus    `json:"daemon,omitempty"`
+	Denied bool `json:"denied,omitempty"`
+	// Unavailable: the request's Assume* are not the daemon's; nothing
+	// was done, and the caller runs the Go hook.
+	Unavailable bool             `json:"unavailable,omitempty"`
+	Error       string           `json:"error,omitempty"`
+	Outcome     *preboot.Outcome `json:"outcome,omitempty"`
+	Instances   []InstanceStatus `json:"instances,omitempty"`
+	Daemon      *DaemonStatus    `json:"daemon,omitempty"`
 }
 
 // InstanceStatus is what nchookd knows of one install.

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"errors"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,6 +21,13 @@ func RedactURL(s string) string {
 		return s
 	}
 	u, err := url.Parse(s)
+	// An '@' past where the parser's authority ends ("http://u:123#x@h/"
+	// parses as host u, port 123): a password may hold an unencoded '/',
+	// '?' or '#'. Treated as unparseable, so nothing before that '@' is
+	// kept (an '@' in a path or query costs its host name, never a secret).
+	if _, rest, _ := strings.Cut(s, "://"); strings.LastIndex(rest, "@") > strings.IndexAny(rest+"/", "/?#") {
+		err = errors.New("'@' after the authority")
+	}
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		// Unparseable: keep only what precedes any credential or query.
 		return redactRaw(s)

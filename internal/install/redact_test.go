@@ -21,12 +21,17 @@ func TestRedactURL(t *testing.T) {
 		{"http://u:p#s3cret@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
 		{"http://u:p?s3cret@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
 		{"http://u:p/s3cret@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
+		// ... even where the part before it parses as host:port.
+		{"http://u:123#x@h/", "http://REDACTED@h/"},
+		{"http://u:123?x@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
+		{"http://u:123/x@h/ks.cfg", "http://REDACTED@h/ks.cfg"},
+		{"http://u:p@h:1#s3cret@h2/", "http://REDACTED@h2/"},
 	} {
 		got := RedactURL(c.in)
 		if got != c.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", c.in, got, c.want)
 		}
-		for _, secret := range []string{"s3cret", "tok3n", "abc123", "deadbeef", "AKIA", "xyz", "u:p"} {
+		for _, secret := range []string{"s3cret", "tok3n", "abc123", "deadbeef", "AKIA", "xyz", "u:p", "u:123"} {
 			if strings.Contains(got, secret) {
 				t.Errorf("RedactURL(%q) = %q keeps %q", c.in, got, secret)
 			}
@@ -55,4 +60,50 @@ func TestProvenanceRedacted(t *testing.T) {
 	if d := raw.Describe(); strings.Contains(d, "hunter2") || strings.Contains(d, "9f8e7d") {
 		t.Fatalf("description %q", d)
 	}
+}
+
+// FuzzRedactURLPassword: whatever a password holds (unencoded '/', '?',
+// '#', '@', '%', ':'), no part of it of four bytes or more survives in
+// RedactURL's output, nor the user name, with the URL alone or in text.
+func FuzzRedactURLPassword(f *testing.F) {
+	for _, s := range [][2]string{{"u", "123#x"}, {"user", "s3cret"}, {"u", "p/q?r#s@t"}, {"a", "%zz:1"}, {"bob", "12345"}, {"u", "1:2@3"}} {
+		f.Add(s[0], s[1], "h", "/ks.cfg")
+	}
+	f.Fuzz(func(t *testing.T, user, pass, host, path string) {
+		if !plain(user) || !plain(host) || (path != "" && (path[0] != '/' || !plain(strings.ReplaceAll(path, "/", ".")))) {
+			return
+		}
+		ins := []string{"http://" + user + ":" + pass + "@" + host + path}
+		if !strings.ContainsAny(pass, " \t\n\f\r\"'<>") { // in text, these end a URL
+			ins = append(ins, "see inst.ks=https://"+user+":"+pass+"@"+host+path+" now")
+		}
+		for _, in := range ins {
+			out := RedactURL(in)
+			if strings.HasPrefix(in, "see") {
+				out = RedactText(in)
+			}
+			keep := "http https see inst.ks now REDACTED " + host + path
+			for i := 0; i+4 <= len(pass); i++ {
+				if sub := pass[i : i+4]; strings.Contains(out, sub) && !strings.Contains(keep, sub) {
+					t.Fatalf("%q -> %q keeps %q of the password", in, out, sub)
+				}
+			}
+			if len(user) >= 4 && strings.Contains(out, user+":") {
+				t.Fatalf("%q -> %q keeps the user %q", in, out, user)
+			}
+		}
+	})
+}
+
+// plain: a non-empty name of lower-case letters, digits and dots.
+func plain(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -358,6 +358,37 @@ func TestOutsideRootWithoutDirectives(t *testing.T) {
 	}
 }
 
+// Outside the instances root (on_error = "boot"), instance.xml is read
+// from the directory whose owner was checked, held open: swapping the
+// path for a symlink to another instance directory in between must not
+// make nchookd answer for the other one.
+func TestOutsideRootReadsHeldDir(t *testing.T) {
+	cfg, inst := setup(t, "3.4", []byte("#cloud-config\n"), true)
+	cfg.Hook.InstancesRoot = []string{"/var/lib/eucalyptus/instancs"}
+	cfg.Hook.OnError = config.OnErrorBoot
+	_, other := setup(t, "3.4", []byte("#cloud-config\n"), true)
+	ix := mustRead(t, filepath.Join(other.Dir, "instance.xml"))
+	os.WriteFile(filepath.Join(other.Dir, "instance.xml"), bytes.ReplaceAll(ix, []byte(inst.Name), []byte("i-SWAPPED")), 0o644)
+	swapped := false
+	testPause = func(point, dir string) {
+		if point != "outside-root-read" || swapped {
+			return
+		}
+		swapped = true
+		if err := os.Rename(inst.Dir, inst.Dir+".moved"); err != nil {
+			t.Error(err)
+		}
+		if err := os.Symlink(other.Dir, inst.Dir); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { testPause = func(string, string) {} }()
+	o, err := PreBoot(cfg, inst.Dir)
+	if !swapped || err != nil || o.Instance != inst.Name || o.Changed {
+		t.Fatalf("swapped %v: %+v %v; want the held directory's instance %s, unchanged", swapped, o, err, inst.Name)
+	}
+}
+
 // The rewritten domain XML holds the VNC password: it keeps the NC's owner
 // and mode less what every local user or the NC's group could read.
 func TestRewrittenDomainNotWorldReadable(t *testing.T) {

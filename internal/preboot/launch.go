@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
@@ -58,6 +57,19 @@ var ErrPolicy = errors.New("not allowed by policy")
 
 // ErrOutsideRoot marks an instance directory outside hook.instances_root.
 var ErrOutsideRoot = errors.New("outside the configured instances root")
+
+// ErrNameMismatch marks an instance.xml whose <name> is not its
+// directory's: the NC names each instance directory after the instance, and
+// nchookd keys its records by that name, which the NC's user must not
+// choose apart from the directory.
+var ErrNameMismatch = errors.New("instance.xml names another instance")
+
+// AlwaysRefused reports whether err refuses the launch whatever
+// hook.on_error says: nchookd never boots as the NC wrote it what it must
+// not touch at all.
+func AlwaysRefused(err error) bool {
+	return errors.Is(err, ErrOutsideRoot) || errors.Is(err, ErrNameMismatch)
+}
 
 // Outcome says what a pre-boot step did.
 type Outcome struct {
@@ -264,6 +276,9 @@ func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outco
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", d.name(), err)
 	}
+	if inst.Name != d.name() {
+		return nil, fmt.Errorf("instance %s: %w (%q)", d.name(), ErrNameMismatch, inst.Name)
+	}
 	domName, err := euca.DomainFileName(d.Path(), inst, d.exists)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", inst.Name, err)
@@ -316,6 +331,20 @@ func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outco
 	return &p.Outcome, nil
 }
 
+// WithoutDirectives passes a launch whose user-data asks nothing of
+// nchookd: it returns an unchanged Outcome when instance.xml in dir (read
+// as the directory's owner, through the directory held open; nothing is
+// written) has no kscloud directive, else cause. The hook uses it when no
+// configuration can be read: such a launch must always boot.
+func WithoutDirectives(dir string, cause error) (*Outcome, error) {
+	o, err := outsideRoot(dir, cause)
+	if err != nil {
+		return nil, err
+	}
+	o.Notes = []string{"no kscloud directives: domain left as the NC wrote it"}
+	return o, nil
+}
+
 // outsideRoot answers, under hook.on_error = "boot", for an instance
 // directory outside every instances root. A launch whose user-data asks for
 // nothing is none of nchookd's business, so a wrong hook.instances_root
@@ -326,12 +355,19 @@ func outsideRoot(dir string, cause error) (*Outcome, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, cause
 	}
-	st, err := os.Stat(dir)
+	// Held open: instance.xml is read from the directory whose owner is
+	// checked, whatever the path names by then.
+	d, err := atomicfile.OpenDir(dir)
 	if err != nil {
 		return nil, cause
 	}
-	sys := st.Sys().(*syscall.Stat_t)
-	f, err := atomicfile.OpenAs(filepath.Join(dir, euca.InstanceFile), int(sys.Uid), int(sys.Gid))
+	defer d.Close()
+	st, err := d.Stat()
+	if err != nil {
+		return nil, cause
+	}
+	testPause("outside-root-read", dir)
+	f, err := d.OpenAs(euca.InstanceFile, int(st.Uid), int(st.Gid))
 	if err != nil {
 		return nil, cause
 	}

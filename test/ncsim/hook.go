@@ -30,7 +30,7 @@ func BuildDispatcher(goHook, dst string) error {
 	if cc == "" {
 		cc = "cc"
 	}
-	out, err := exec.Command(cc, "-static", "-s", "-O2", "-Wall", "-Werror", `-DNCHOOKD_HOOK="`+goHook+`"`, "-o", dst, src).CombinedOutput()
+	out, err := exec.Command(cc, "-static", "-s", "-O2", "-Wall", "-Wextra", "-Werror", `-DNCHOOKD_HOOK="`+goHook+`"`, "-o", dst, src).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("dispatcher: %s: %v\n%s", cc, err, out)
 	}

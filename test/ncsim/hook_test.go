@@ -27,6 +27,8 @@ func TestDispatcher(t *testing.T) {
 	}
 	run := func(args ...string) (int, string) {
 		cmd := exec.Command(disp, args...)
+		// No daemon: the dispatcher hands every handled event to the Go hook.
+		cmd.Env = append(os.Environ(), "NCHOOKD_SOCKET="+filepath.Join(dir, "no.sock"))
 		var se strings.Builder
 		cmd.Stderr = &se
 		err := cmd.Run()

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // DefaultRegion is the region signed into SigV4 requests to a custom
@@ -50,6 +52,9 @@ type Config struct {
 	Zone string
 	// HTTPClient replaces the SDK's HTTP client.
 	HTTPClient *http.Client
+	// Calls, when set, hears every EC2 API request sent (each retry
+	// too), with the operation's name.
+	Calls func(op string)
 	// RetryMaxAttempts bounds the SDK's retries of one call (0: SDK default, 3).
 	RetryMaxAttempts int
 	// Now is the clock SigV2 timestamps come from (tests); nil: time.Now.
@@ -185,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		if sig == SignatureV2 {
 			o.APIOptions = append(o.APIOptions, addSigV2(&sigV2{creds: o.Credentials, now: now, clock: clock}))
 		}
+		if cfg.Calls != nil {
+			o.APIOptions = append(o.APIOptions, countCalls(cfg.Calls))
+		}
 	})
 	prov := &Provider{
 		api: api,
@@ -291,3 +299,15 @@ func firstErr(errs ...error) error {
 // ErrNoCredentials: no keys in the configuration, the environment or the
 // AWS SDK's chain.
 var ErrNoCredentials = errors.New("no credentials")
+
+// countCalls is a deserialize-step middleware (below the retry loop: run
+// once per attempt) that tells calls of every request sent.
+func countCalls(calls func(op string)) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("KscloudCountCalls",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				calls(awsmiddleware.GetOperationName(ctx))
+				return next.HandleDeserialize(ctx, in)
+			}), middleware.After)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,6 +74,28 @@ func TestEucarcEndToEnd(t *testing.T) {
 		v, err := p.CreateVolume(context.Background(), cloud.VolumeSpec{SizeGiB: 1, Tags: cloud.Tags{"via": "eucarc"}})
 		if err != nil || v.Tags["via"] != "eucarc" {
 			t.Errorf("%s: CreateVolume through the eucarc: %+v, %v", sig, v, err)
+		}
+	}
+}
+
+// TestCallsCounted: Config.Calls hears every request the endpoint
+// verified, with its operation's name, for either signature.
+func TestCallsCounted(t *testing.T) {
+	for _, sig := range []string{ec2.SignatureV4, ec2.SignatureV2} {
+		srv := ec2endpoint.Start(t, ec2endpoint.Options{})
+		var ops []string
+		p, err := ec2.New(context.Background(), ec2.Config{
+			Endpoint: srv.URL(), AccessKey: srv.AccessKey(), SecretKey: srv.SecretKey(), Signature: sig,
+			Calls: func(op string) { ops = append(ops, op) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.CreateVolume(context.Background(), cloud.VolumeSpec{SizeGiB: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if n := srv.Signatures(sig); len(ops) == 0 || len(ops) != n || !slices.Contains(ops, "CreateVolume") {
+			t.Fatalf("%s: heard %q, the endpoint verified %d requests", sig, ops, n)
 		}
 	}
 }
