@@ -132,8 +132,10 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			// The installer may still want it: serve it again, same port
 			// and path (they are on its command line) if free.
 			if tok := b.Value("http.token"); tok != "" {
-				if srv, err := serveKickstart(ks, b.Value("http.addr"), tok, installerUIDs(f.connect)); err == nil {
-					pr.cleanup = srv.Close
+				if peers, _, err := kickstartPeers(ctx, f.connect, p, b); err == nil {
+					if srv, err := serveKickstart(ks, b.Value("http.addr"), tok, peers); err == nil {
+						pr.cleanup = srv.Close
+					}
 				}
 			}
 		}
@@ -212,7 +214,11 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			if err != nil {
 				return nil, err
 			}
-			srv, err := serveKickstart(ks, "", tok, installerUIDs(f.connect))
+			peers, guestHost, err := kickstartPeers(ctx, f.connect, p, b)
+			if err != nil {
+				return nil, err
+			}
+			srv, err := serveKickstart(ks, "", tok, peers)
 			if err != nil {
 				return nil, err
 			}
@@ -220,8 +226,8 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			b.SetValue("http.addr", srv.Addr())
 			b.SetValue("http.token", tok) // the state file is 0600
 			_, port, _ := net.SplitHostPort(srv.Addr())
-			// QEMU user networking: the host's loopback is 10.0.2.2 in the guest.
-			args = append(args, "ip=dhcp", "inst.ks=http://10.0.2.2:"+port+srv.Path())
+			// The host as the guest reaches it (user networking: 10.0.2.2).
+			args = append(args, "ip=dhcp", "inst.ks=http://"+guestHost+":"+port+srv.Path())
 		case "url":
 			args = append(args, "ip=dhcp", "inst.ks="+spec.Kickstart)
 		case "":
