@@ -137,10 +137,56 @@ reboot
 `
 	ks := writeKS(t, ksText)
 	w := e.watchDomains()
+	// While the build runs, a peer on the network that is not the build's
+	// guest (this host, from the network's own address) asks for the
+	// kickstart with the right path: 404, and nothing listens on loopback.
+	probed := make(chan string, 1)
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	go func() {
+		defer close(probed)
+		st, err := install.OpenStore(e.state)
+		if err != nil {
+			probed <- err.Error()
+			return
+		}
+		for probeCtx.Err() == nil {
+			time.Sleep(200 * time.Millisecond)
+			bs, _ := st.List()
+			if len(bs) == 0 || bs[0].Values["http.addr"] == "" || bs[0].Values["http.token"] == "" {
+				continue
+			}
+			addr, tok := bs[0].Values["http.addr"], bs[0].Values["http.token"]
+			local := &net.TCPAddr{IP: net.ParseIP(subnet + ".1")}
+			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+				DialContext: (&net.Dialer{LocalAddr: local}).DialContext}}
+			resp, err := c.Get("http://" + addr + "/" + tok + "/ks.cfg")
+			if err != nil {
+				probed <- "host peer: " + err.Error() // the installer fetched it first: the server is gone
+				return
+			}
+			resp.Body.Close()
+			_, port, _ := net.SplitHostPort(addr)
+			if lc, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+				lc.Close()
+				probed <- "listening on loopback too"
+				return
+			}
+			probed <- fmt.Sprintf("host peer: HTTP %d", resp.StatusCode)
+			return
+		}
+	}()
 	start := time.Now()
 	r := e.kscloud(t, ctx, "run", "--accel", "tcg", "--network", name, "--ks", ks, "--ks-delivery", "http",
 		"--kernel", k, "--initrd", i, "--disk", "1", "--extra-args", tcgArgs, "--output", "json")
+	stopProbe()
 	doms := w.installers()
+	switch p := <-probed; {
+	case p == "host peer: HTTP 404":
+	case strings.HasPrefix(p, "host peer: ") && !strings.Contains(p, "HTTP"):
+		t.Logf("probe came too late (%s): the refusal of other peers is not shown by this run", p)
+	default:
+		t.Fatalf("a peer that is not the build's guest: %q, want HTTP 404", p)
+	}
 	if r.code != 0 {
 		t.Fatalf("run --network %s --ks-delivery http: exit %d\n%s", name, r.code, r.stderr)
 	}
