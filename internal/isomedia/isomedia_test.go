@@ -210,7 +210,7 @@ func TestJolietHostile(t *testing.T) {
 	if svd == 0 {
 		t.Fatal("no supplementary volume descriptor")
 	}
-	for i := 0; i < 600; i++ {
+	for i := 0; i < 300; i++ {
 		b := bytes.Clone(good)
 		// Corrupt the Joliet root directory's records, the Joliet
 		// descriptor's root record, or the primary one's (the iso9660
