@@ -6,6 +6,7 @@ pkgs=(
 	gcc libc6-dev pkg-config make git ca-certificates xsltproc
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
 	qemu-system-x86 qemu-utils libxml2-utils
+	dnsmasq-base iptables # libvirt NAT networks (--network default): DHCP, DNS, masquerading
 	linux-image-amd64 busybox-static extlinux syslinux-common
 	cpio gzip e2fsprogs fdisk
 	ovmf xorriso zstd xz-utils

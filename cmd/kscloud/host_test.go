@@ -20,7 +20,6 @@ func TestHostFlagErrors(t *testing.T) {
 		{base("--cpu", "host-model"), `--cpu "host-model": want host-passthrough`},
 		{base("--accel", "tcg", "--cpu", "host-passthrough"), "--cpu host-passthrough: needs KVM"},
 		{base("--network", "bridge="), "--network bridge=: name the bridge"},
-		{base("--network", "bridge=br0", "--ks-delivery", "http"), "--ks-delivery http with --network bridge=br0: kscloud's kickstart server serves QEMU user-mode networking only"},
 		{base("--format", "ova"), `--format "ova": want qcow2, raw, vmdk or vdi`},
 		{base("--provider", "ec2", "--accel", "kvm"), "--accel, --boot, --cpu and --network are for the libvirt provider"},
 		{base("--provider", "opennebula", "--boot", "uefi"), "--accel, --boot, --cpu and --network are for the libvirt provider"},

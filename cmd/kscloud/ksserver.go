@@ -18,34 +18,42 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kscloud/kscloud/internal/cloud"
+	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
+	"github.com/kscloud/kscloud/internal/install"
 )
 
 // ksServer serves one build's kickstart to its installer (--ks-delivery
 // http) and to nobody else:
 //
-//   - It binds the host's loopback only. The installer runs under QEMU user
-//     networking (SLIRP, the libvirt provider's network): the guest reaches
-//     the host's 127.0.0.1 as 10.0.2.2, through a socket the QEMU process
-//     itself opens. No other address of the host serves it.
+//   - It binds one address, the one the guest reaches the host at, and no
+//     other. Under QEMU user networking (--network user) that is the
+//     host's loopback: the guest reaches 127.0.0.1 as 10.0.2.2, through a
+//     socket the QEMU process itself opens. On a libvirt network it is the
+//     network's own address on the host (the NAT gateway, e.g.
+//     192.168.122.1), on a bridge the host's address on the bridge: other
+//     networks of the host are not offered it.
 //   - The path is /<32 random hex bytes>/ks.cfg, drawn per build from
 //     crypto/rand; every other path, method or peer gets 404. Other guests
-//     on the host (their SLIRP reaches the same loopback) cannot guess it.
-//   - The QEMU command line holds that path and /proc/PID/cmdline is
-//     world-readable, so the path alone does not keep out the host's local
-//     users: each connection's client socket must belong to a uid allowed
-//     to run the installer (the QEMU user, or kscloud's own uid), read from
-//     /proc/net/tcp before the request is answered.
+//     cannot guess it.
+//   - The path is on the guest's kernel command line (QEMU's in /proc, the
+//     domain XML), so the path alone does not keep out local users or
+//     other guests on the same network. Loopback: each connection's client
+//     socket must belong to a uid allowed to run the installer (the QEMU
+//     user, or kscloud's own uid), read from /proc/net/tcp before the
+//     request is answered. A network or bridge: the connection's source
+//     address must be the build's own guest there (its MAC in the host's
+//     neighbour table for that address, on that network's bridge).
 //   - It stops after the first complete answer (the installer fetched it)
 //     and when the build ends.
 type ksServer struct {
-	srv  *http.Server
-	ln   net.Listener
-	path string // /<token>/ks.cfg
-	once sync.Once
-	// peerOK says whether the uid owning a connection's client socket may
-	// fetch the kickstart.
-	peerOK func(uid int) bool
-	done   chan struct{} // closed once the kickstart was served in full
+	srv   *http.Server
+	ln    net.Listener
+	path  string // /<token>/ks.cfg
+	once  sync.Once
+	peers ksPeers
+	done  chan struct{} // closed once the kickstart was served in full
 }
 
 // newKickstartToken draws a per-build path component.
@@ -57,25 +65,47 @@ func newKickstartToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// serveKickstart serves ks at /TOKEN/ks.cfg on addr (a loopback host:port;
-// "" or a port taken picks a free loopback port) to peers peerOK accepts.
-func serveKickstart(ks []byte, addr, token string, peerOK func(uid int) bool) (*ksServer, error) {
+// ksPeers says where a kickstart server listens and whom it answers.
+type ksPeers struct {
+	// Bind is the one IPv4 address to listen on ("": 127.0.0.1). Never a
+	// wildcard.
+	Bind string
+	// UID (loopback, user networking) says whether the uid owning a
+	// connection's client socket may fetch the kickstart.
+	UID func(uid int) bool
+	// Guest (a libvirt network or bridge), when set, is asked instead:
+	// whether the connection's source address is the build's guest.
+	Guest func(ip netip.Addr) bool
+}
+
+// serveKickstart serves ks at /TOKEN/ks.cfg on addr (a host:port on
+// peers.Bind; "", another address or a port taken picks a free port on
+// peers.Bind) to the peers peers accepts.
+func serveKickstart(ks []byte, addr, token string, peers ksPeers) (*ksServer, error) {
 	if len(token) < 32 {
 		return nil, errors.New("kickstart server: no token")
 	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
+	if peers.Bind == "" {
+		peers.Bind = "127.0.0.1"
 	}
-	if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().IsLoopback() {
-		addr = "127.0.0.1:0" // never anything but loopback, whatever a state file says
+	bind, err := netip.ParseAddr(peers.Bind)
+	if err != nil || !bind.Is4() || bind.IsUnspecified() {
+		return nil, fmt.Errorf("kickstart server: bind address %q: want one IPv4 address of this host", peers.Bind)
+	}
+	if peers.Guest == nil && !bind.IsLoopback() {
+		return nil, fmt.Errorf("kickstart server: %s is not loopback and no guest check was given", bind)
+	}
+	any := netip.AddrPortFrom(bind, 0).String()
+	if ap, err := netip.ParseAddrPort(addr); err != nil || ap.Addr() != bind {
+		addr = any // only the bind address, whatever a state file says
 	}
 	ln, err := net.Listen("tcp4", addr)
 	if err != nil {
-		if ln, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+		if ln, err = net.Listen("tcp4", any); err != nil {
 			return nil, fmt.Errorf("kickstart server: %w", err)
 		}
 	}
-	s := &ksServer{ln: ln, path: "/" + token + "/ks.cfg", peerOK: peerOK, done: make(chan struct{})}
+	s := &ksServer{ln: ln, path: "/" + token + "/ks.cfg", peers: peers, done: make(chan struct{})}
 	s.srv = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 10 * time.Second,
 		MaxHeaderBytes: 8 << 10,
@@ -112,8 +142,8 @@ func serveKickstart(ks []byte, addr, token string, peerOK func(uid int) bool) (*
 // the address on the installer's command line. When that cannot be had
 // (the port is taken, the address is not loopback) it says so in one line
 // and serves nothing: another port is one the installer does not know.
-func resumeKickstart(ks []byte, addr, token string, peerOK func(uid int) bool, stderr io.Writer) *ksServer {
-	srv, err := serveKickstart(ks, addr, token, peerOK)
+func resumeKickstart(ks []byte, addr, token string, peers ksPeers, stderr io.Writer) *ksServer {
+	srv, err := serveKickstart(ks, addr, token, peers)
 	if err == nil && srv.Addr() == addr {
 		return srv
 	}
@@ -125,7 +155,7 @@ func resumeKickstart(ks []byte, addr, token string, peerOK func(uid int) bool, s
 	return nil
 }
 
-// Addr is where it listens (host:port on loopback).
+// Addr is where it listens (host:port).
 func (s *ksServer) Addr() string { return s.ln.Addr().String() }
 
 // Path is the secret path the installer fetches.
@@ -138,12 +168,16 @@ func (s *ksServer) Close() { s.srv.Close() }
 func (s *ksServer) Fetched() <-chan struct{} { return s.done }
 
 func (s *ksServer) peerAllowed(r *http.Request) bool {
+	if s.peers.Guest != nil {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		return err == nil && s.peers.Guest(ap.Addr().Unmap())
+	}
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if local == nil {
+	if local == nil || s.peers.UID == nil {
 		return false
 	}
 	uid, err := tcpPeerUID(r.RemoteAddr, local.String())
-	return err == nil && s.peerOK(uid)
+	return err == nil && s.peers.UID(uid)
 }
 
 // tcpPeerUID returns the uid owning the local TCP socket at client that is
@@ -226,4 +260,38 @@ func qemuUsers(qemuConf string) []string {
 		}
 	}
 	return append(names, "libvirt-qemu", "qemu")
+}
+
+// kickstartPeers chooses where a build's kickstart server listens and whom
+// it answers, for the launch's network, and the host name the installer
+// puts in its URL: loopback and the QEMU user's sockets under user-mode
+// networking (10.0.2.2 in the guest); the host's address on a libvirt
+// network or bridge, answering only the build's own guest there.
+func kickstartPeers(ctx context.Context, connect string, p cloud.Provider, b *install.Build) (ksPeers, string, error) {
+	peers := ksPeers{UID: installerUIDs(connect)}
+	lp, ok := p.(*cloudlibvirt.Provider)
+	if !ok {
+		return peers, "10.0.2.2", nil
+	}
+	ka, err := lp.KickstartBindAddr(ctx)
+	if err != nil {
+		return ksPeers{}, "", fmt.Errorf("--ks-delivery http: %w", err)
+	}
+	peers.Bind = ka.Bind
+	if a, err := netip.ParseAddr(ka.Bind); err == nil && a.IsLoopback() {
+		return peers, ka.Guest, nil
+	}
+	peers.Guest = func(ip netip.Addr) bool {
+		r, ok := b.Resource("installer")
+		if !ok {
+			if r, ok = b.Resource("instance"); !ok {
+				return false // no guest of this build yet
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		at, err := lp.GuestAt(ctx, r.ID, ip)
+		return err == nil && at
+	}
+	return peers, ka.Guest, nil
 }

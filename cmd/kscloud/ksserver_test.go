@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,7 +46,7 @@ func TestKickstartServerPath(t *testing.T) {
 		t.Fatalf("tokens %q %q", tok, tok2)
 	}
 	// A state file naming a wildcard address still gets loopback.
-	srv, err := serveKickstart([]byte(ks), "0.0.0.0:0", tok, func(int) bool { return true })
+	srv, err := serveKickstart([]byte(ks), "0.0.0.0:0", tok, ksPeers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestKickstartServerPath(t *testing.T) {
 // server stops listening; Close (the build's end) stops it too.
 func TestKickstartServerLifetime(t *testing.T) {
 	tok, _ := newKickstartToken()
-	srv, err := serveKickstart([]byte("text\n"), "", tok, func(int) bool { return true })
+	srv, err := serveKickstart([]byte("text\n"), "", tok, ksPeers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestKickstartServerLifetime(t *testing.T) {
 	waitRefused(t, srv.Addr())
 
 	tok, _ = newKickstartToken()
-	srv2, err := serveKickstart([]byte("text\n"), "", tok, func(int) bool { return true })
+	srv2, err := serveKickstart([]byte("text\n"), "", tok, ksPeers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func waitRefused(t *testing.T, addr string) {
 func TestKickstartServerPeer(t *testing.T) {
 	tok, _ := newKickstartToken()
 	me := os.Geteuid()
-	srv, err := serveKickstart([]byte("secret\n"), "", tok, func(uid int) bool { return uid != me })
+	srv, err := serveKickstart([]byte("secret\n"), "", tok, ksPeers{UID: func(uid int) bool { return uid != me }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestKickstartServerOtherUser(t *testing.T) {
 	}
 	const nobody, qemu = 65534, 64055
 	tok, _ := newKickstartToken()
-	srv, err := serveKickstart([]byte("secret\n"), "", tok, func(uid int) bool { return uid == qemu })
+	srv, err := serveKickstart([]byte("secret\n"), "", tok, ksPeers{UID: func(uid int) bool { return uid == qemu }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,14 +212,14 @@ func TestQemuUsers(t *testing.T) {
 // on a port the installer does not know.
 func TestResumeKickstartSameAddress(t *testing.T) {
 	tok, _ := newKickstartToken()
-	first, err := serveKickstart([]byte("text\n"), "", tok, func(int) bool { return true })
+	first, err := serveKickstart([]byte("text\n"), "", tok, ksPeers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := first.Addr()
 	// The port still taken (here by the first server): one line, nothing served.
 	var se strings.Builder
-	if srv := resumeKickstart([]byte("text\n"), addr, tok, func(int) bool { return true }, &se); srv != nil {
+	if srv := resumeKickstart([]byte("text\n"), addr, tok, ksPeers{UID: func(int) bool { return true }}, &se); srv != nil {
 		srv.Close()
 		t.Fatalf("served at %s while %s was taken", srv.Addr(), addr)
 	}
@@ -229,9 +230,52 @@ func TestResumeKickstartSameAddress(t *testing.T) {
 	waitRefused(t, addr)
 	// Free again: the same address.
 	se.Reset()
-	srv := resumeKickstart([]byte("text\n"), addr, tok, func(int) bool { return true }, &se)
+	srv := resumeKickstart([]byte("text\n"), addr, tok, ksPeers{UID: func(int) bool { return true }}, &se)
 	if srv == nil || srv.Addr() != addr || se.Len() != 0 {
 		t.Fatalf("free port: %v, stderr %q", srv, se.String())
 	}
 	srv.Close()
+}
+
+// TestKickstartServerGuest: on a libvirt network or bridge the server
+// binds the given address only and answers only the source address the
+// guest check accepts (the build's guest); other peers get 404 even with
+// the path. A non-loopback bind without a guest check, or a wildcard, is
+// refused.
+func TestKickstartServerGuest(t *testing.T) {
+	tok, _ := newKickstartToken()
+	var asked []netip.Addr
+	guestIP := netip.MustParseAddr("127.0.0.1")
+	accept := false
+	srv, err := serveKickstart([]byte("secret\n"), "0.0.0.0:0", tok, ksPeers{Bind: "127.0.0.1",
+		UID:   func(int) bool { return true }, // not asked: the guest check decides
+		Guest: func(ip netip.Addr) bool { asked = append(asked, ip); return accept && ip == guestIP }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if h, _, _ := net.SplitHostPort(srv.Addr()); h != "127.0.0.1" {
+		t.Fatalf("listens on %s", srv.Addr())
+	}
+	url := "http://" + srv.Addr() + srv.Path()
+	if code, _ := get(t, "GET", url, nil); code != 404 {
+		t.Fatalf("GET from a peer that is not the guest: %d, want 404", code)
+	}
+	if len(asked) != 1 || asked[0] != guestIP {
+		t.Fatalf("guest check asked about %v", asked)
+	}
+	accept = true
+	if code, body := get(t, "GET", url, nil); code != 200 || body != "secret\n" {
+		t.Fatalf("GET from the guest: %d %q", code, body)
+	}
+	for _, p := range []ksPeers{
+		{Bind: "0.0.0.0", Guest: func(netip.Addr) bool { return true }},
+		{Bind: "192.0.2.1"}, // not loopback, no guest check
+		{Bind: "fe80::1", Guest: func(netip.Addr) bool { return true }},
+	} {
+		if s, err := serveKickstart([]byte("x"), "", tok, p); err == nil {
+			s.Close()
+			t.Errorf("bind %q accepted", p.Bind)
+		}
+	}
 }

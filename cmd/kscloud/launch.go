@@ -131,12 +131,16 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 				if err != nil {
 					return install.Served{}, err
 				}
-				srv, err := serveKickstart(ks, "", tok, installerUIDs(f.connect))
+				peers, guestHost, err := kickstartPeers(ctx, f.connect, p, b)
+				if err != nil {
+					return install.Served{}, err
+				}
+				srv, err := serveKickstart(ks, "", tok, peers)
 				if err != nil {
 					return install.Served{}, err
 				}
 				pr.cleanup = srv.Close
-				return install.Served{HTTPDelivery: install.HTTPDelivery{Addr: srv.Addr(), Token: tok}, Path: srv.Path()}, nil
+				return install.Served{HTTPDelivery: install.HTTPDelivery{Addr: srv.Addr(), Token: tok}, Path: srv.Path(), GuestHost: guestHost}, nil
 			}}
 		if op, ok := p.(*opennebula.Provider); ok {
 			in.Catalog = func(ctx context.Context, name string) (install.CatalogInstaller, error) {
@@ -161,7 +165,9 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		// The installer may still want it: serve it again, same port
 		// and path (they are on its command line), or say why not.
 		if h != nil {
-			if srv := resumeKickstart(ks, h.Addr, h.Token, installerUIDs(f.connect), stderr); srv != nil {
+			if peers, _, err := kickstartPeers(ctx, f.connect, p, b); err != nil {
+				fmt.Fprintf(stderr, "kscloud: kickstart server %s (on the installer's command line): %v; not served again\n", h.Addr, err)
+			} else if srv := resumeKickstart(ks, h.Addr, h.Token, peers, stderr); srv != nil {
 				pr.cleanup = srv.Close
 			}
 		}

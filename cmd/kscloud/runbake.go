@@ -199,11 +199,6 @@ func (f *launchFlags) validate(kind string) string {
 	if msg := f.host.validate(f.provider); msg != "" {
 		return msg
 	}
-	if f.delivery == "http" && f.host.network != "user" {
-		// The kickstart server binds loopback only and checks that the
-		// peer is the QEMU process: only user-mode networking reaches it.
-		return fmt.Sprintf("--ks-delivery http with --network %s: kscloud's kickstart server serves QEMU user-mode networking only; use --ks-delivery inject (the default) or url", f.host.network)
-	}
 	if f.format != "" && f.format != "qcow2" {
 		if f.provider != "libvirt" {
 			return "--format is for local libvirt images (an EC2 cloud keeps its own)"

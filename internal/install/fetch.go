@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -73,9 +74,28 @@ func readFile(p string, max int64) ([]byte, error) {
 // Cache keeps downloaded installer files by checksum.
 type Cache struct{ Dir string }
 
+// urlEntry remembers what a URL without a known checksum gave: its
+// validators and the sha256 its content is cached under.
+type urlEntry struct {
+	URL          string `json:"url"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	SHA256       string `json:"sha256"`
+}
+
+// urlIndex is where the entry of src is kept.
+func (c Cache) urlIndex(src string) string {
+	h := sha256.Sum256([]byte(src))
+	return filepath.Join(c.Dir, "url-"+hex.EncodeToString(h[:])+".json")
+}
+
 // Fetch returns a local path for src (a local path is returned as is);
 // URLs are downloaded once into the cache, named by their sha256. When
-// wantSHA256 is given the content must match it.
+// wantSHA256 is given the content must match it. Without one (an ISO's
+// URL), a URL whose server gave an ETag or Last-Modified is asked again
+// with If-None-Match/If-Modified-Since: "304 Not Modified" reuses the
+// cached copy, anything else downloads it anew; a server that gives
+// neither is downloaded every time.
 func (c Cache) Fetch(ctx context.Context, src, wantSHA256 string) (string, error) {
 	if !IsURL(src) {
 		if _, err := os.Stat(src); err != nil {
@@ -100,11 +120,31 @@ func (c Cache) Fetch(ctx context.Context, src, wantSHA256 string) (string, error
 	if err != nil {
 		return "", err
 	}
+	var cached *urlEntry
+	if wantSHA256 == "" {
+		if b, err := atomicfile.ReadRegular(c.urlIndex(src), 64<<10); err == nil {
+			var e urlEntry
+			if json.Unmarshal(b, &e) == nil && e.URL == src && isHex64(e.SHA256) && (e.ETag != "" || e.LastModified != "") {
+				if st, err := os.Stat(filepath.Join(c.Dir, e.SHA256)); err == nil && st.Mode().IsRegular() {
+					cached = &e
+					if e.ETag != "" {
+						req.Header.Set("If-None-Match", e.ETag)
+					}
+					if e.LastModified != "" {
+						req.Header.Set("If-Modified-Since", e.LastModified)
+					}
+				}
+			}
+		}
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", src, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified && cached != nil {
+		return filepath.Join(c.Dir, cached.SHA256), nil
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("%s: HTTP %s", src, resp.Status)
 	}
@@ -127,7 +167,25 @@ func (c Cache) Fetch(ctx context.Context, src, wantSHA256 string) (string, error
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return "", err
 	}
+	if wantSHA256 == "" {
+		e := urlEntry{URL: src, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), SHA256: sum}
+		if e.ETag != "" || e.LastModified != "" {
+			if b, err := json.Marshal(e); err == nil {
+				atomicfile.Write(c.urlIndex(src), b, 0o644) // a cache: without it, the next launch downloads again
+			}
+		} else {
+			os.Remove(c.urlIndex(src))
+		}
+	}
 	return p, nil
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // TreeInfo is what an install tree's .treeinfo says about its installer.

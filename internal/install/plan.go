@@ -55,10 +55,13 @@ type HTTPDelivery struct {
 	Token string `json:"token"`
 }
 
-// Served is what PlanInput.Serve started: where, and the URL path.
+// Served is what PlanInput.Serve started: where, the URL path, and the
+// host as the guest reaches the server ("" = 10.0.2.2, QEMU user
+// networking's name for the host's loopback).
 type Served struct {
 	HTTPDelivery
-	Path string
+	Path      string
+	GuestHost string
 }
 
 // CatalogInstaller is an installer of an operator's catalog, resolved
@@ -224,8 +227,11 @@ func (p *Plan) local(ctx context.Context, spec *Spec, in PlanInput) error {
 		}
 		p.HTTP, p.KickstartFile = &srv.HTTPDelivery, filepath.Join(in.Dir, "ks.cfg")
 		_, port, _ := net.SplitHostPort(srv.Addr)
-		// QEMU user networking: the host's loopback is 10.0.2.2 in the guest.
-		args = append(args, "ip=dhcp", "inst.ks=http://10.0.2.2:"+port+srv.Path)
+		host := srv.GuestHost
+		if host == "" {
+			host = "10.0.2.2" // QEMU user networking: the host's loopback
+		}
+		args = append(args, "ip=dhcp", "inst.ks=http://"+net.JoinHostPort(host, port)+srv.Path)
 	case "url":
 		args = append(args, "ip=dhcp", "inst.ks="+spec.Kickstart)
 	case "":

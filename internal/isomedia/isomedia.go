@@ -1,8 +1,8 @@
 // Package isomedia reads an installer ISO 9660 image without mounting it
-// (github.com/kdomanski/iso9660: Rock Ridge names, else plain ISO 9660
-// names matched case-insensitively, without the ";1" version): the
-// kernel and initrd from its .treeinfo, or from the paths distributions
-// put them at.
+// (github.com/kdomanski/iso9660 for the primary tree and its Rock Ridge
+// names; joliet.go for a Joliet tree's names; else plain ISO 9660 names
+// matched case-insensitively, without the ";1" version): the kernel and
+// initrd from its .treeinfo, or from the paths distributions put them at.
 package isomedia
 
 import (
@@ -27,31 +27,50 @@ var ErrNotFound = errors.New("not on the medium")
 
 // Medium is an open ISO image.
 type Medium struct {
-	path string
-	f    *os.File
-	img  *iso9660.Image
+	path   string
+	f      *os.File
+	img    *iso9660.Image
+	joliet *jolietFile // the Joliet tree's root, nil without one
+}
+
+// malformed turns a panic of the iso9660 package on a hostile image (it
+// slices by the image's own lengths) into an error naming the image.
+func malformed(p string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("iso %s: not a well-formed ISO 9660 image: %v", p, r)
+	}
 }
 
 // Open opens an ISO 9660 image file.
-func Open(p string) (*Medium, error) {
+func Open(p string) (m *Medium, err error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	defer malformed(p, &err)
 	img, err := iso9660.OpenImage(f)
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("iso %s: not an ISO 9660 image: %w", p, err)
 	}
-	return &Medium{path: p, f: f, img: img}, nil
+	j, err := jolietRoot(f)
+	if err != nil {
+		return nil, fmt.Errorf("iso %s: %w", p, err)
+	}
+	return &Medium{path: p, f: f, img: img, joliet: j}, nil
 }
 
 // Close closes the image file.
 func (m *Medium) Close() error { return m.f.Close() }
 
 // Label is the volume identifier (what inst.stage2=hd:LABEL= names).
-func (m *Medium) Label() (string, error) {
-	l, err := m.img.Label()
+func (m *Medium) Label() (l string, err error) {
+	defer malformed(m.path, &err)
+	l, err = m.img.Label()
 	return strings.TrimSpace(l), err
 }
 
@@ -65,16 +84,34 @@ func isoName(n string) string {
 	return strings.ReplaceAll(n, "-", "_")
 }
 
-func (m *Medium) find(name string) (*iso9660.File, error) {
+// find looks name up: by the primary tree's exact (Rock Ridge) names, then
+// by the Joliet tree's names (exact, then in any case), then by the
+// primary tree's names in any case or as mkisofs maps them.
+func (m *Medium) find(name string) (entry, error) {
 	name = strings.Trim(path.Clean("/"+name), "/")
+	var parts []string
+	if name != "" {
+		parts = strings.Split(name, "/")
+	}
+	if f, err := m.findPrimary(parts, false); err == nil || !errors.Is(err, ErrNotFound) {
+		return f, err
+	}
+	if m.joliet != nil {
+		if f, err := m.findJoliet(parts); err == nil || !errors.Is(err, ErrNotFound) {
+			return f, err
+		}
+	}
+	return m.findPrimary(parts, true)
+}
+
+func (m *Medium) findPrimary(parts []string, fuzzy bool) (_ entry, err error) {
+	defer malformed(m.path, &err)
+	name := strings.Join(parts, "/")
 	f, err := m.img.RootDir()
 	if err != nil {
 		return nil, fmt.Errorf("iso %s: %w", m.path, err)
 	}
-	if name == "" {
-		return f, nil
-	}
-	for _, part := range strings.Split(name, "/") {
+	for _, part := range parts {
 		if !f.IsDir() {
 			return nil, fmt.Errorf("iso %s: %s: %w", m.path, name, ErrNotFound)
 		}
@@ -89,7 +126,7 @@ func (m *Medium) find(name string) (*iso9660.File, error) {
 				break
 			}
 		}
-		if hit == nil {
+		if hit == nil && fuzzy {
 			for _, k := range kids {
 				if strings.EqualFold(k.Name(), part) || k.Name() == isoName(part) {
 					hit = k
@@ -105,8 +142,40 @@ func (m *Medium) find(name string) (*iso9660.File, error) {
 	return f, nil
 }
 
+func (m *Medium) findJoliet(parts []string) (entry, error) {
+	name := strings.Join(parts, "/")
+	f := m.joliet
+	for _, part := range parts {
+		if !f.IsDir() {
+			return nil, fmt.Errorf("iso %s: %s: %w", m.path, name, ErrNotFound)
+		}
+		kids, err := f.children()
+		if err != nil {
+			return nil, fmt.Errorf("iso %s: %s: joliet: %w", m.path, name, err)
+		}
+		var hit *jolietFile
+		for _, k := range kids {
+			if k.name == part {
+				hit = k
+				break
+			}
+		}
+		for _, k := range kids {
+			if hit == nil && strings.EqualFold(k.name, part) {
+				hit = k
+			}
+		}
+		if hit == nil {
+			return nil, fmt.Errorf("iso %s: %s: %w", m.path, name, ErrNotFound)
+		}
+		f = hit
+	}
+	return f, nil
+}
+
 // ReadFile returns a file's content, at most max bytes.
-func (m *Medium) ReadFile(name string, max int64) ([]byte, error) {
+func (m *Medium) ReadFile(name string, max int64) (_ []byte, err error) {
+	defer malformed(m.path, &err)
 	f, err := m.find(name)
 	if err != nil {
 		return nil, err
@@ -119,7 +188,8 @@ func (m *Medium) ReadFile(name string, max int64) ([]byte, error) {
 
 // Extract copies a file into dir, named by its sha256, and returns the
 // path and the sum (a file already there is kept: same content).
-func (m *Medium) Extract(name, dir string) (string, string, error) {
+func (m *Medium) Extract(name, dir string) (_, _ string, err error) {
+	defer malformed(m.path, &err)
 	f, err := m.find(name)
 	if err != nil {
 		return "", "", err

@@ -16,6 +16,16 @@ import (
 // makes a plain ISO 9660 image (8.3-ish upper-case names).
 func mkiso(t *testing.T, files map[string][]byte, rockridge bool) string {
 	t.Helper()
+	if rockridge {
+		return mkisoWith(t, files, "-R")
+	}
+	return mkisoWith(t, files, "--norock") // xorriso writes Rock Ridge unless told not to
+}
+
+// mkisoWith builds an ISO with xorriso -as mkisofs and the extra options
+// (-R Rock Ridge, --norock none, -J Joliet).
+func mkisoWith(t *testing.T, files map[string][]byte, opts ...string) string {
+	t.Helper()
 	x, err := exec.LookPath("xorriso")
 	if err != nil {
 		t.Fatal("xorriso not found (Debian's xorriso; scripts/deps.sh installs it)")
@@ -30,10 +40,7 @@ func mkiso(t *testing.T, files map[string][]byte, rockridge bool) string {
 		}
 	}
 	iso := filepath.Join(dir, "m.iso")
-	args := []string{"-as", "mkisofs", "-V", "Test-Media 1", "-o", iso}
-	if rockridge {
-		args = append(args, "-R")
-	}
+	args := append([]string{"-as", "mkisofs", "-V", "Test-Media 1", "-o", iso}, opts...)
 	if out, err := exec.Command(x, append(args, tree)...).CombinedOutput(); err != nil {
 		t.Fatalf("xorriso: %v\n%s", err, out)
 	}
@@ -124,6 +131,104 @@ func TestIsISO(t *testing.T) {
 	for s, want := range map[string]bool{"/a/F40.ISO": true, "http://m/x.iso?x=1": true, "http://m/os/": false, "dir": false} {
 		if IsISO(s) != want {
 			t.Errorf("IsISO(%q) != %v", s, want)
+		}
+	}
+}
+
+// TestJoliet: a medium with Joliet names and no Rock Ridge (genisoimage
+// -J, Windows tools): its primary tree has only mangled 8.3 names, so
+// long names (.treeinfo, initrd-with-a-long-name.img) are found in the
+// Joliet tree, in their case; with Rock Ridge as well, the same names.
+func TestJoliet(t *testing.T) {
+	kernel, initrd := bytes.Repeat([]byte("K"), 5000), bytes.Repeat([]byte("I"), 3000)
+	long := "images/pxeboot/initrd-with-a-long-name.img"
+	ti := "[images-x86_64]\nkernel = images/pxeboot/vmlinuz\ninitrd = " + long + "\n[checksums]\n" + long + " = sha256:" + sum(initrd) + "\n"
+	files := map[string][]byte{".treeinfo": []byte(ti), "images/pxeboot/vmlinuz": kernel, long: initrd, "Mixed-Case Dir/Read Me.txt": []byte("hi")}
+	for _, opts := range [][]string{{"--norock", "-J"}, {"-J", "-R"}, {"--norock", "-J", "-joliet-long"}} {
+		t.Run(strings.Join(opts, ""), func(t *testing.T) {
+			m, err := Open(mkisoWith(t, files, opts...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if m.joliet == nil {
+				t.Fatal("no Joliet tree found")
+			}
+			if opts[0] == "--norock" {
+				// Without Rock Ridge the primary tree cannot name them.
+				if _, err := m.findPrimary(strings.Split(long, "/"), true); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("primary tree found %s: %v (the test would not need Joliet)", long, err)
+				}
+			}
+			in, err := m.FindInstaller("x86_64")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !in.FromTreeInfo || in.Initrd != long {
+				t.Fatalf("installer %+v", in)
+			}
+			p, s, err := m.Extract(in.Initrd, t.TempDir())
+			if err != nil || s != sum(initrd) {
+				t.Fatalf("extract %s: %s %v", long, s, err)
+			}
+			if got, _ := os.ReadFile(p); !bytes.Equal(got, initrd) {
+				t.Fatal("extracted initrd differs")
+			}
+			if b, err := m.ReadFile("Mixed-Case Dir/Read Me.txt", 10); err != nil || string(b) != "hi" {
+				t.Fatalf("Read Me.txt: %q %v", b, err)
+			}
+			if b, err := m.ReadFile("mixed-case dir/read me.TXT", 10); err != nil || string(b) != "hi" {
+				t.Fatalf("Read Me.txt in another case: %q %v", b, err)
+			}
+			if _, err := m.ReadFile("images/pxeboot/nothing", 10); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing file: %v", err)
+			}
+		})
+	}
+}
+
+// TestJolietHostile: a Joliet tree whose records lie (lengths, sizes,
+// names) gives errors, never a panic or a read outside the image.
+func TestJolietHostile(t *testing.T) {
+	iso := mkisoWith(t, map[string][]byte{"a-long-file-name.txt": []byte("x"), "d/e": []byte("y")}, "--norock", "-J")
+	good, err := os.ReadFile(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := int64(m.joliet.lba) * sector
+	m.Close()
+	svd := int64(0)
+	for s := int64(16); s < 32 && svd == 0; s++ {
+		if good[s*sector] == 2 {
+			svd = s * sector
+		}
+	}
+	if svd == 0 {
+		t.Fatal("no supplementary volume descriptor")
+	}
+	for i := 0; i < 300; i++ {
+		b := bytes.Clone(good)
+		// Corrupt the Joliet root directory's records, the Joliet
+		// descriptor's root record, or the primary one's (the iso9660
+		// package panicked on that: an error now).
+		b[root+int64(i%120)] ^= byte(i*37 + 1)
+		switch i % 3 {
+		case 0:
+			b[svd+156+int64(i%34)] ^= 0xff
+		case 1:
+			b[16*sector+156+int64(i%34)] ^= byte(i | 1)
+		}
+		p := filepath.Join(t.TempDir(), "h.iso")
+		os.WriteFile(p, b, 0o644)
+		if m, err := Open(p); err == nil {
+			m.ReadFile("a-long-file-name.txt", 10)
+			m.ReadFile("d/e", 10)
+			m.FindInstaller("x86_64")
+			m.Close()
 		}
 	}
 }

@@ -44,7 +44,10 @@
 //     target types are not ttyS devices). A serial without a port attribute
 //     gets the port libvirt gives it: one more than the highest port of the
 //     serials before it, so 0 for the first one. Eucalyptus writes
-//     <target port="1"/>, which the guest sees as ttyS1.
+//     <target port="1"/>, which the guest sees as ttyS1. On Arm (<os><type
+//     arch="aarch64">, also armv7l/armv6l) the serial ports are the virt
+//     machine's PL011 UARTs: the token is console=ttyAMA<N>, and targets of
+//     type "system-serial" count instead of "isa-serial".
 //   - The console= token is not appended when the user's parameters already
 //     contain exactly that token (split at spaces). It is appended last
 //     because Linux makes the last console= the /dev/console: the installer's

@@ -124,7 +124,8 @@ func (d *domain) rewriteInstall(in Install) error {
 	}
 
 	// Serial console.
-	port, hasSerial, err := consolePort(devices)
+	tty := consoleTTY(d.os)
+	port, hasSerial, err := consolePort(devices, tty)
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func (d *domain) rewriteInstall(in Install) error {
 	// Command line.
 	cmdline := in.Cmdline
 	if port >= 0 {
-		cmdline = withSerialConsole(cmdline, port)
+		cmdline = withSerialConsole(cmdline, tty, port)
 	}
 	if len(cmdline) > MaxCmdline {
 		return fmt.Errorf("%w: %d bytes with the console parameter, the limit is %d", ErrCmdlineTooLong, len(cmdline), MaxCmdline)
@@ -220,7 +221,7 @@ func isVNC(e *etree.Element) bool {
 // package documentation), and whether the domain has any serial device.
 // Ports are numbered as libvirt does: a serial without a port gets one more
 // than the highest port before it.
-func consolePort(devices *etree.Element) (port int, hasSerial bool, err error) {
+func consolePort(devices *etree.Element, tty string) (port int, hasSerial bool, err error) {
 	if devices == nil {
 		return -1, false, nil
 	}
@@ -244,7 +245,7 @@ func consolePort(devices *etree.Element) (port int, hasSerial bool, err error) {
 		next = max(next, n+1)
 		ports = append(ports, n)
 		if target != nil {
-			if tt := attrValue(target, "type"); tt != "" && tt != "isa-serial" {
+			if tt := attrValue(target, "type"); tt != "" && tt != serialTargetType[tty] {
 				continue
 			}
 		}
@@ -264,18 +265,36 @@ func consolePort(devices *etree.Element) (port int, hasSerial bool, err error) {
 	return -1, len(ports) > 0, nil
 }
 
+// consoleTTY is the Linux name of a domain's serial ports (without the
+// number): ttyAMA on Arm (the virt machine's PL011, libvirt's
+// system-serial target), ttyS elsewhere (isa-serial).
+func consoleTTY(osElem *etree.Element) string {
+	if osElem != nil {
+		if t := first(osElem, "type"); t != nil {
+			switch attrValue(t, "arch") {
+			case "aarch64", "armv7l", "armv6l":
+				return "ttyAMA"
+			}
+		}
+	}
+	return "ttyS"
+}
+
+// serialTargetType is the <serial><target type=…> whose port is a tty.
+var serialTargetType = map[string]string{"ttyS": "isa-serial", "ttyAMA": "system-serial"}
+
 // withSerialConsole makes the serial console of the command line the one
-// the domain really has, ttyS<port>, and puts it last: Linux runs one
+// the domain really has, <tty><port> (ttyS0, ttyAMA0), and puts it last: Linux runs one
 // serial console only, and makes the last console= /dev/console, where an
 // installer writes. A user's console=ttyS<port>[,options] is kept (moved
 // last); a console=ttyS<k> naming a port the domain lacks is dropped (it
 // would take the one serial console away from the log); every other
 // parameter, console=tty0 included, stays as written.
-func withSerialConsole(line string, port int) string {
-	own := "console=ttyS" + strconv.Itoa(port)
+func withSerialConsole(line, tty string, port int) string {
+	own := "console=" + tty + strconv.Itoa(port)
 	var keep []string
 	for _, f := range strings.Split(line, " ") {
-		if p, ok := serialConsolePort(f); ok {
+		if p, ok := serialConsoleOn(f, tty); ok {
 			if p == port {
 				own = f
 			}
@@ -291,8 +310,11 @@ func withSerialConsole(line string, port int) string {
 }
 
 // serialConsolePort parses console=ttyS<N>[,options].
-func serialConsolePort(tok string) (int, bool) {
-	rest, ok := strings.CutPrefix(tok, "console=ttyS")
+func serialConsolePort(tok string) (int, bool) { return serialConsoleOn(tok, "ttyS") }
+
+// serialConsoleOn parses console=<tty><N>[,options].
+func serialConsoleOn(tok, tty string) (int, bool) {
+	rest, ok := strings.CutPrefix(tok, "console="+tty)
 	if !ok {
 		return 0, false
 	}

@@ -154,12 +154,13 @@ pack() {
 	} | gzip -n >"$file"
 }
 
-# The installed system's initramfs: busybox, disk + ext4 + ACPI button modules,
-# and an /init that mounts root= and switch_roots to the disk's /sbin/init.
+# The installed system's initramfs: busybox, disk + ext4 + ACPI button + NIC
+# modules (its init takes a DHCP lease with ip=dhcp), and an /init that mounts
+# root= and switch_roots to the disk's /sbin/init.
 target=$work/target
 mkdir -p "$target/dev" "$target/proc" "$target/sys" "$target/sysroot"
 add_busybox "$target"
-add_modules "$target" $disk_modules $acpi_modules
+add_modules "$target" $disk_modules $acpi_modules $net_modules
 install -m 0755 "$here/guest/target-init" "$target/init"
 pack "$target" "$work/target-initrd.img"
 

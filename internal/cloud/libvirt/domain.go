@@ -146,7 +146,16 @@ func baseXML(s domainSpec) (string, error) {
 	src := ser.CreateElement("source")
 	src.CreateAttr("path", s.Console)
 	src.CreateAttr("append", "on")
-	ser.CreateElement("target").CreateAttr("port", "0")
+	tg := ser.CreateElement("target")
+	if m.Arch != "x86_64" {
+		// Arm's virt machine: the PL011 UART, ttyAMA0 in the guest (the
+		// installer's console= says so: libvirtxml.RewriteInstall).
+		tg.CreateAttr("type", "system-serial")
+		tg.CreateAttr("port", "0")
+		tg.CreateElement("model").CreateAttr("name", "pl011")
+	} else {
+		tg.CreateAttr("port", "0")
+	}
 	doc.Indent(2)
 	return doc.WriteToString()
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -129,4 +131,87 @@ func readSysfsBridge(name string) (string, error) {
 		return "", errNotBridge
 	}
 	return name, nil
+}
+
+// GuestAt reports whether ip is instance id's address on the launch's
+// network: the host's neighbour entry for ip on that network's bridge (the
+// kernel resolved it to answer the guest's connection) holds the MAC of
+// the domain's interface there. A kickstart server on a libvirt network or
+// bridge answers only such a peer.
+func (p *Provider) GuestAt(ctx context.Context, id string, ip netip.Addr) (bool, error) {
+	br, err := p.bridgeName(ctx)
+	if err != nil {
+		return false, err
+	}
+	x, err := p.c.XML(ctx, id, false)
+	if err != nil {
+		return false, err
+	}
+	macs, err := domainMACs(x)
+	if err != nil {
+		return false, err
+	}
+	arp, err := os.ReadFile("/proc/net/arp")
+	if err != nil {
+		return false, err
+	}
+	mac, ok := neighbourMAC(string(arp), ip, br)
+	return ok && macs[mac], nil
+}
+
+// bridgeName is the host interface guests on the launch's network are
+// behind: BR of bridge=BR, a libvirt network's <bridge name=…>.
+func (p *Provider) bridgeName(ctx context.Context) (string, error) {
+	n := p.opt.Network
+	if br, ok := strings.CutPrefix(n, "bridge="); ok {
+		return br, nil
+	}
+	if n == "" || n == "user" {
+		return "", errors.New("user-mode networking: the guest has no address on the host")
+	}
+	x, _, err := p.c.NetworkXML(ctx, n)
+	if err != nil {
+		return "", err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromString(x); err != nil {
+		return "", fmt.Errorf("network %q: %w", n, err)
+	}
+	if br := doc.FindElement("/network/bridge"); br != nil && br.SelectAttrValue("name", "") != "" {
+		return br.SelectAttrValue("name", ""), nil
+	}
+	return "", fmt.Errorf("network %q: no bridge on this host", n)
+}
+
+// domainMACs are the (lower-case) MAC addresses of a domain's interfaces.
+func domainMACs(domainXML string) (map[string]bool, error) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromString(domainXML); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, m := range doc.FindElements("/domain/devices/interface/mac") {
+		if a := strings.ToLower(m.SelectAttrValue("address", "")); a != "" {
+			out[a] = true
+		}
+	}
+	return out, nil
+}
+
+// neighbourMAC finds ip's complete entry on device dev in the kernel's
+// IPv4 neighbour table (/proc/net/arp's text).
+func neighbourMAC(arp string, ip netip.Addr, dev string) (string, bool) {
+	for _, line := range strings.Split(arp, "\n")[1:] {
+		// IP address, HW type, Flags, HW address, Mask, Device
+		f := strings.Fields(line)
+		if len(f) < 6 || f[0] != ip.Unmap().String() || f[5] != dev {
+			continue
+		}
+		flags, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 32)
+		if err != nil || flags&0x2 == 0 { // ATF_COM: resolved
+			continue
+		}
+		return strings.ToLower(f[3]), true
+	}
+	return "", false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,5 +74,38 @@ func TestImportRefusesBackingFile(t *testing.T) {
 	}
 	if recs, _ := p.reg.list(""); len(recs) != 0 {
 		t.Fatalf("registered %d records", len(recs))
+	}
+}
+
+// TestGuestNeighbour: the guest check reads the host's neighbour table: a
+// complete entry for the address on the network's bridge, whose MAC is
+// one of the domain's interfaces.
+func TestGuestNeighbour(t *testing.T) {
+	arp := `IP address       HW type     Flags       HW address            Mask     Device
+192.168.77.10    0x1         0x2         52:54:00:AB:cd:01     *        virbr7
+192.168.77.11    0x1         0x0         00:00:00:00:00:00     *        virbr7
+10.0.0.5         0x1         0x2         52:54:00:ab:cd:02     *        eth0
+`
+	macs, err := domainMACs(`<domain><devices><interface type='network'><mac address='52:54:00:ab:CD:01'/></interface><interface type='user'><mac address='52:54:00:00:00:09'/></interface></devices></domain>`)
+	if err != nil || !macs["52:54:00:ab:cd:01"] || !macs["52:54:00:00:00:09"] || len(macs) != 2 {
+		t.Fatalf("domainMACs = %v, %v", macs, err)
+	}
+	for _, c := range []struct {
+		ip, dev, mac string
+		ok           bool
+	}{
+		{"192.168.77.10", "virbr7", "52:54:00:ab:cd:01", true},
+		{"192.168.77.10", "virbr8", "", false}, // another network
+		{"192.168.77.11", "virbr7", "", false}, // incomplete
+		{"10.0.0.5", "virbr7", "", false},
+		{"192.168.77.12", "virbr7", "", false},
+	} {
+		mac, ok := neighbourMAC(arp, netip.MustParseAddr(c.ip), c.dev)
+		if mac != c.mac || ok != c.ok {
+			t.Errorf("neighbourMAC(%s on %s) = %q %v", c.ip, c.dev, mac, ok)
+		}
+	}
+	if _, err := domainMACs("<domain"); err == nil {
+		t.Error("broken domain XML accepted")
 	}
 }
