@@ -215,6 +215,22 @@ func TestEngineCancel(t *testing.T) {
 	}
 }
 
+// removeOnFailure is a cleanup that deletes the resource of role when the
+// build failed.
+func removeOnFailure(p cloud.Provider, role string) func(context.Context, *install.Build, bool) error {
+	return func(ctx context.Context, b *install.Build, failed bool) error {
+		r, ok := b.Resource(role)
+		if !ok || !failed {
+			return nil
+		}
+		if err := install.DeleteResource(ctx, p, r); err != nil {
+			return err
+		}
+		b.MarkDeleted(r.Kind, r.ID)
+		return nil
+	}
+}
+
 // TestEngineCloudResources: steps that create cloud resources (on the
 // in-memory cloud) record them before waiting; a failed build's cleanup
 // removes them; Sweep finds nothing left.
@@ -234,17 +250,7 @@ func TestEngineCloudResources(t *testing.T) {
 			_, err = fast.Volume(ctx, p, v.ID, cloud.VolumeAvailable)
 			return err
 		},
-		Cleanup: func(ctx context.Context, b *install.Build, failed bool) error {
-			r, ok := b.Resource("target")
-			if !ok || !failed {
-				return nil
-			}
-			if err := install.DeleteResource(ctx, p, r); err != nil {
-				return err
-			}
-			b.MarkDeleted(r.Kind, r.ID)
-			return nil
-		},
+		Cleanup: removeOnFailure(p, "target"),
 	}
 	snapshot := install.Step{
 		Name: "snapshot",
@@ -260,17 +266,7 @@ func TestEngineCloudResources(t *testing.T) {
 			}
 			return errors.New("registration refused")
 		},
-		Cleanup: func(ctx context.Context, b *install.Build, failed bool) error {
-			r, ok := b.Resource("snapshot")
-			if !ok || !failed {
-				return nil
-			}
-			if err := install.DeleteResource(ctx, p, r); err != nil {
-				return err
-			}
-			b.MarkDeleted(r.Kind, r.ID)
-			return nil
-		},
+		Cleanup: removeOnFailure(p, "snapshot"),
 	}
 	err := e.Run(context.Background(), b, []install.Step{volume, snapshot})
 	if err == nil || !strings.Contains(err.Error(), "step snapshot: registration refused") {
