@@ -11,6 +11,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ func (s *steps) next() {
 
 type instance struct {
 	cloud.Instance
+	p *Provider
 	steps
 }
 
@@ -95,10 +97,29 @@ func incorrect(kind, id, state string) error {
 
 func copyTags(t cloud.Tags) cloud.Tags {
 	c := cloud.Tags{}
-	for k, v := range t {
-		c[k] = v
-	}
+	maps.Copy(c, t)
 	return c
+}
+
+// describer is a resource as a describe call shows it, which then moves
+// one state on.
+type describer[T any] interface {
+	describe() T
+	next()
+}
+
+// get describes the resource id of kind in m.
+func get[T any, R describer[T]](p *Provider, m map[string]R, kind, id string) (T, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := m[id]
+	if !ok {
+		var zero T
+		return zero, notFound(kind, id)
+	}
+	out := r.describe()
+	r.next()
+	return out, nil
 }
 
 // --- instances ---
@@ -141,7 +162,7 @@ func (p *Provider) RunInstance(_ context.Context, spec cloud.InstanceSpec) (clou
 			return cloud.Instance{}, fmt.Errorf("instance %s: volume %s at %s: an existing volume cannot be attached at launch", spec.Name, id, a.Device)
 		}
 	}
-	in := &instance{Instance: cloud.Instance{
+	in := &instance{p: p, Instance: cloud.Instance{
 		ID: p.newID("i"), State: cloud.InstancePending, ImageID: spec.ImageID,
 		Launched: time.Now().UTC(), Tags: copyTags(spec.Tags),
 	}}
@@ -157,7 +178,7 @@ func (p *Provider) RunInstance(_ context.Context, spec cloud.InstanceSpec) (clou
 	}
 	in.steps = steps{func() { in.State = cloud.InstanceRunning }}
 	p.instances[in.ID] = in
-	return p.describeInstance(in), nil
+	return in.describe(), nil
 }
 
 func (p *Provider) snapshotSize(s *snapshot) int {
@@ -167,8 +188,9 @@ func (p *Provider) snapshotSize(s *snapshot) int {
 	return 1
 }
 
-// describeInstance is the instance as a describe call shows it.
-func (p *Provider) describeInstance(in *instance) cloud.Instance {
+// describe is the instance with the volumes attached to it.
+func (in *instance) describe() cloud.Instance {
+	p := in.p
 	out := in.Instance
 	out.Tags = copyTags(in.Tags)
 	out.Volumes = nil
@@ -193,15 +215,7 @@ func (p *Provider) sortedVolumes() []*volume {
 
 // Instance implements cloud.Instances.
 func (p *Provider) Instance(_ context.Context, id string) (cloud.Instance, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	in, ok := p.instances[id]
-	if !ok {
-		return cloud.Instance{}, notFound("instance", id)
-	}
-	out := p.describeInstance(in)
-	in.next()
-	return out, nil
+	return get(p, p.instances, "instance", id)
 }
 
 // TerminateInstance implements cloud.Instances: shutting-down, then
@@ -288,15 +302,7 @@ func (v *volume) detach() {
 
 // Volume implements cloud.Volumes.
 func (p *Provider) Volume(_ context.Context, id string) (cloud.Volume, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	v, ok := p.volumes[id]
-	if !ok {
-		return cloud.Volume{}, notFound("volume", id)
-	}
-	out := v.describe()
-	v.next()
-	return out, nil
+	return get(p, p.volumes, "volume", id)
 }
 
 // AttachVolume implements cloud.Volumes: attaching, then attached.
@@ -387,15 +393,7 @@ func (s *snapshot) describe() cloud.Snapshot {
 
 // Snapshot implements cloud.Snapshots.
 func (p *Provider) Snapshot(_ context.Context, id string) (cloud.Snapshot, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.snapshots[id]
-	if !ok {
-		return cloud.Snapshot{}, notFound("snapshot", id)
-	}
-	out := s.describe()
-	s.next()
-	return out, nil
+	return get(p, p.snapshots, "snapshot", id)
 }
 
 // DeleteSnapshot implements cloud.Snapshots; the snapshot of a registered
@@ -450,15 +448,7 @@ func (im *image) describe() cloud.Image {
 
 // Image implements cloud.Images.
 func (p *Provider) Image(_ context.Context, id string) (cloud.Image, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	im, ok := p.images[id]
-	if !ok {
-		return cloud.Image{}, notFound("image", id)
-	}
-	out := im.describe()
-	im.next()
-	return out, nil
+	return get(p, p.images, "image", id)
 }
 
 // Images implements cloud.Images: those carrying all of tags, by ID.
