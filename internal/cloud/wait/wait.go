@@ -123,6 +123,10 @@ type Waiter struct {
 	// Progress, if set, hears each state change: what, then the state
 	// (snapshots: "pending 42%").
 	Progress func(what, state string)
+
+	// wake, if set, replaces the pause between polls: it returns when the
+	// state may have changed from the one given (a provider's events).
+	wake func(ctx context.Context, state string) error
 }
 
 // Default wait bounds per kind, used when Waiter.Timeout is zero.
@@ -221,6 +225,22 @@ func Poll[T any](ctx context.Context, w Waiter, what string, check func(context.
 		default:
 			return v, fail(err)
 		}
+		if w.wake != nil {
+			wctx, cancel := context.WithDeadline(ctx, deadline)
+			err := w.wake(wctx, last)
+			expired := wctx.Err() != nil
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return v, timedOut(ctx.Err())
+			case expired:
+				return v, timedOut(context.DeadlineExceeded)
+			case err == nil:
+				continue
+			}
+			// The events failed: describe again after a pause, which
+			// says what is wrong if anything is.
+		}
 		d := b.Next()
 		if time.Now().Add(d).After(deadline) {
 			// One last look at the deadline itself, unless that is now.
@@ -260,13 +280,17 @@ type InstanceEvents interface {
 // state the wanted ones cannot follow without another request ends the
 // wait at once, with the instance's state reason: terminated or
 // shutting-down when terminated is not wanted, stopping or stopped when
-// running is wanted. A provider with InstanceEvents is not polled: its
-// events wake the wait (Progress then hears the final state). Default
-// bound: 15 min.
+// running is wanted. A provider with InstanceEvents is not polled: the
+// instance is described again when its events say its state changed.
+// Default bound: 15 min.
 func (w Waiter) Instance(ctx context.Context, p cloud.Instances, id string, want ...string) (cloud.Instance, error) {
 	w = w.withDefaults(DefaultInstanceTimeout)
 	if ev, ok := p.(InstanceEvents); ok {
-		return w.instanceEvents(ctx, ev, id, want)
+		w.wake = func(ctx context.Context, state string) error {
+			others := slices.DeleteFunc(slices.Clone(instanceStates), func(s string) bool { return s == state })
+			_, err := ev.WaitInstanceState(ctx, id, others...)
+			return err
+		}
 	}
 	return For(ctx, w, "instance "+id, func(ctx context.Context) (cloud.Instance, string, error) {
 		in, err := p.Instance(ctx, id)
@@ -288,32 +312,9 @@ func (w Waiter) Instance(ctx context.Context, p cloud.Instances, id string, want
 	}, want...)
 }
 
-func (w Waiter) instanceEvents(ctx context.Context, ev InstanceEvents, id string, want []string) (cloud.Instance, error) {
-	what := "instance " + id + " to be " + strings.Join(want, " or ")
-	start := time.Now()
-	tctx, cancel := context.WithCancel(ctx)
-	if w.Timeout > 0 {
-		tctx, cancel = context.WithTimeout(ctx, w.Timeout)
-	}
-	defer cancel()
-	in, err := ev.WaitInstanceState(tctx, id, want...)
-	switch {
-	case cloud.IsNotFound(err) && slices.Contains(want, cloud.InstanceTerminated):
-		in, err = cloud.Instance{ID: id, State: cloud.InstanceTerminated}, nil
-	case err != nil && tctx.Err() != nil:
-		cause := tctx.Err()
-		if ctx.Err() != nil {
-			cause = ctx.Err()
-		}
-		return in, fmt.Errorf("waiting for %s: last state %q after %s: %w", what, in.State, time.Since(start).Round(time.Second), cause)
-	case err != nil:
-		return in, fmt.Errorf("waiting for %s: %w", what, err)
-	}
-	if w.Progress != nil {
-		w.Progress("instance "+id, in.State)
-	}
-	return in, nil
-}
+// instanceStates are the states an instance can be in.
+var instanceStates = []string{cloud.InstancePending, cloud.InstanceRunning, cloud.InstanceStopping,
+	cloud.InstanceStopped, cloud.InstanceShuttingDown, cloud.InstanceTerminated}
 
 func reason(r string) string {
 	if r == "" {

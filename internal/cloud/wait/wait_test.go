@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -204,38 +205,68 @@ func TestPollFresh(t *testing.T) {
 	}
 }
 
-// events is a provider that waits by events (as local libvirt does).
+// events is a provider that tells state changes by events (as local
+// libvirt does): set changes the state and wakes the waiters.
 type events struct {
 	cloud.Instances
-	state string
-	polls int
+	mu      sync.Mutex
+	state   string
+	changed chan struct{}
+	polls   int
 }
 
-func (e *events) Instance(context.Context, string) (cloud.Instance, error) {
+func newEvents(state string) *events { return &events{state: state, changed: make(chan struct{})} }
+
+func (e *events) set(state string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.state = state
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+func (e *events) Instance(_ context.Context, id string) (cloud.Instance, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.polls++
-	return cloud.Instance{}, errors.New("polled")
+	return cloud.Instance{ID: id, State: e.state}, nil
 }
 
 func (e *events) WaitInstanceState(ctx context.Context, id string, want ...string) (cloud.Instance, error) {
-	for _, w := range want {
-		if w == e.state {
-			return cloud.Instance{ID: id, State: e.state}, nil
+	for {
+		e.mu.Lock()
+		state, changed := e.state, e.changed
+		e.mu.Unlock()
+		if slices.Contains(want, state) {
+			return cloud.Instance{ID: id, State: state}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return cloud.Instance{ID: id, State: state}, ctx.Err()
+		case <-changed:
 		}
 	}
-	<-ctx.Done()
-	return cloud.Instance{ID: id, State: e.state}, ctx.Err()
 }
 
-// TestInstanceEvents: a provider with events is not polled; its wait is
-// bounded like a polled one and says what it waited for.
+// TestInstanceEvents: a provider with events is described once per state
+// change, not polled, and goes through the same states, stops and bounds
+// as a polled one.
 func TestInstanceEvents(t *testing.T) {
-	p := &events{state: cloud.InstanceRunning}
-	in, err := wait.Instance(context.Background(), p, "i-1", cloud.InstanceRunning)
-	if err != nil || in.State != cloud.InstanceRunning || p.polls != 0 {
-		t.Fatalf("running: %+v, %v, %d polls", in, err, p.polls)
+	p := newEvents(cloud.InstancePending)
+	time.AfterFunc(300*time.Millisecond, func() { p.set(cloud.InstanceRunning) })
+	var heard []string
+	w := wait.Waiter{Initial: time.Millisecond, Progress: func(_, s string) { heard = append(heard, s) }}
+	in, err := w.Instance(context.Background(), p, "i-1", cloud.InstanceRunning)
+	if err != nil || in.State != cloud.InstanceRunning || p.polls != 2 || !slices.Equal(heard, []string{cloud.InstancePending, cloud.InstanceRunning}) {
+		t.Fatalf("running: %+v, %v, after %d describes hearing %v: want 2 describes, pending then running", in, err, p.polls, heard)
 	}
 	_, err = wait.Waiter{Timeout: 100 * time.Millisecond}.Instance(context.Background(), p, "i-1", cloud.InstanceTerminated)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), `waiting for instance i-1 to be terminated: last state "running"`) {
 		t.Fatalf("timeout: %v", err)
+	}
+	time.AfterFunc(100*time.Millisecond, func() { p.set(cloud.InstanceTerminated) })
+	_, err = wait.Waiter{Timeout: time.Minute}.Instance(context.Background(), p, "i-1", cloud.InstanceStopped)
+	if err == nil || err.Error() != "waiting for instance i-1 to be stopped: instance is terminated" {
+		t.Fatalf("terminated while awaiting stopped: %v", err)
 	}
 }
