@@ -5,8 +5,10 @@
 // Eucalyptus are eventually consistent right after a create). Every
 // provider, the install engine and the conformance suite wait with it;
 // providers that learn state changes from events (local libvirt) plug in
-// through InstanceEvents. It imports nothing but the standard library and
-// package cloud.
+// through InstanceEvents. Backoff, Sleep and Retry pace the product's
+// other retry loops (a tag on a new resource, a libvirt reconnect, the
+// hook socket's accept, the instance lock). It imports nothing but the
+// standard library and package cloud.
 package wait
 
 import (
