@@ -9,6 +9,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/test/ec2endpoint"
 )
@@ -35,7 +36,7 @@ func TestCleanupReachesTheBuildsCloud(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := ec2.Waiter{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	w := wait.Waiter{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 	if _, err := w.Volume(ctx, p, v.ID, cloud.VolumeAvailable); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestOrphanSweepTakesOnlyTemporaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := ec2.Waiter{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	w := wait.Waiter{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 	vol := func(role string) string {
 		v, err := p.CreateVolume(ctx, cloud.VolumeSpec{SizeGiB: 1, Tags: cloud.Tags{cloud.TagCreator: "kscloud", cloud.TagBuild: "ks-gone", cloud.TagRole: role}})
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookd"
 	"github.com/kscloud/kscloud/internal/hookproto"
@@ -134,7 +135,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 // follow connects to libvirt (retrying until it answers) and runs the
 // lifecycle follower; connected is closed once it is attached.
 func follow(ctx context.Context, log *slog.Logger, srv *hookd.Server, store *hookd.Store, uri string, connected chan<- struct{}, m *metrics.Daemon) {
-	backoff := 500 * time.Millisecond
+	bo := wait.Backoff{Initial: 500 * time.Millisecond, Max: 10 * time.Second}
 	for {
 		c, err := virt.Open(ctx, uri, log)
 		if err == nil {
@@ -149,13 +150,8 @@ func follow(ctx context.Context, log *slog.Logger, srv *hookd.Server, store *hoo
 			return
 		}
 		log.Warn("libvirt connect", "uri", uri, "err", err)
-		select {
-		case <-ctx.Done():
+		if wait.Sleep(ctx, bo.Next()) != nil {
 			return
-		case <-time.After(backoff):
-		}
-		if backoff < 10*time.Second {
-			backoff *= 2
 		}
 	}
 }

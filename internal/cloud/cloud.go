@@ -7,7 +7,7 @@
 // conformance suite run against each provider):
 //   - Create/Run calls return as soon as the resource exists, with its ID
 //     and its first state ("pending", "creating"); waiting is the caller's
-//     business (see Wait). An ID is returned before any waiting so the
+//     business (package cloud/wait). An ID is returned before any waiting so the
 //     caller can record it.
 //   - A lookup or delete of a resource that does not exist returns an error
 //     wrapping ErrNotFound. Deleting something already gone is therefore

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/euca"
 	"github.com/kscloud/kscloud/internal/hookproto"
@@ -89,7 +90,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	defer s.wg.Wait()
 	sem := make(chan struct{}, MaxConns)
-	var delay time.Duration
+	bo := wait.Backoff{Initial: 5 * time.Millisecond, Max: time.Second}
 	for {
 		select {
 		case sem <- struct{}{}:
@@ -102,20 +103,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			if delay == 0 {
-				delay = 5 * time.Millisecond
-			} else if delay *= 2; delay > time.Second {
-				delay = time.Second
-			}
+			delay := bo.Next()
 			s.log.Error("hook socket: accept; retrying", "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
+			if wait.Sleep(ctx, delay) != nil {
 				return nil
 			}
 			continue
 		}
-		delay = 0
+		bo.Reset()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 )
 
 // Step is one step of a workflow.
@@ -187,7 +188,7 @@ func DeleteResource(ctx context.Context, p cloud.Provider, r Resource) error {
 		if err := p.TerminateInstance(ctx, r.ID); err != nil {
 			return err
 		}
-		_, err := WaitInstance(ctx, p, r.ID, 10*time.Minute, cloud.InstanceTerminated)
+		_, err := wait.Waiter{Timeout: 10 * time.Minute}.Instance(ctx, p, r.ID, cloud.InstanceTerminated)
 		if cloud.IsNotFound(err) {
 			return nil
 		}
@@ -201,7 +202,7 @@ func DeleteResource(ctx context.Context, p cloud.Provider, r Resource) error {
 			if err := p.DetachVolume(ctx, r.ID); err != nil && !errors.Is(err, cloud.ErrIncorrectState) {
 				return err
 			}
-			if _, err := WaitVolume(ctx, p, r.ID, 10*time.Minute, cloud.VolumeAvailable); err != nil {
+			if _, err := (wait.Waiter{Timeout: 10 * time.Minute}).Volume(ctx, p, r.ID, cloud.VolumeAvailable); err != nil {
 				return err
 			}
 		}

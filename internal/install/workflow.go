@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/progress"
 )
@@ -34,7 +35,7 @@ type Workflow struct {
 	// Status, when set, gets the live progress line (for people, stderr).
 	Status func(line string)
 	// ConsolePoll is how often the console is read (default 1 s) where
-	// the provider tells instance states by events (InstanceWaiter). Where
+	// the provider tells instance states by events (wait.InstanceEvents). Where
 	// states are polled (a cloud API), console and state are read with a
 	// backoff from ConsolePoll (default 2 s) to ConsolePollMax (default
 	// 10 s), back to the start whenever the console grew.
@@ -67,6 +68,20 @@ func (w *Workflow) targetDevice() string {
 	return "/dev/sdb"
 }
 
+// snapshotProgress hears a snapshot's progress (percent) on every describe.
+type snapshotProgress struct {
+	cloud.Snapshots
+	progress func(int)
+}
+
+func (s snapshotProgress) Snapshot(ctx context.Context, id string) (cloud.Snapshot, error) {
+	sn, err := s.Snapshots.Snapshot(ctx, id)
+	if err == nil {
+		s.progress(sn.Progress)
+	}
+	return sn, err
+}
+
 // notVisibleFor is how long "not found" right after a launch means "not
 // visible yet" (EC2 is eventually consistent after a create).
 const notVisibleFor = 15 * time.Second
@@ -85,7 +100,7 @@ func (w *Workflow) volumeStep(name, role string) Step {
 				}
 				w.status(fmt.Sprintf("volume %s created (%d GiB)", v.ID, b.Spec.DiskGiB))
 			}
-			_, err := waitNewVolume(ctx, w.P, r.ID, 10*time.Minute, cloud.VolumeAvailable, cloud.VolumeInUse)
+			_, err := wait.Waiter{Timeout: 10 * time.Minute, NotFoundGrace: notVisibleFor}.Volume(ctx, w.P, r.ID, cloud.VolumeAvailable, cloud.VolumeInUse)
 			return err
 		},
 		Cleanup: func(ctx context.Context, b *Build, failed bool) error {
@@ -184,23 +199,20 @@ func (w *Workflow) recordTarget(ctx context.Context, b *Build, installer Resourc
 	}
 	a, ok := volumeAt(launched.Volumes, dev)
 	if !ok {
-		start := time.Now()
 		var err error
-		a, err = poll(ctx, 10*time.Minute, fmt.Sprintf("instance %s to list its volume at %s", installer.ID, dev), func() (cloud.Attachment, bool, error) {
+		// "Not found" in the first seconds: the launch not visible yet.
+		a, err = wait.Poll(ctx, wait.Waiter{Timeout: 10 * time.Minute, NotFoundGrace: notVisibleFor}, fmt.Sprintf("instance %s to list its volume at %s", installer.ID, dev), func(ctx context.Context) (cloud.Attachment, string, bool, error) {
 			inst, err := w.P.Instance(ctx, installer.ID)
-			if cloud.IsNotFound(err) && time.Since(start) < notVisibleFor {
-				return cloud.Attachment{}, false, nil
-			}
 			if err != nil {
-				return cloud.Attachment{}, false, err
+				return cloud.Attachment{}, "", false, err
 			}
 			if a, ok := volumeAt(inst.Volumes, dev); ok {
-				return a, true, nil
+				return a, inst.State, true, nil
 			}
 			if inst.State == cloud.InstanceTerminated || inst.State == cloud.InstanceShuttingDown {
-				return cloud.Attachment{}, false, fmt.Errorf("instance %s is %s without a volume at %s: %s", installer.ID, inst.State, dev, inst.StateReason)
+				return cloud.Attachment{}, inst.State, false, wait.Stop(fmt.Errorf("instance %s is %s without a volume at %s: %s", installer.ID, inst.State, dev, inst.StateReason))
 			}
-			return cloud.Attachment{}, false, nil
+			return cloud.Attachment{}, inst.State, false, nil
 		})
 		if err != nil {
 			return err
@@ -280,25 +292,18 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 	if b.Spec.Timeout.Duration == 0 {
 		deadline = start.Add(2 * time.Hour)
 	}
-	waiter, events := w.P.(InstanceWaiter)
+	waiter, events := w.P.(wait.InstanceEvents)
 	period := w.ConsolePoll
 	if period == 0 {
 		period = time.Second
 	}
-	newBackoff := func() Backoff {
-		bo := Backoff{Start: w.ConsolePoll, Max: w.ConsolePollMax}
-		if bo.Start == 0 {
-			bo.Start = 2 * time.Second
-		}
-		if bo.Max == 0 {
-			bo.Max = 10 * time.Second
-		}
-		if bo.Max < bo.Start {
-			bo.Max = bo.Start
-		}
-		return bo
+	bo := wait.Backoff{Initial: w.ConsolePoll, Max: w.ConsolePollMax}
+	if bo.Initial == 0 {
+		bo.Initial = 2 * time.Second
 	}
-	bo := newBackoff()
+	if bo.Max == 0 {
+		bo.Max = 10 * time.Second
+	}
 	var lastLine string
 	marker := w.MarkerRE
 	if marker == nil {
@@ -399,12 +404,10 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 		}
 		if !events {
 			if grew {
-				bo = newBackoff()
+				bo.Reset()
 			}
-			select {
-			case <-ctx.Done():
-				return cloud.Instance{}, "", fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
-			case <-time.After(bo.Next()):
+			if err := wait.Sleep(ctx, bo.Next()); err != nil {
+				return cloud.Instance{}, "", fmt.Errorf("%w: %w", ErrInterrupted, err)
 			}
 		}
 	}
@@ -502,7 +505,7 @@ func (w *Workflow) detachStep(name string) Step {
 					return err
 				}
 			}
-			_, err = WaitVolume(ctx, w.P, r.ID, 10*time.Minute, cloud.VolumeAvailable)
+			_, err = wait.Waiter{Timeout: 10 * time.Minute, NotFoundGrace: -1}.Volume(ctx, w.P, r.ID, cloud.VolumeAvailable)
 			return err
 		},
 	}
@@ -548,12 +551,12 @@ func (w *Workflow) snapshotStep(name string) Step {
 				}
 			}
 			last := -1
-			_, err := WaitSnapshot(ctx, w.P, r.ID, 2*time.Hour, func(p int) {
+			_, err := wait.Waiter{Timeout: 2 * time.Hour, NotFoundGrace: notVisibleFor}.Snapshot(ctx, snapshotProgress{w.P, func(p int) {
 				if p != last {
 					last = p
 					w.status(fmt.Sprintf("snapshot %s %s %d%%", r.ID, bar(p), p))
 				}
-			})
+			}}, r.ID, cloud.SnapshotCompleted)
 			return err
 		},
 		Cleanup: func(ctx context.Context, b *Build, failed bool) error {
@@ -615,15 +618,15 @@ func (w *Workflow) registerStep(name string) Step {
 			}
 			b.SetKeep(KindImage, img.ID)
 			b.SetKeep(KindSnapshot, snap.ID)
-			im, err := pollFresh(ctx, 30*time.Minute, notVisibleFor, fmt.Sprintf("image %s to be available", img.ID), func() (cloud.Image, bool, error) {
+			im, err := wait.Poll(ctx, wait.Waiter{Timeout: 30 * time.Minute, NotFoundGrace: notVisibleFor}, fmt.Sprintf("image %s to be available", img.ID), func(ctx context.Context) (cloud.Image, string, bool, error) {
 				im, err := w.P.Image(ctx, img.ID)
 				if err != nil {
-					return im, false, err
+					return im, "", false, err
 				}
 				if im.State == cloud.ImageFailed {
-					return im, false, fmt.Errorf("image %s: state failed", img.ID)
+					return im, im.State, false, wait.Stop(fmt.Errorf("image %s: state failed", img.ID))
 				}
-				return im, im.State == cloud.ImageAvailable || im.State == "", nil
+				return im, im.State, im.State == cloud.ImageAvailable || im.State == "", nil
 			})
 			if err != nil {
 				return err

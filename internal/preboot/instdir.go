@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kscloud/kscloud/internal/atomicfile"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/config"
 )
 
@@ -167,7 +168,7 @@ func (d *instanceDir) lock(ctx context.Context) (func(), error) {
 			f.Chown(d.owner.UID, d.owner.GID)
 		}
 	}
-	wait := time.Millisecond
+	bo := wait.Backoff{Initial: time.Millisecond, Max: 50 * time.Millisecond}
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
@@ -176,13 +177,8 @@ func (d *instanceDir) lock(ctx context.Context) (func(), error) {
 		if err != unix.EWOULDBLOCK && err != unix.EINTR {
 			return fail(err)
 		}
-		select {
-		case <-ctx.Done():
-			return fail(fmt.Errorf("%w: not had within the hook's time (%v)", ErrLocked, ctx.Err()))
-		case <-time.After(wait):
-		}
-		if wait < 50*time.Millisecond {
-			wait *= 2
+		if err := wait.Sleep(ctx, bo.Next()); err != nil {
+			return fail(fmt.Errorf("%w: not had within the hook's time (%v)", ErrLocked, err))
 		}
 	}
 }

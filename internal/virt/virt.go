@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirt"
+
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 )
 
 // Kind is what happened to a domain.
@@ -194,7 +196,7 @@ func (c *Conn) keep() {
 		}
 		c.log.Warn("libvirt connection lost; reconnecting", "uri", c.uri)
 		c.emit(Event{Kind: Disconnected, Time: time.Now()})
-		backoff := 100 * time.Millisecond
+		bo := wait.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 		for {
 			c.mu.Lock()
 			closed := c.closed
@@ -207,10 +209,7 @@ func (c *Conn) keep() {
 				c.emit(Event{Kind: Reconnected, Time: time.Now()})
 				break
 			}
-			time.Sleep(backoff)
-			if backoff < 5*time.Second {
-				backoff *= 2
-			}
+			time.Sleep(bo.Next())
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	cloudec2 "github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/testenv"
@@ -73,7 +74,7 @@ func newEC2Env(t testing.TB, delays *ec2endpoint.Delays) *ec2Env {
 	// volume, with the installer as its EKI/ERI (seed 001's fake EMI).
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	w := cloudec2.Waiter{Initial: 200 * time.Millisecond, Max: 2 * time.Second}
+	w := wait.Waiter{Initial: 200 * time.Millisecond, Max: 2 * time.Second}
 	v, err := e.p.CreateVolume(ctx, cloud.VolumeSpec{SizeGiB: 1})
 	if err != nil {
 		t.Fatal(err)

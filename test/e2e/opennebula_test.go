@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
-	cloudec2 "github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/test/oneendpoint"
@@ -196,7 +196,7 @@ func minimalKS(t *testing.T) string {
 	return string(mustRead(t, "../installer/examples/minimal.ks"))
 }
 
-func cloudWaiter() (w cloudec2.Waiter) {
+func cloudWaiter() (w wait.Waiter) {
 	w.Initial, w.Max = time.Second, 5*time.Second
 	return w
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/test/ec2endpoint"
 )
 
@@ -27,7 +28,7 @@ var fast = ec2endpoint.Delays{
 	TerminatedRetention: time.Minute,
 }
 
-var fastWait = ec2.Waiter{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+var fastWait = wait.Waiter{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 
 func provider(t *testing.T, srv *ec2endpoint.Server, sig, secret string) *ec2.Provider {
 	t.Helper()

@@ -17,13 +17,14 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/internal/virt"
 	"github.com/kscloud/kscloud/test/ec2endpoint"
 )
 
 // nodeWait paces waits on real guests.
-var nodeWait = ec2.Waiter{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Timeout: 3 * time.Minute}
+var nodeWait = wait.Waiter{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Timeout: 3 * time.Minute}
 
 type nodeEnv struct {
 	srv  *ec2endpoint.Server

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
-	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 )
 
 // Options say what the provider under test can do and how to reach it.
@@ -49,7 +49,7 @@ type Options struct {
 	// UserData for the test instance.
 	UserData []byte
 	// Waiter paces the waits (the zero Waiter: 1 s → 15 s backoff).
-	Waiter ec2.Waiter
+	Waiter wait.Waiter
 	// Missing are well-formed IDs that name nothing (defaults: EC2 style).
 	Missing MissingIDs
 	// Timeout bounds each subtest (default 10 min).
@@ -143,7 +143,7 @@ func (r *recorder) seen() []string {
 	return append([]string(nil), r.states...)
 }
 
-func (c *suite) waiter(r *recorder) ec2.Waiter {
+func (c *suite) waiter(r *recorder) wait.Waiter {
 	w := c.opts.Waiter
 	if r != nil {
 		w.Progress = r.progress
@@ -704,7 +704,7 @@ func (c *suite) launchVolumes(t *testing.T) {
 	}
 	// The created volumes' IDs: in the answer, or soon in a describe.
 	byDev := map[string]cloud.Attachment{}
-	got, err := ec2.Wait(ctx, c.waiter(nil), "instance "+inst.ID+" block devices", func(ctx context.Context) (cloud.Instance, string, error) {
+	got, err := wait.For(ctx, c.waiter(nil), "instance "+inst.ID+" block devices", func(ctx context.Context) (cloud.Instance, string, error) {
 		in, err := p.Instance(ctx, inst.ID)
 		if err != nil {
 			return in, "", err

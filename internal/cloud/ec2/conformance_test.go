@@ -11,12 +11,13 @@ import (
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/cloudtest"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/test/ec2endpoint"
 )
 
 // fastWaiter polls the in-memory endpoint quickly; the backoff itself is
 // tested with the defaults in TestWaitBackoff.
-var fastWaiter = ec2.Waiter{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+var fastWaiter = wait.Waiter{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 
 func newProvider(t *testing.T, srv *ec2endpoint.Server, sig string) *ec2.Provider {
 	t.Helper()

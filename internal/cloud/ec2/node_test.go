@@ -7,6 +7,7 @@ import (
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/cloudtest"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/test/ec2endpoint"
 )
@@ -23,7 +24,7 @@ func TestConformanceNode(t *testing.T) {
 		LibvirtURI: uri, Dir: dir, HooksDir: hook.Dir, HookEnv: hook.Env,
 	}})
 	cloudtest.Run(t, func(t *testing.T) cloud.Provider { return newProvider(t, srv, ec2.SignatureV4) }, cloudtest.Options{
-		Waiter:  ec2.Waiter{Initial: 100 * time.Millisecond, Max: time.Second},
+		Waiter:  wait.Waiter{Initial: 100 * time.Millisecond, Max: time.Second},
 		Timeout: 5 * time.Minute,
 	})
 }

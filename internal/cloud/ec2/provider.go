@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/userdata"
 )
@@ -667,24 +668,14 @@ func (p *Provider) tag(ctx context.Context, id string, tags cloud.Tags, fresh bo
 	if len(tags) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(tagNotFoundFor)
-	wait := 500 * time.Millisecond
-	for {
+	retry := func(err error) bool { return fresh && cloud.IsNotFound(err) }
+	return wait.Retry(ctx, wait.Backoff{Initial: 500 * time.Millisecond, Max: 4 * time.Second}, tagNotFoundFor, retry, func(ctx context.Context) error {
 		_, err := p.api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: toTags(tags)})
-		if err == nil {
-			return nil
+		if err != nil {
+			return objErr(kindOf(id), id, "tag", err)
 		}
-		err = objErr(kindOf(id), id, "tag", err)
-		if !fresh || !cloud.IsNotFound(err) || time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 4*time.Second)
-	}
+		return nil
+	})
 }
 
 // tagNotFoundFor is how long CreateTags' "not found" on a new id is retried.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/ec2"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/test/ec2endpoint"
 )
 
@@ -74,7 +75,7 @@ func TestRunInstanceSpec(t *testing.T) {
 	srv := ec2endpoint.Start(t, ec2endpoint.Options{})
 	p := newProvider(t, srv, ec2.SignatureV2)
 	ctx := context.Background()
-	w := ec2.Waiter{Initial: 20e6, Max: 200e6}
+	w := wait.Waiter{Initial: 20e6, Max: 200e6}
 	v, err := p.CreateVolume(ctx, cloud.VolumeSpec{SizeGiB: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/cloudtest"
-	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/testenv"
 )
 
@@ -61,7 +61,7 @@ func TestConformance(t *testing.T) {
 		return p
 	}
 	cloudtest.Run(t, open, cloudtest.Options{
-		Waiter:  ec2.Waiter{Initial: 100 * time.Millisecond, Max: time.Second},
+		Waiter:  wait.Waiter{Initial: 100 * time.Millisecond, Max: time.Second},
 		Timeout: 5 * time.Minute,
 	})
 }

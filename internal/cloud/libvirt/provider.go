@@ -298,7 +298,7 @@ func (p *Provider) subscribe() (chan virt.Event, func()) {
 	}
 }
 
-// WaitInstanceState implements install.InstanceWaiter: it returns when
+// WaitInstanceState implements wait.InstanceEvents: it returns when
 // the instance is in one of want, woken by libvirt events (no polling).
 func (p *Provider) WaitInstanceState(ctx context.Context, id string, want ...string) (cloud.Instance, error) {
 	ch, unsub := p.subscribe()

@@ -7,12 +7,12 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/cloudtest"
-	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/test/oneendpoint"
 )
 
-var fastWaiter = ec2.Waiter{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+var fastWaiter = wait.Waiter{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 
 func newProvider(t *testing.T, srv *oneendpoint.Server) *opennebula.Provider {
 	t.Helper()

@@ -13,8 +13,8 @@ import (
 
 	"github.com/kscloud/kscloud/internal/cloud"
 	"github.com/kscloud/kscloud/internal/cloud/cloudtest"
-	"github.com/kscloud/kscloud/internal/cloud/ec2"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/test/oneendpoint"
@@ -122,7 +122,7 @@ func TestConformanceNode(t *testing.T) {
 	srv := oneendpoint.Start(t, oneendpoint.Options{Node: &oneendpoint.Node{LibvirtURI: uri}, VNCStart: 20000 + rand.IntN(20000),
 		Monitor: time.Second, Misses: 3})
 	cloudtest.Run(t, func(t *testing.T) cloud.Provider { return newProvider(t, srv) }, cloudtest.Options{
-		Waiter: ec2.Waiter{Initial: 200 * time.Millisecond, Max: time.Second}, Missing: missing, Device: "/dev/vdf", SnapshotInUseDeletable: true,
+		Waiter: wait.Waiter{Initial: 200 * time.Millisecond, Max: time.Second}, Missing: missing, Device: "/dev/vdf", SnapshotInUseDeletable: true,
 		Timeout: 5 * time.Minute,
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/consolenote"
 )
 
@@ -884,27 +885,12 @@ func (p *Provider) runInstance(ctx context.Context, spec cloud.InstanceSpec, o r
 	return inst, nil
 }
 
-// waitReady waits for a new volume image to leave LOCKED.
+// waitReady waits for a new volume image to leave LOCKED (bounded by ctx
+// alone); its ERROR state ends the wait.
 func (p *Provider) waitReady(ctx context.Context, volID string) error {
-	pause := 100 * time.Millisecond
-	for {
-		v, err := p.Volume(ctx, volID)
-		if err != nil {
-			return err
-		}
-		switch v.State {
-		case cloud.VolumeAvailable:
-			return nil
-		case cloud.VolumeError:
-			return fmt.Errorf("volume %s: image state ERROR", volID)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("volume %s: waiting for READY: %w", volID, ctx.Err())
-		case <-time.After(pause):
-		}
-		pause = min(pause*2, 5*time.Second)
-	}
+	w := wait.Waiter{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Timeout: -1, NotFoundGrace: -1}
+	_, err := w.Volume(ctx, p, volID, cloud.VolumeAvailable)
+	return err
 }
 
 // instanceState maps oned's STATE/LCM_STATE onto EC2's names

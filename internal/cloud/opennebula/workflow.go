@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
+	"github.com/kscloud/kscloud/internal/cloud/wait"
 	"github.com/kscloud/kscloud/internal/install"
 	"github.com/kscloud/kscloud/internal/userdata"
 )
@@ -66,69 +67,77 @@ func (w *Workflow) tags(b *install.Build, role string) cloud.Tags {
 	return cloud.Tags{cloud.TagBuild: b.ID, cloud.TagCreator: "kscloud", cloud.TagRole: role}
 }
 
-// waitVM polls the VM with backoff until check says done; a timeout names
-// what was awaited and the state last seen.
-func (w *Workflow) waitVM(ctx context.Context, n int, what string, timeout time.Duration, check func(v *vmInfo) (bool, error)) (vmInfo, error) {
-	start, max := w.Poll, w.PollMax
-	if start <= 0 {
-		start = 2 * time.Second
+// waiter paces the state polls: Poll doubling to PollMax (default 2 s →
+// 10 s), with jitter, bounded by timeout.
+func (w *Workflow) waiter(timeout time.Duration) wait.Waiter {
+	first, most := w.Poll, w.PollMax
+	if first <= 0 {
+		first = 2 * time.Second
 	}
-	if max < start {
-		max = 10 * time.Second
-		if max < start {
-			max = start
-		}
+	if most < first {
+		most = max(10*time.Second, first)
 	}
-	deadline := time.Now().Add(timeout)
-	pause := start
-	for {
-		v, err := w.P.vmInfo(ctx, n)
-		if err != nil {
-			return v, fmt.Errorf("instance %s: %w", vmID(n), err)
-		}
-		done, err := check(&v)
-		if err != nil || done {
-			return v, err
-		}
-		if time.Now().After(deadline) {
-			return v, fmt.Errorf("instance %s: not %s after %s (state %s)", vmID(n), what, timeout, stateName(v.State, v.LCM))
-		}
-		select {
-		case <-ctx.Done():
-			return v, fmt.Errorf("instance %s: waiting for %s: %w: %w", vmID(n), what, install.ErrInterrupted, ctx.Err())
-		case <-time.After(pause):
-		}
-		pause = min(pause*2, max)
-	}
+	// oned answers for what it has allocated: "not found" is not a delay.
+	return wait.Waiter{Initial: first, Max: most, Timeout: timeout, NotFoundGrace: -1}
 }
 
-func (w *Workflow) waitImage(ctx context.Context, n int, what string, timeout time.Duration) (imageInfo, error) {
-	pause := w.Poll
-	if pause <= 0 {
-		pause = 2 * time.Second
+// waitVM polls the VM with backoff until check says done. An error from
+// oned or check is returned as it is; a timeout names what was awaited
+// and the state last seen.
+func (w *Workflow) waitVM(ctx context.Context, n int, what string, timeout time.Duration, check func(v *vmInfo) (bool, error)) (vmInfo, error) {
+	var failure error
+	v, err := wait.Poll(ctx, w.waiter(timeout), fmt.Sprintf("instance %s to be %s", vmID(n), what), func(ctx context.Context) (vmInfo, string, bool, error) {
+		v, err := w.P.vmInfo(ctx, n)
+		if err != nil {
+			failure = fmt.Errorf("instance %s: %w", vmID(n), err)
+			return v, "", false, wait.Stop(failure)
+		}
+		done, err := check(&v)
+		if err != nil {
+			failure = err
+			return v, "", false, wait.Stop(err)
+		}
+		return v, stateName(v.State, v.LCM), done, nil
+	})
+	switch {
+	case failure != nil:
+		return v, failure
+	case err != nil && ctx.Err() != nil:
+		return v, fmt.Errorf("instance %s: waiting for %s: %w: %w", vmID(n), what, install.ErrInterrupted, ctx.Err())
+	case err != nil:
+		return v, fmt.Errorf("instance %s: not %s after %s (state %s)", vmID(n), what, timeout, stateName(v.State, v.LCM))
 	}
-	deadline := time.Now().Add(timeout)
-	for {
+	return v, nil
+}
+
+// waitImage waits for image n to be READY (or in use); its ERROR state
+// ends the wait.
+func (w *Workflow) waitImage(ctx context.Context, n int, what string, timeout time.Duration) (imageInfo, error) {
+	var failure error
+	im, err := wait.Poll(ctx, w.waiter(timeout), fmt.Sprintf("%s (image %d) to be READY", what, n), func(ctx context.Context) (imageInfo, string, bool, error) {
 		im, err := w.P.imageInfo(ctx, n)
 		if err != nil {
-			return im, fmt.Errorf("%s (image %d): %w", what, n, err)
+			failure = fmt.Errorf("%s (image %d): %w", what, n, err)
+			return im, "", false, wait.Stop(failure)
 		}
 		switch im.State {
 		case imgReady, imgUsed, imgUsedPers:
-			return im, nil
+			return im, imageStateName(im.State), true, nil
 		case imgError:
-			return im, fmt.Errorf("%s (image %d): state ERROR: %s", what, n, im.Template.get("ERROR"))
+			failure = fmt.Errorf("%s (image %d): state ERROR: %s", what, n, im.Template.get("ERROR"))
+			return im, "ERROR", false, wait.Stop(failure)
 		}
-		if time.Now().After(deadline) {
-			return im, fmt.Errorf("%s (image %d): not READY after %s (state %s)", what, n, timeout, imageStateName(im.State))
-		}
-		select {
-		case <-ctx.Done():
-			return im, fmt.Errorf("%s: %w: %w", what, install.ErrInterrupted, ctx.Err())
-		case <-time.After(pause):
-		}
-		pause = min(pause*2, 10*time.Second)
+		return im, imageStateName(im.State), false, nil
+	})
+	switch {
+	case failure != nil:
+		return im, failure
+	case err != nil && ctx.Err() != nil:
+		return im, fmt.Errorf("%s: %w: %w", what, install.ErrInterrupted, ctx.Err())
+	case err != nil:
+		return im, fmt.Errorf("%s (image %d): not READY after %s (state %s)", what, n, timeout, imageStateName(im.State))
 	}
+	return im, nil
 }
 
 // failed returns the install error of a VM in a failure state.
