@@ -62,10 +62,8 @@ type watch struct {
 	dir        string // the instance directory ("" for kscloud's own domains)
 	console    string
 	offset     int64
-	scan       *progress.Scanner
+	con        *progress.Follower // progress, failure, inactivity
 	writes     uint64
-	lastActive time.Time
-	lastSeen   string
 }
 
 // NewFollower returns a follower; call Run.
@@ -216,7 +214,10 @@ func (f *Follower) watch(name, dir, console string) {
 	if _, ok := f.watching[name]; ok {
 		return
 	}
-	f.watching[name] = &watch{dir: dir, console: console, scan: progress.NewScanner(20), lastActive: f.now()}
+	con := progress.NewFollower(20, nil)
+	con.Now = f.now
+	con.Start()
+	f.watching[name] = &watch{dir: dir, console: console, con: con}
 }
 
 // note puts line first in the instance directory's console.append.log,
@@ -287,7 +288,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	}
 	var pst progress.State
 	if w != nil {
-		pst = w.scan.State()
+		pst = w.con.State()
 	}
 	fail := func(reason string) {
 		if st.VNC != nil && st.VNC.Port > 0 && st.Mode == "in-place" {
@@ -428,39 +429,28 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 	if w == nil {
 		return
 	}
-	now := f.now()
 	if w.console != "" {
-		if n, err := f.readFrom(w, w.scan); err == nil && n > 0 {
+		if n, err := f.readFrom(w, w.con); err == nil && n > 0 {
 			w.offset += n
-			w.lastActive = now
 		}
 	}
 	if wr, err := f.v.DiskWrites(ctx, name); err == nil && wr != w.writes {
 		w.writes = wr
-		w.lastActive = now
+		w.con.Active()
 	}
-	pst := w.scan.State()
-	line := pst.Line()
-	if line != w.lastSeen {
-		w.lastSeen = line
+	if line, ok := w.con.NewLine(); ok {
 		f.store.Update(name, func(s *hookproto.InstanceStatus) { s.Progress = line })
 	}
 	limit := f.cfg().State.InactivityTimeout.Duration
 	st, _ := f.store.Get(name)
-	if limit > 0 && now.Sub(w.lastActive) > limit && st.Phase == PhaseInstalling {
-		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, lastLine(pst))
+	if w.con.Inactive(limit) && st.Phase == PhaseInstalling {
+		pst := w.con.State()
+		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, pst.LastLine())
 		f.log.Error("install stuck", "instance", name, "reason", reason)
 		f.store.Update(name, func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason, s.LastLines = PhaseFailed, reason, pst.Last
 		})
 	}
-}
-
-func lastLine(p progress.State) string {
-	if len(p.Last) == 0 {
-		return "no output at all"
-	}
-	return fmt.Sprintf("%q", p.Last[len(p.Last)-1])
 }
 
 // readFrom feeds the console file from the watch's offset to its end into

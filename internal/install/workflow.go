@@ -1,7 +1,6 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +47,7 @@ type Workflow struct {
 
 // DefaultMarker matches the test installer's marker or a getty login
 // prompt ("host login: ") ending a line or the output so far.
-var DefaultMarker = regexp.MustCompile(`(?m)kscloud-installed sha256=[0-9a-f]+|\blogin: ?\r?$`)
+var DefaultMarker = progress.DefaultMarker
 
 func (w *Workflow) status(s string) {
 	if w.Status != nil {
@@ -275,10 +274,15 @@ func (e *InstallError) Error() string {
 // waits on them; otherwise console and state are polled with a backoff
 // (see Workflow.ConsolePoll).
 func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []string, stopAtMarker bool) (cloud.Instance, string, error) {
-	sc := progress.NewScanner(w.lastLines())
-	var cons consoleTail
+	marker := w.MarkerRE
+	if marker == nil {
+		marker = DefaultMarker
+	}
+	if !stopAtMarker {
+		marker = nil
+	}
+	con := progress.NewFollower(w.lastLines(), marker)
 	start := time.Now()
-	lastActive := start
 	deadline := start.Add(b.Spec.Timeout.Duration)
 	if b.Spec.Timeout.Duration == 0 {
 		deadline = start.Add(2 * time.Hour)
@@ -302,13 +306,8 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 		return bo
 	}
 	bo := newBackoff()
-	var lastLine string
-	marker := w.MarkerRE
-	if marker == nil {
-		marker = DefaultMarker
-	}
 	fail := func(reason string) error {
-		return &InstallError{Instance: id, Reason: reason, Last: sc.State().Last}
+		return &InstallError{Instance: id, Reason: reason, Last: con.State().Last}
 	}
 	vncSaid := false
 	for {
@@ -325,25 +324,17 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 				w.status(fmt.Sprintf("VNC console: %s (password and tunnel: kscloud vnc %s)", where, b.ID))
 			}
 		}
-		if err == nil {
-			if d := cons.next(out); len(d) > 0 {
-				sc.Write(d)
-				lastActive = time.Now()
-				grew = true
-				if stopAtMarker {
-					if m := marker.Find(out); m != nil {
-						return cloud.Instance{ID: id}, string(m), nil
-					}
-				}
+		if err == nil && con.Read(out) {
+			grew = true
+			if m := con.Marker(); m != "" {
+				return cloud.Instance{ID: id}, m, nil
 			}
 		}
-		st := sc.State()
-		if l := st.Line(); l != lastLine && l != "" {
-			lastLine = l
+		if l, ok := con.NewLine(); ok {
 			w.status(l)
 		}
-		if st.Failure != "" {
-			return cloud.Instance{}, "", fail(st.Failure)
+		if f := con.Failure(); f != "" {
+			return cloud.Instance{}, "", fail(f)
 		}
 		var inst cloud.Instance
 		if events {
@@ -376,16 +367,12 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 			if inst.State == u {
 				// Read what the console still holds.
 				if out, err := w.P.ConsoleOutput(ctx, id); err == nil {
-					if d := cons.next(out); len(d) > 0 {
-						sc.Write(d)
-					}
-					if stopAtMarker {
-						if m := marker.Find(out); m != nil {
-							return inst, string(m), nil
-						}
+					con.Read(out)
+					if m := con.Marker(); m != "" {
+						return inst, m, nil
 					}
 				}
-				if f := sc.State().Failure; f != "" {
+				if f := con.Failure(); f != "" {
 					return inst, "", fail(f)
 				}
 				return inst, "", nil
@@ -394,7 +381,7 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 		if inst.State == cloud.InstanceTerminated && !contains(until, cloud.InstanceTerminated) {
 			return inst, "", fail("instance terminated: " + inst.StateReason)
 		}
-		if lim := b.Spec.Inactivity.Duration; lim > 0 && time.Since(lastActive) > lim {
+		if lim := b.Spec.Inactivity.Duration; con.Inactive(lim) {
 			return inst, "", fail(fmt.Sprintf("no console output for %s (inactivity watchdog)", lim))
 		}
 		if time.Now().After(deadline) {
@@ -411,35 +398,6 @@ func (w *Workflow) follow(ctx context.Context, b *Build, id string, until []stri
 			}
 		}
 	}
-}
-
-// consoleTail finds what is new in successive console reads: a local
-// serial log grows in place; a cloud's console output is a window (EC2:
-// the last 64 KiB) that slides once full; a new boot may start it anew.
-type consoleTail struct {
-	n    int    // length of the last read
-	tail []byte // its last bytes
-}
-
-const consoleTailLen = 256
-
-func (c *consoleTail) next(out []byte) []byte {
-	var d []byte
-	switch {
-	case c.n == 0:
-		d = out
-	case len(out) >= c.n && bytes.Equal(out[c.n-len(c.tail):c.n], c.tail):
-		d = out[c.n:] // grew in place
-	default:
-		if i := bytes.LastIndex(out, c.tail); i >= 0 {
-			d = out[i+len(c.tail):] // the window slid
-		} else {
-			d = out // started anew (a new boot)
-		}
-	}
-	c.n = len(out)
-	c.tail = append(c.tail[:0], out[max(0, len(out)-consoleTailLen):]...)
-	return d
 }
 
 func contains(list []string, s string) bool {

@@ -275,15 +275,17 @@ func (p *Provider) afterStop(ev virt.Event) {
 	p.reg.update("instance", rec.ID, func(r *record) { r.InPlace = false; r.VNC = "" })
 }
 
+// consoleFailure returns the failure line the installer's serial log
+// holds, "" when none (or when it cannot be read).
 func consoleFailure(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	sc := progress.NewScanner(0)
-	io.Copy(sc, io.LimitReader(f, 64<<20))
-	return sc.State().Failure
+	con := progress.NewFollower(0, nil)
+	io.Copy(con, io.LimitReader(f, 64<<20))
+	return con.Failure()
 }
 
 func (p *Provider) subscribe() (chan virt.Event, func()) {
