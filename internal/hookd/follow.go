@@ -2,7 +2,6 @@ package hookd
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -59,11 +58,11 @@ type Follower struct {
 }
 
 type watch struct {
-	dir        string // the instance directory ("" for kscloud's own domains)
-	console    string
-	offset     int64
-	con        *progress.Follower // progress, failure, inactivity
-	writes     uint64
+	dir     string // the instance directory ("" for kscloud's own domains)
+	console string
+	offset  int64
+	con     *progress.Follower // progress, failure, inactivity
+	writes  uint64
 }
 
 // NewFollower returns a follower; call Run.
@@ -157,7 +156,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 		return
 	}
 	info, _ := f.v.Info(ctx, name)
-	console := serialLog([]byte(live))
+	console, _ := libvirtxml.SerialLog([]byte(live)) // "" when it has none
 	if !known {
 		o := &preboot.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console}
 		if err := f.store.Started(o); err != nil {
@@ -174,10 +173,10 @@ func (f *Follower) started(ctx context.Context, name string) {
 		if s.ConsoleLog == "" {
 			s.ConsoleLog = console
 		}
-		if listen, port, _, ok, err := libvirtxml.VNCGraphics([]byte(live)); err == nil && ok && s.VNC != nil {
-			s.VNC.Port = port
-			if listen != "" {
-				s.VNC.Listen = listen
+		if v, ok, err := libvirtxml.VNCGraphics([]byte(live)); err == nil && ok && s.VNC != nil {
+			s.VNC.Port = v.Port
+			if v.Listen != "" {
+				s.VNC.Listen = v.Listen
 			}
 		}
 	})
@@ -523,25 +522,4 @@ func (f *Follower) Reconcile(ctx context.Context) {
 			f.log.Warn("reconcile", "instance", st.Instance, "err", err)
 		}
 	}
-}
-
-// serialLog returns the path of the first file-type serial device.
-func serialLog(domainXML []byte) string {
-	var d struct {
-		Serials []struct {
-			Type   string `xml:"type,attr"`
-			Source struct {
-				Path string `xml:"path,attr"`
-			} `xml:"source"`
-		} `xml:"devices>serial"`
-	}
-	if xml.Unmarshal(domainXML, &d) != nil {
-		return ""
-	}
-	for _, s := range d.Serials {
-		if s.Type == "file" && s.Source.Path != "" {
-			return s.Source.Path
-		}
-	}
-	return ""
 }

@@ -479,8 +479,8 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 	}
 	if spec.VNC {
 		if live, err := p.c.XML(ctx, id, true); err == nil {
-			if listen, port, pw, ok, _ := libvirtxml.VNCGraphics([]byte(live)); ok {
-				inst.VNC = fmt.Sprintf("vnc://%s:%d password %s", listen, port, pw)
+			if v, ok, _ := libvirtxml.VNCGraphics([]byte(live)); ok {
+				inst.VNC = v.URL() + " password " + v.Password
 				p.reg.update("instance", id, func(r *record) { r.VNC = inst.VNC })
 			}
 		}
@@ -636,11 +636,11 @@ func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, 
 		}
 		return consolenote.VNC{}, fmt.Errorf("instance %s: %w", id, err)
 	}
-	listen, port, pw, ok, err := libvirtxml.VNCGraphics([]byte(live))
-	if err != nil || !ok || port <= 0 {
+	v, ok, err := libvirtxml.VNCGraphics([]byte(live))
+	if err != nil || !ok || v.Port <= 0 {
 		return consolenote.VNC{}, fmt.Errorf("instance %s: it has one only during an install started with --vnc: %w", id, cloud.ErrNoVNC)
 	}
-	return consolenote.VNC{Instance: id, Host: listen, Port: port, Password: pw}, nil
+	return consolenote.VNC{Instance: id, Host: v.Listen, Port: v.Port, Password: v.Password}, nil
 }
 
 // --- volumes ---
