@@ -447,7 +447,11 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
 		}
 		if spec.InPlace {
-			if err := p.c.DefineXML(ctx, base); err != nil {
+			final, err := installedXML(base, in)
+			if err != nil {
+				return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
+			}
+			if err := p.c.DefineXML(ctx, string(final)); err != nil {
 				return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
 			}
 			rec.InPlace, rec.Persistent = true, true
