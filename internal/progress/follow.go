@@ -14,7 +14,12 @@ var DefaultMarker = regexp.MustCompile(`(?m)kscloud-installed sha256=[0-9a-f]+|\
 
 // Tail finds what is new in successive reads of a console: a local serial
 // log grows in place; a cloud's console output is a window (EC2: the last
-// 64 KiB) that slides once full; a new boot may start it anew.
+// 64 KiB) that slides once full; a new boot may start it anew. A slid
+// window is placed by the last TailLen bytes of the previous read, found
+// again in the new one: output that repeats itself for that long (the
+// same lines over and over) can place it too late and skip what came
+// between. A window that slid past all of the previous read is taken as
+// new in full.
 type Tail struct {
 	n    int    // length of the last read
 	tail []byte // its last bytes
