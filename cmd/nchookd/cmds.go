@@ -269,7 +269,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	for _, st := range resp.Instances {
 		vnc := "-"
 		if st.VNC != nil {
-			vnc = fmt.Sprintf("%s:%d", st.VNC.Listen, st.VNC.Port)
+			vnc = st.VNC.Addr()
 		}
 		prog := st.Progress
 		if st.Reason != "" {
@@ -311,7 +311,7 @@ func printInstance(w io.Writer, st hookproto.InstanceStatus) {
 	kv("progress", st.Progress)
 	kv("reason", st.Reason)
 	if st.VNC != nil {
-		kv("vnc", fmt.Sprintf("%s:%d password %s", st.VNC.Listen, st.VNC.Port, st.VNC.Password))
+		kv("vnc", st.VNC.Addr()+" password "+st.VNC.Password)
 	}
 	kv("console", st.ConsoleLog)
 	kv("started", st.StartedAt.Format(time.RFC3339))

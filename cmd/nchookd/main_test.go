@@ -13,6 +13,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/hook"
 	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/preboot"
 )
 
 const samples = "../../test/samples/eucalyptus"
@@ -145,5 +146,27 @@ func TestStatusEscapes(t *testing.T) {
 	t.Setenv(hook.EnvSocket, sock)
 	if code, _, stderr := runCLI("status", "--config", "/dev/null", "x"); code != 1 || strings.ContainsAny(stderr, "\x1b\x07") {
 		t.Fatalf("error answer: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestStatusVNCIPv6: a VNC console listening on an IPv6 address shows as
+// [addr]:port, in the list and in one instance's status.
+func TestStatusVNCIPv6(t *testing.T) {
+	st := hookproto.InstanceStatus{Phase: "installing", StartedAt: time.Now()}
+	st.Instance, st.Mode = "i-1234ABCD", "in-place"
+	st.VNC = &preboot.VNCInfo{Listen: "fd00:1::5", Port: 5901, Password: "abcdefgh"}
+	t.Setenv(hook.EnvSocket, statusDaemon(t, hookproto.Response{OK: true, Instances: []hookproto.InstanceStatus{st}}))
+	for args, want := range map[string]string{
+		"status":            "[fd00:1::5]:5901",
+		"status i-1234ABCD": "[fd00:1::5]:5901 password abcdefgh",
+	} {
+		a := append(strings.Fields(args), "--config", "/dev/null")
+		if len(a) == 4 {
+			a = []string{"status", "--config", "/dev/null", "i-1234ABCD"}
+		}
+		code, out, stderr := runCLI(a...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("%v: exit %d, want %q in:\n%s%s", a, code, want, out, stderr)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package hookd
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -59,13 +58,11 @@ type Follower struct {
 }
 
 type watch struct {
-	dir        string // the instance directory ("" for kscloud's own domains)
-	console    string
-	offset     int64
-	scan       *progress.Scanner
-	writes     uint64
-	lastActive time.Time
-	lastSeen   string
+	dir     string // the instance directory ("" for kscloud's own domains)
+	console string
+	offset  int64
+	con     *progress.Follower // progress, failure, inactivity
+	writes  uint64
 }
 
 // NewFollower returns a follower; call Run.
@@ -159,7 +156,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 		return
 	}
 	info, _ := f.v.Info(ctx, name)
-	console := serialLog([]byte(live))
+	console, _ := libvirtxml.SerialLog([]byte(live)) // "" when it has none
 	if !known {
 		o := &preboot.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console}
 		if err := f.store.Started(o); err != nil {
@@ -176,10 +173,10 @@ func (f *Follower) started(ctx context.Context, name string) {
 		if s.ConsoleLog == "" {
 			s.ConsoleLog = console
 		}
-		if listen, port, _, ok, err := libvirtxml.VNCGraphics([]byte(live)); err == nil && ok && s.VNC != nil {
-			s.VNC.Port = port
-			if listen != "" {
-				s.VNC.Listen = listen
+		if v, ok, err := libvirtxml.VNCGraphics([]byte(live)); err == nil && ok && s.VNC != nil {
+			s.VNC.Port = v.Port
+			if v.Listen != "" {
+				s.VNC.Listen = v.Listen
 			}
 		}
 	})
@@ -216,7 +213,10 @@ func (f *Follower) watch(name, dir, console string) {
 	if _, ok := f.watching[name]; ok {
 		return
 	}
-	f.watching[name] = &watch{dir: dir, console: console, scan: progress.NewScanner(20), lastActive: f.now()}
+	con := progress.NewFollower(20, nil)
+	con.Now = f.now
+	con.Start()
+	f.watching[name] = &watch{dir: dir, console: console, con: con}
 }
 
 // note puts line first in the instance directory's console.append.log,
@@ -287,7 +287,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	}
 	var pst progress.State
 	if w != nil {
-		pst = w.scan.State()
+		pst = w.con.State()
 	}
 	fail := func(reason string) {
 		if st.VNC != nil && st.VNC.Port > 0 && st.Mode == "in-place" {
@@ -428,39 +428,28 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 	if w == nil {
 		return
 	}
-	now := f.now()
 	if w.console != "" {
-		if n, err := f.readFrom(w, w.scan); err == nil && n > 0 {
+		if n, err := f.readFrom(w, w.con); err == nil && n > 0 {
 			w.offset += n
-			w.lastActive = now
 		}
 	}
 	if wr, err := f.v.DiskWrites(ctx, name); err == nil && wr != w.writes {
 		w.writes = wr
-		w.lastActive = now
+		w.con.Active()
 	}
-	pst := w.scan.State()
-	line := pst.Line()
-	if line != w.lastSeen {
-		w.lastSeen = line
+	if line, ok := w.con.NewLine(); ok {
 		f.store.Update(name, func(s *hookproto.InstanceStatus) { s.Progress = line })
 	}
 	limit := f.cfg().State.InactivityTimeout.Duration
 	st, _ := f.store.Get(name)
-	if limit > 0 && now.Sub(w.lastActive) > limit && st.Phase == PhaseInstalling {
-		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, lastLine(pst))
+	if w.con.Inactive(limit) && st.Phase == PhaseInstalling {
+		pst := w.con.State()
+		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, pst.LastLine())
 		f.log.Error("install stuck", "instance", name, "reason", reason)
 		f.store.Update(name, func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason, s.LastLines = PhaseFailed, reason, pst.Last
 		})
 	}
-}
-
-func lastLine(p progress.State) string {
-	if len(p.Last) == 0 {
-		return "no output at all"
-	}
-	return fmt.Sprintf("%q", p.Last[len(p.Last)-1])
 }
 
 // readFrom feeds the console file from the watch's offset to its end into
@@ -533,25 +522,4 @@ func (f *Follower) Reconcile(ctx context.Context) {
 			f.log.Warn("reconcile", "instance", st.Instance, "err", err)
 		}
 	}
-}
-
-// serialLog returns the path of the first file-type serial device.
-func serialLog(domainXML []byte) string {
-	var d struct {
-		Serials []struct {
-			Type   string `xml:"type,attr"`
-			Source struct {
-				Path string `xml:"path,attr"`
-			} `xml:"source"`
-		} `xml:"devices>serial"`
-	}
-	if xml.Unmarshal(domainXML, &d) != nil {
-		return ""
-	}
-	for _, s := range d.Serials {
-		if s.Type == "file" && s.Source.Path != "" {
-			return s.Source.Path
-		}
-	}
-	return ""
 }

@@ -476,7 +476,7 @@ func TestFollowerConsoleSymlink(t *testing.T) {
 			t.Fatalf("%s: poll blocked", kind)
 		}
 		st, _ := store.Get("i-1")
-		if strings.Contains(st.Progress, "3/9") || strings.Contains(strings.Join(f.watching["i-1"].scan.State().Last, "\n"), "secret") {
+		if strings.Contains(st.Progress, "3/9") || strings.Contains(strings.Join(f.watching["i-1"].con.State().Last, "\n"), "secret") {
 			t.Fatalf("%s: the linked file was read: %+v", kind, st)
 		}
 	}

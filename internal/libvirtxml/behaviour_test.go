@@ -515,8 +515,8 @@ func TestRewriteAgain(t *testing.T) {
 		if !bytes.Equal(out, first) {
 			t.Errorf("output changed:\n%s", diff(first, out))
 		}
-		if _, _, pw, ok, _ := VNCGraphics(out); !ok || pw != "first" {
-			t.Errorf("password = %q, ok %v", pw, ok)
+		if v, ok, _ := VNCGraphics(out); !ok || v.Password != "first" {
+			t.Errorf("password = %q, ok %v", v.Password, ok)
 		}
 	})
 
@@ -683,7 +683,8 @@ func TestVNCGraphics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			listen, port, pw, ok, err := VNCGraphics(tt.xml)
+			v, ok, err := VNCGraphics(tt.xml)
+			listen, port, pw := v.Listen, v.Port, v.Password
 			if tt.wantEr {
 				if !errors.Is(err, ErrInvalidDomain) {
 					t.Errorf("err = %v, want ErrInvalidDomain", err)

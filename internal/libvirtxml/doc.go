@@ -11,7 +11,9 @@
 // [RewriteInstall] turns the domain a cloud generated (for Eucalyptus, the
 // output of the node controller's XSLT) into the installer boot, [FinalDomain]
 // turns that installer domain into the post-install domain that boots from its
-// disk, and [ReadMeta], [DomainName] and [VNCGraphics] read what the daemon
+// disk, and [ReadMeta], [DomainName], [VNCGraphics], [DirectBoot] and
+// [SerialLog] read what the daemon and the hook need: every read of domain
+// XML in the project is here. What the daemon
 // needs. The rewrites own only the parts of the document listed on each
 // function; everything else (unknown elements, foreign namespaces, comments,
 // attribute order, indentation) is left as it was. Both rewrites are

@@ -134,7 +134,7 @@ func TestGolden(t *testing.T) {
 				if fm.Phase != PhaseFinal || fm.VNCAdded || fm.OrigOnReboot != m.OrigOnReboot || fm.OrigOnPoweroff != m.OrigOnPoweroff {
 					t.Errorf("final meta = %+v, install meta %+v", fm, m)
 				}
-				if _, _, _, hasVNC, _ := VNCGraphics(final); m.VNCAdded && hasVNC {
+				if _, hasVNC, _ := VNCGraphics(final); m.VNCAdded && hasVNC {
 					t.Errorf("final domain keeps the VNC console nchookd added")
 				}
 			})

@@ -3,6 +3,8 @@ package libvirtxml
 import (
 	"strconv"
 	"strings"
+
+	"github.com/beevik/etree"
 )
 
 // DomainName returns the text of the domain's <name>.
@@ -24,36 +26,78 @@ func DomainName(domainXML []byte) (string, error) {
 // assigned (-1 when it has not assigned one yet) and the password (absent from
 // XML dumped without the secure flag, then ""). ok is false when the domain
 // has no VNC graphics.
-func VNCGraphics(domainXML []byte) (listen string, port int, passwd string, ok bool, err error) {
+func VNCGraphics(domainXML []byte) (v VNC, ok bool, err error) {
 	d, err := parseDomain(domainXML)
 	if err != nil {
-		return "", 0, "", false, err
+		return VNC{}, false, err
 	}
 	devices := first(d.root, "devices")
 	if devices == nil {
-		return "", 0, "", false, nil
+		return VNC{}, false, nil
 	}
 	gs := vncGraphics(devices)
 	if len(gs) == 0 {
-		return "", 0, "", false, nil
+		return VNC{}, false, nil
 	}
 	g := gs[0]
-	listen = attrValue(g, "listen")
-	if listen == "" {
+	v.Listen = attrValue(g, "listen")
+	if v.Listen == "" {
 		for _, l := range children(g, "listen") {
 			if attrValue(l, "type") == "address" {
-				listen = attrValue(l, "address")
+				v.Listen = attrValue(l, "address")
 				break
 			}
 		}
 	}
-	port = -1
-	if v, ok := attr(g, "port"); ok {
-		p, perr := strconv.Atoi(strings.TrimSpace(v))
+	v.Port = -1
+	if s, ok := attr(g, "port"); ok {
+		p, perr := strconv.Atoi(strings.TrimSpace(s))
 		if perr != nil || p < -1 {
-			return "", 0, "", false, invalid("vnc graphics port %q is not a port number", v)
+			return VNC{}, false, invalid("vnc graphics port %q is not a port number", s)
 		}
-		port = p
+		v.Port = p
 	}
-	return listen, port, attrValue(g, "passwd"), true, nil
+	v.Password = attrValue(g, "passwd")
+	return v, true, nil
+}
+
+// DirectBoot returns the kernel and initrd paths of the domain's <os>
+// (text trimmed; "" for an element that is absent).
+func DirectBoot(domainXML []byte) (kernel, initrd string, err error) {
+	d, err := parseDomain(domainXML)
+	if err != nil {
+		return "", "", err
+	}
+	return strings.TrimSpace(text(first(d.os, "kernel"))), strings.TrimSpace(text(first(d.os, "initrd"))), nil
+}
+
+// SerialLog returns the path of the domain's console log: the first
+// <serial type="file"> under <devices> with a <source path=…>; "" when
+// there is none.
+func SerialLog(domainXML []byte) (string, error) {
+	d, err := parseDomain(domainXML)
+	if err != nil {
+		return "", err
+	}
+	if src := fileSerialSource(first(d.root, "devices")); src != nil {
+		return attrValue(src, "path"), nil
+	}
+	return "", nil
+}
+
+// fileSerialSource returns the <source> of the first file-backed serial
+// device with a path, nil when there is none.
+func fileSerialSource(devices *etree.Element) *etree.Element {
+	if devices == nil {
+		return nil
+	}
+	for _, s := range children(devices, "serial") {
+		if attrValue(s, "type") != "file" {
+			continue
+		}
+		if src := first(s, "source"); src != nil && attrValue(src, "path") != "" {
+			return src
+		}
+	}
+	return nil
 }

@@ -341,17 +341,8 @@ func (d *domain) addSerial(devices *etree.Element, path string) {
 
 // appendConsoleLog opens the first file-backed serial log in append mode.
 func appendConsoleLog(devices *etree.Element) {
-	if devices == nil {
-		return
-	}
-	for _, s := range children(devices, "serial") {
-		if attrValue(s, "type") != "file" {
-			continue
-		}
-		if src := first(s, "source"); src != nil && attrValue(src, "path") != "" {
-			src.CreateAttr("append", "on")
-			return
-		}
+	if src := fileSerialSource(devices); src != nil {
+		src.CreateAttr("append", "on")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 )
 
 // Sentinel errors. Every error returned by this package wraps one of them;
@@ -81,14 +83,26 @@ const (
 	PhaseFinal = "final"
 )
 
-// VNC asks for a VNC console during the install.
+// VNC is an install's VNC console: asked for in [Install] (Listen and
+// Password), read back from a domain by [VNCGraphics] (with the port libvirt
+// assigned), and kept in nchookd's status (its JSON).
 type VNC struct {
 	// Listen is the IP address QEMU's VNC server listens on, e.g. "127.0.0.1".
-	Listen string
+	Listen string `json:"listen"`
+	// Port is the TCP port libvirt assigned: 0 when not known, -1 in a
+	// domain libvirt has not started. [RewriteInstall] ignores it (the
+	// port is always assigned automatically).
+	Port int `json:"port,omitempty"`
 	// Password is the VNC password: 1 to 8 printable ASCII characters
 	// (libvirt's limit); a VNC console is never added without one.
-	Password string
+	Password string `json:"password"`
 }
+
+// Addr is listen:port, an IPv6 address in brackets.
+func (v VNC) Addr() string { return net.JoinHostPort(v.Listen, strconv.Itoa(v.Port)) }
+
+// URL is vnc://listen:port.
+func (v VNC) URL() string { return "vnc://" + v.Addr() }
 
 // Meta is what nchookd records in the domain's <metadata> under its own
 // namespace ([MetaNamespace], element <kscloud:install>), so that a later pass

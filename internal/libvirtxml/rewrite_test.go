@@ -192,7 +192,9 @@ func TestInvalidDomain(t *testing.T) {
 		{"FinalDomain", FinalDomain},
 		{"ReadMeta", func(b []byte) ([]byte, error) { _, _, err := ReadMeta(b); return nil, err }},
 		{"DomainName", func(b []byte) ([]byte, error) { _, err := DomainName(b); return nil, err }},
-		{"VNCGraphics", func(b []byte) ([]byte, error) { _, _, _, _, err := VNCGraphics(b); return nil, err }},
+		{"VNCGraphics", func(b []byte) ([]byte, error) { _, _, err := VNCGraphics(b); return nil, err }},
+		{"DirectBoot", func(b []byte) ([]byte, error) { _, _, err := DirectBoot(b); return nil, err }},
+		{"SerialLog", func(b []byte) ([]byte, error) { _, err := SerialLog(b); return nil, err }},
 	}
 	for _, tt := range invalidDomains {
 		for _, ep := range entryPoints {

@@ -7,7 +7,6 @@ package preboot
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -90,11 +89,7 @@ type Outcome struct {
 
 // VNCInfo is the VNC console asked for at launch. The port is known only
 // once libvirt has started the domain.
-type VNCInfo struct {
-	Listen   string `json:"listen"`
-	Port     int    `json:"port,omitempty"`
-	Password string `json:"password"`
-}
+type VNCInfo = libvirtxml.VNC
 
 // Plan is a rewrite decided but not yet written.
 type Plan struct {
@@ -165,12 +160,16 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 		if len(req.Kickstart) > cfg.Policy.MaxInlineKickstart {
 			return nil, fmt.Errorf("inline kickstart is %d bytes, over the %d-byte limit: %w", len(req.Kickstart), cfg.Policy.MaxInlineKickstart, ErrPolicy)
 		}
+		domKernel, domInitrd, err := libvirtxml.DirectBoot(domainXML)
+		if err != nil {
+			return nil, err
+		}
 		base := in.Initrd
 		if base == "" {
 			base = inst.Ramdisk
 		}
 		if base == "" {
-			base, _ = domainInitrd(domainXML)
+			base = domInitrd
 		}
 		if base == "" {
 			return nil, fmt.Errorf("inline kickstart needs an installer initrd: the instance has no ramdisk and names no kscloud.installer")
@@ -178,7 +177,7 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 		if in.Kernel == "" {
 			in.Kernel = inst.Kernel
 			if in.Kernel == "" {
-				in.Kernel, _ = domainKernel(domainXML)
+				in.Kernel = domKernel
 			}
 		}
 		p.baseInitrd = base
@@ -212,8 +211,8 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 	}
 	// A rewrite of an already rewritten file keeps its VNC password.
 	if in.VNC != nil {
-		if listen, _, pw, ok, err := libvirtxml.VNCGraphics(out); err == nil && ok {
-			in.VNC.Listen, in.VNC.Password = listen, pw
+		if v, ok, err := libvirtxml.VNCGraphics(out); err == nil && ok {
+			in.VNC.Listen, in.VNC.Password = v.Listen, v.Password
 		}
 		p.VNC = &VNCInfo{Listen: in.VNC.Listen, Password: in.VNC.Password}
 	}
@@ -222,8 +221,7 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 	p.Mode = mode
 	p.Installer = req.Installer
 	p.Cmdline = req.BootParams
-	p.Kernel, _ = domainKernel(out)
-	p.Initrd, _ = domainInitrd(out)
+	p.Kernel, p.Initrd, _ = libvirtxml.DirectBoot(out) // out parsed: no error
 	p.ConsoleLog = in.SerialLog
 	return p, nil
 }
@@ -422,19 +420,3 @@ func PreCleanContext(ctx context.Context, cfg *config.Config, dir string) (*Outc
 	}
 	return o, nil
 }
-
-// domainOS is what Decide reads back from a domain's <os>.
-type domainOS struct {
-	Kernel string `xml:"os>kernel"`
-	Initrd string `xml:"os>initrd"`
-}
-
-func readOS(domainXML []byte) domainOS {
-	var d domainOS
-	_ = xml.Unmarshal(domainXML, &d) // errors surface from libvirtxml
-	d.Kernel, d.Initrd = strings.TrimSpace(d.Kernel), strings.TrimSpace(d.Initrd)
-	return d
-}
-
-func domainKernel(domainXML []byte) (string, bool) { k := readOS(domainXML).Kernel; return k, k != "" }
-func domainInitrd(domainXML []byte) (string, bool) { i := readOS(domainXML).Initrd; return i, i != "" }

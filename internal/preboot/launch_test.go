@@ -194,7 +194,8 @@ func TestCatalogInstallerAndVNC(t *testing.T) {
 	if o.VNC == nil || o.VNC.Listen != "127.0.0.1" || len(o.VNC.Password) != 8 {
 		t.Fatalf("vnc %+v", o.VNC)
 	}
-	listen, _, pw, ok, err := libvirtxml.VNCGraphics(out)
+	v, ok, err := libvirtxml.VNCGraphics(out)
+	listen, pw := v.Listen, v.Password
 	if err != nil || !ok || listen != "127.0.0.1" || pw != o.VNC.Password {
 		t.Fatalf("domain vnc %q %q %v %v", listen, pw, ok, err)
 	}
@@ -206,7 +207,7 @@ func TestCatalogInstallerAndVNC(t *testing.T) {
 		t.Fatalf("%+v %v", o2, err)
 	}
 	out2, _ := os.ReadFile(inst2.DomainFile())
-	if _, _, _, ok, _ := libvirtxml.VNCGraphics(out2); ok {
+	if _, ok, _ := libvirtxml.VNCGraphics(out2); ok {
 		t.Fatal("VNC added against policy")
 	}
 }

@@ -98,8 +98,8 @@ func TestE2EInPlaceSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, port, pw, ok, _ := libvirtxml.VNCGraphics([]byte(live)); !ok || port < 5900 || len(pw) != 8 {
-		t.Fatalf("no VNC during the install: ok=%v port=%d", ok, port)
+	if v, ok, _ := libvirtxml.VNCGraphics([]byte(live)); !ok || v.Port < 5900 || len(v.Password) != 8 {
+		t.Fatalf("no VNC during the install: ok=%v port=%d", ok, v.Port)
 	}
 	info, _ := c.Info(ctx, name)
 	st := waitPhase(t, n, name, "installing", 10*time.Second)

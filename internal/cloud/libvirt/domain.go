@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/kscloud/kscloud/internal/libvirtxml"
 )
 
 // domainSpec is a local instance's domain before any installer rewrite.
@@ -158,6 +160,19 @@ func baseXML(s domainSpec) (string, error) {
 	}
 	doc.Indent(2)
 	return doc.WriteToString()
+}
+
+// installedXML is the definition an install in place leaves behind, which
+// boots the installed system from its disk: the installer's domain (made
+// from base, without install media) rewritten by libvirtxml.FinalDomain,
+// the same rewrite nchookd makes on a node. It carries the kscloud
+// metadata (phase "final") as nchookd's final domain does.
+func installedXML(base string, in libvirtxml.Install) ([]byte, error) {
+	inst, err := libvirtxml.RewriteInstall([]byte(base), in)
+	if err != nil {
+		return nil, err
+	}
+	return libvirtxml.FinalDomain(inst)
 }
 
 // hotplugTarget is the domain disk a hot-plugged volume becomes: SCSI

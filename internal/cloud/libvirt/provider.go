@@ -275,15 +275,17 @@ func (p *Provider) afterStop(ev virt.Event) {
 	p.reg.update("instance", rec.ID, func(r *record) { r.InPlace = false; r.VNC = "" })
 }
 
+// consoleFailure returns the failure line the installer's serial log
+// holds, "" when none (or when it cannot be read).
 func consoleFailure(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	sc := progress.NewScanner(0)
-	io.Copy(sc, io.LimitReader(f, 64<<20))
-	return sc.State().Failure
+	con := progress.NewFollower(0, nil)
+	io.Copy(con, io.LimitReader(f, 64<<20))
+	return con.Failure()
 }
 
 func (p *Provider) subscribe() (chan virt.Event, func()) {
@@ -445,7 +447,11 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 			return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
 		}
 		if spec.InPlace {
-			if err := p.c.DefineXML(ctx, base); err != nil {
+			final, err := installedXML(base, in)
+			if err != nil {
+				return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
+			}
+			if err := p.c.DefineXML(ctx, string(final)); err != nil {
 				return cloud.Instance{}, fmt.Errorf("instance %s: %w", id, err)
 			}
 			rec.InPlace, rec.Persistent = true, true
@@ -477,8 +483,8 @@ func (p *Provider) RunInstance(ctx context.Context, spec cloud.InstanceSpec) (cl
 	}
 	if spec.VNC {
 		if live, err := p.c.XML(ctx, id, true); err == nil {
-			if listen, port, pw, ok, _ := libvirtxml.VNCGraphics([]byte(live)); ok {
-				inst.VNC = fmt.Sprintf("vnc://%s:%d password %s", listen, port, pw)
+			if v, ok, _ := libvirtxml.VNCGraphics([]byte(live)); ok {
+				inst.VNC = v.URL() + " password " + v.Password
 				p.reg.update("instance", id, func(r *record) { r.VNC = inst.VNC })
 			}
 		}
@@ -634,11 +640,11 @@ func (p *Provider) VNCConsole(ctx context.Context, id string) (consolenote.VNC, 
 		}
 		return consolenote.VNC{}, fmt.Errorf("instance %s: %w", id, err)
 	}
-	listen, port, pw, ok, err := libvirtxml.VNCGraphics([]byte(live))
-	if err != nil || !ok || port <= 0 {
+	v, ok, err := libvirtxml.VNCGraphics([]byte(live))
+	if err != nil || !ok || v.Port <= 0 {
 		return consolenote.VNC{}, fmt.Errorf("instance %s: it has one only during an install started with --vnc: %w", id, cloud.ErrNoVNC)
 	}
-	return consolenote.VNC{Instance: id, Host: listen, Port: port, Password: pw}, nil
+	return consolenote.VNC{Instance: id, Host: v.Listen, Port: v.Port, Password: v.Password}, nil
 }
 
 // --- volumes ---

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -965,7 +966,7 @@ func (p *Provider) toInstance(ctx context.Context, v *vmInfo) cloud.Instance {
 		in.Volumes = append(in.Volumes, cloud.Attachment{VolumeID: vol, Device: "/dev/" + d.get("TARGET"), DeleteOnTermination: cloud.Bool(slices.Contains(dot, vol))})
 	}
 	if g := v.Template.first("GRAPHICS"); g != nil && strings.EqualFold(g.get("TYPE"), "VNC") && state == cloud.InstanceRunning {
-		in.VNC = fmt.Sprintf("vnc://%s:%s", p.vncHost(v), g.get("PORT"))
+		in.VNC = "vnc://" + net.JoinHostPort(p.vncHost(v), g.get("PORT"))
 	}
 	return in
 }

@@ -484,8 +484,8 @@ func (w *Workflow) followStep(role string) install.Step {
 				if b.Spec.VNC && !vncSaid && v.State == stActive && v.LCM == lcmRunning {
 					if c, err := w.P.VNCConsole(ctx, r.ID); err == nil {
 						vncSaid = true
-						w.status(fmt.Sprintf("VNC console: %s:%d password %s", c.Host, c.Port, c.Password))
-						b.SetValue("vnc", fmt.Sprintf("vnc://%s:%d", c.Host, c.Port))
+						w.status(fmt.Sprintf("VNC console: %s password %s", c.Addr(), c.Password))
+						b.SetValue("vnc", c.URL())
 					}
 				}
 				return v.State == stPoweroff, nil
