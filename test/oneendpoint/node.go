@@ -124,10 +124,21 @@ func (n *Node) probe(ctx context.Context, s *Server) {
 		}
 		s.mu.Lock()
 		for _, v := range s.vms {
-			if g, ok := gens[v.id]; !ok || g != v.gen || !v.domain || v.state != StActive || v.lcm != LcmRunning {
+			if g, ok := gens[v.id]; !ok || g != v.gen || v.state != StActive || v.lcm != LcmRunning {
 				continue
 			}
-			switch st, ok := state[fmt.Sprintf("one-%d", v.id)]; {
+			st, ok := state[fmt.Sprintf("one-%d", v.id)]
+			if !v.domain {
+				// Missed before: a domain of that name running again
+				// (re-created on the node, e.g. by nchookd after the
+				// installer's reboot) is the VM found again, and it
+				// stays RUNNING; still missing counts on (domainGone).
+				if ok && st == "running" {
+					v.domain = true
+				}
+				continue
+			}
+			switch {
 			case !ok || st == "shutoff":
 				s.domainGone(v)
 			case st == "crashed":
