@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
@@ -42,24 +45,81 @@ func WriteInstalled(cfg *config.Config, dir string, m Installed) error {
 	return ReplaceInstanceFile(cfg, dir, filepath.Join(dir, InstalledMarker), append(b, '\n'), false)
 }
 
-// ReadInstalled reads the marker of the VM directory dir: ok is false
+// ReadInstalled reads the marker of the VM directory dir as the daemon
+// does (dir below hook.instances_root, no symlink followed): ok is false
 // when there is none. A marker that is not one (not JSON, another
 // instance's, an unknown mode: the directory's owner may write anything
 // there) is an error naming the file, never a finished install.
 func ReadInstalled(cfg *config.Config, dir, instance string) (m Installed, ok bool, err error) {
 	path := filepath.Join(dir, InstalledMarker)
-	b, err := ReadInstanceFile(cfg, dir, path, 4<<10)
+	b, err := ReadInstanceFile(cfg, dir, path, maxInstalled)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Installed{}, false, nil
 	}
 	if err != nil {
 		return Installed{}, false, err
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return Installed{}, false, fmt.Errorf("%s: not an install marker: %v", path, err)
-	}
-	if m.Instance != instance || (m.Mode != libvirtxml.ModeBake && m.Mode != libvirtxml.ModeInPlace) {
-		return Installed{}, false, fmt.Errorf("%s: marker of instance %q mode %q, not of %s", path, m.Instance, m.Mode, instance)
+	m, err = ParseInstalled(b, instance)
+	if err != nil {
+		return Installed{}, false, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, true, nil
+}
+
+// ReadInstalledFile reads the marker of the VM directory dir as the deploy
+// wrapper does, as the directory's owner (OpenNebula's user): a regular
+// file, no symlink followed, at most a few KiB.
+func ReadInstalledFile(dir, instance string) (m Installed, ok bool, err error) {
+	path := filepath.Join(dir, InstalledMarker)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Installed{}, false, nil
+	}
+	if err != nil {
+		return Installed{}, false, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return Installed{}, false, fmt.Errorf("%s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxInstalled+1))
+	if err != nil {
+		return Installed{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxInstalled {
+		return Installed{}, false, fmt.Errorf("%s: over %d bytes", path, maxInstalled)
+	}
+	m, err = ParseInstalled(b, instance)
+	if err != nil {
+		return Installed{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, true, nil
+}
+
+const maxInstalled = 4 << 10
+
+// ParseInstalled checks that b is the marker of instance.
+func ParseInstalled(b []byte, instance string) (Installed, error) {
+	var m Installed
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Installed{}, fmt.Errorf("not an install marker: %v", err)
+	}
+	if m.Instance != instance || (m.Mode != libvirtxml.ModeBake && m.Mode != libvirtxml.ModeInPlace) {
+		return Installed{}, fmt.Errorf("marker of instance %q mode %q, not of %s", m.Instance, m.Mode, instance)
+	}
+	return m, nil
+}
+
+// InstalledPlan is the deploy of a VM whose install finished (mode): its
+// domain boots from disk (libvirtxml.InstalledDomain), whatever its
+// user-data or OS/KERNEL_DS say.
+func InstalledPlan(domainXML []byte, vmDir, instance, mode string) (*Plan, error) {
+	out, err := libvirtxml.InstalledDomain(domainXML, mode)
+	if err != nil {
+		return nil, fmt.Errorf("VM %s: install finished, boot from disk: %w", instance, err)
+	}
+	p := &Plan{Outcome: Outcome{Instance: instance, Dir: vmDir, Mode: mode, Changed: true,
+		Notes: []string{"install finished (" + mode + "): boots from disk, not the installer"}}}
+	p.DomainXML = out
+	return p, nil
 }
