@@ -14,6 +14,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/libvirtxml"
 	"github.com/kscloud/kscloud/internal/preboot"
 )
 
@@ -137,7 +138,7 @@ func PrepareOneDeploy(args []string, stdin io.Reader, getenv func(string) string
 	if cerr != nil {
 		return unchanged(fmt.Errorf("deployment %s: %v; the daemon did not answer either (%v)", dfile, cerr, err))
 	}
-	p, derr := preboot.DecideOne(cfg, vmXML, buf, vmDir)
+	p, derr := oneFallbackPlan(cfg, vmXML, buf, vmDir)
 	if derr != nil {
 		return unchanged(derr)
 	}
@@ -196,4 +197,18 @@ func readVMXML(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is empty", path)
 	}
 	return b, nil
+}
+
+// oneFallbackPlan is the rewrite the wrapper does alone: a VM whose install
+// finished (preboot.InstalledMarker in its VM directory, left by nchookd)
+// boots its disk; any other is decided as the daemon would
+// (preboot.DecideOne). A marker that is not one is ignored here (the
+// directory is the wrapper's own user's; the daemon logs it).
+func oneFallbackPlan(cfg *config.Config, vmXML, domainXML []byte, vmDir string) (*preboot.Plan, error) {
+	if name, err := libvirtxml.DomainName(domainXML); err == nil {
+		if m, ok, _ := preboot.ReadInstalledFile(vmDir, name); ok {
+			return preboot.InstalledPlan(domainXML, vmDir, name, m.Mode)
+		}
+	}
+	return preboot.DecideOne(cfg, vmXML, domainXML, vmDir)
 }

@@ -42,6 +42,16 @@ func (s *Server) oneDeploy(ctx context.Context, conn net.Conn, line []byte, r *b
 		answer(&hookproto.OneDeployResponse{Error: "request arrived after the wrapper's deadline"}, nil)
 		return nil
 	}
+	if p := s.oneFinishedPlan(req.DomainXML, filepath.Dir(req.DeployFile)); p != nil {
+		// A resume, undeploy or migration of a VM whose install finished:
+		// it boots its disk, and its record stays as it is.
+		o := p.Outcome
+		o.DomainFile = req.DeployFile
+		answer(&hookproto.OneDeployResponse{OK: true, Outcome: &o}, p.DomainXML)
+		s.log.Info("one-deploy: install finished before; boots from disk", "instance", o.Instance, "mode", o.Mode,
+			"duration_s", time.Since(start).Seconds())
+		return nil
+	}
 	p, err := preboot.DecideOne(cfg, req.VMXML, req.DomainXML, filepath.Dir(req.DeployFile))
 	if err != nil {
 		s.log.Error("one-deploy: deployed unchanged", "deploy_file", req.DeployFile, "err", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/libvirtxml"
 	"github.com/kscloud/kscloud/internal/preboot"
 )
 
@@ -91,4 +92,28 @@ func adoptedDir(name, console string) string {
 		return ""
 	}
 	return filepath.Dir(console)
+}
+
+// oneFinishedPlan is the deploy of a VM whose install finished (store or
+// marker): its domain boots from disk. nil: decide as for any deploy (no
+// finished install, or the record cannot be read, which is logged).
+func (s *Server) oneFinishedPlan(domainXML []byte, vmDir string) *preboot.Plan {
+	name, err := libvirtxml.DomainName(domainXML)
+	if err != nil || !strings.HasPrefix(name, "one-") {
+		return nil
+	}
+	mode, ok, err := s.InstallFinished(name, vmDir)
+	if err != nil {
+		s.log.Warn("one-deploy: install marker ignored", "instance", name, "err", err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	p, err := preboot.InstalledPlan(domainXML, vmDir, name, mode)
+	if err != nil {
+		s.log.Error("one-deploy: finished install, but no disk boot; deciding as usual", "instance", name, "err", err)
+		return nil
+	}
+	return p
 }
