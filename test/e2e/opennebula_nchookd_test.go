@@ -143,7 +143,7 @@ func (o *oneNode) userDataVM(t *testing.T, userData string) int {
 	t.Helper()
 	tmpl := fmt.Sprintf("NAME=ud\nCPU=1\nMEMORY=96\nDISK=[TYPE=fs,SIZE=8]\nCONTEXT=[USER_DATA=\"%s\",USER_DATA_ENCODING=\"base64\"]\n",
 		base64.StdEncoding.EncodeToString([]byte(userData)))
-	id := o.call(t, "one.vm.allocate", tmpl, false).(int)
+	id := int(o.call(t, "one.vm.allocate", tmpl, false).(int64))
 	t.Cleanup(func() { o.callQuiet("one.vm.action", "terminate-hard", id) })
 	return id
 }
@@ -259,8 +259,7 @@ func TestE2EOneInstallInPlace(t *testing.T) {
 	// A deploy with a bad vm.xml: unchanged, one line, never blocked.
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "vm.xml"), []byte("<VM><ID>77</ID><TEMPLATE><CONTEXT><USER_DATA>"), 0o644)
-	dom := strings.Replace(string(dep0), name, "one-77", 1)
-	dom = regexp.MustCompile(`(?s)<uuid>.*?</uuid>`).ReplaceAllString(dom, "")
+	dom := "<domain type='qemu'>\n\t<name>one-77</name>\n\t<memory unit='KiB'>65536</memory>\n\t<os>\n\t\t<type arch='x86_64'>hvm</type>\n\t</os>\n\t<devices>\n\t</devices>\n</domain>\n"
 	dfile := filepath.Join(bad, "deployment.0")
 	cmd := exec.Command(o.deploy, dfile, "node1")
 	cmd.Stdin = strings.NewReader(dom)
