@@ -21,8 +21,9 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 	mode := fs.String("for", string(kickstart.ModeBake), "what the install is for: bake (an image) or in-place (the instance itself)")
 	format := fs.String("format", "text", "output format: text or json")
 	provider := fs.String("provider", "", "the cloud the install runs on: libvirt, ec2 or opennebula (on OpenNebula a kickstart must end with poweroff in both modes: reboot loops the installer)")
+	nchookd := fs.Bool("nchookd", false, "the cloud's hosts run nchookd (on OpenNebula: its deploy wrapper gives the installer on_reboot=destroy and boots the installed disk after it, so reboot ends an install as on Eucalyptus)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kscloud lint [--version V] [--for bake|in-place] [--provider P] [--format text|json] FILE|URL…")
+		fmt.Fprintln(stderr, "usage: kscloud lint [--version V] [--for bake|in-place] [--provider P] [--nchookd] [--format text|json] FILE|URL…")
 		fs.PrintDefaults()
 	}
 
@@ -60,6 +61,7 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 		Version:  *version,
 		Mode:     m,
 		Provider: *provider,
+		NodeHook: *nchookd,
 		Format:   *format,
 		Fetch:    kickstart.HTTPFetcher(30*time.Second, maxBytes),
 		MaxBytes: maxBytes,

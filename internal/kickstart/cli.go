@@ -15,6 +15,7 @@ type LintRun struct {
 	Version  string // "" = the file's #version= line, else DefaultVersion
 	Mode     Mode   // ModeBake or ModeInPlace
 	Provider string // the cloud ("" any; "opennebula": poweroff in both modes)
+	NodeHook bool   // the hosts run nchookd (see LintOptions.NodeHook)
 	Format   string // "text" or "json"
 	Fetch    Fetcher
 	MaxBytes int64 // per source (default 1 MiB)
@@ -76,7 +77,7 @@ func (r LintRun) Run(inputs []string, stdout, stderr io.Writer) int {
 			status = ExitUsage
 			continue
 		}
-		_, findings := Lint(Source{Name: in, Data: data}, LintOptions{Version: r.Version, Mode: r.Mode, Resolver: loader, Provider: r.Provider})
+		_, findings := Lint(Source{Name: in, Data: data}, LintOptions{Version: r.Version, Mode: r.Mode, Resolver: loader, Provider: r.Provider, NodeHook: r.NodeHook})
 		for _, f := range findings {
 			if f.Severity == SeverityError && status == ExitClean {
 				status = ExitErrors
