@@ -114,7 +114,13 @@ func ParseInstalled(b []byte, instance string) (Installed, error) {
 // domain boots from disk (libvirtxml.InstalledDomain), whatever its
 // user-data or OS/KERNEL_DS say.
 func InstalledPlan(domainXML []byte, vmDir, instance, mode string) (*Plan, error) {
-	out, err := libvirtxml.InstalledDomain(domainXML, mode)
+	// OpenNebula 6.0+ writes a second <devices> (the guest agent's
+	// channel); the rewrites want one.
+	merged, err := libvirtxml.MergeDevices(domainXML)
+	if err != nil {
+		return nil, fmt.Errorf("VM %s: install finished, boot from disk: %w", instance, err)
+	}
+	out, err := libvirtxml.InstalledDomain(merged, mode)
 	if err != nil {
 		return nil, fmt.Errorf("VM %s: install finished, boot from disk: %w", instance, err)
 	}

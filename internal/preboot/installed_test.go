@@ -36,13 +36,16 @@ func TestReadInstalledFile(t *testing.T) {
 }
 
 func TestInstalledPlan(t *testing.T) {
-	dom := []byte(`<domain type="qemu"><name>one-3</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel><cmdline>x</cmdline></os><devices/></domain>`)
+	dom := []byte(`<domain type="qemu"><name>one-3</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel><cmdline>x</cmdline></os><devices><disk type="file" device="disk"><source file="/v/3/disk.0"/><target dev="vda"/></disk></devices><devices><channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel></devices></domain>`)
 	p, err := InstalledPlan(dom, "/v/3", "one-3", "bake")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !p.Changed || strings.Contains(string(p.DomainXML), "<kernel>") || p.Mode != "bake" {
 		t.Fatalf("%+v\n%s", p.Outcome, p.DomainXML)
+	}
+	if strings.Count(string(p.DomainXML), "<devices>") != 1 || !strings.Contains(string(p.DomainXML), "guest_agent") {
+		t.Fatalf("OpenNebula's two <devices> not merged:\n%s", p.DomainXML)
 	}
 	if m, ok, _ := libvirtxml.ReadMeta(p.DomainXML); !ok || m.Phase != libvirtxml.PhaseFinal {
 		t.Fatalf("meta %+v", m)
