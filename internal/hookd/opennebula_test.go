@@ -1,7 +1,9 @@
 package hookd
 
 import (
+	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/libvirtxml"
 	"github.com/kscloud/kscloud/internal/preboot"
 	"github.com/kscloud/kscloud/internal/virt"
 )
@@ -165,5 +169,51 @@ func TestOneMarkerHostile(t *testing.T) {
 	}
 	if _, ok, err := srv.InstallFinished("one-5", filepath.Join(root, "none")); ok || err != nil {
 		t.Errorf("missing VM directory (a first deploy): ok=%v err=%v", ok, err)
+	}
+}
+
+// The one-deploy op for a VM whose install finished (its record says
+// final): the domain OpenNebula generated again, installer kernel and
+// user-data and all, comes back as its disk boot, and the record stays
+// final (a resume after poweroff, with the same user-data).
+func TestServerOneDeployFinished(t *testing.T) {
+	store, err := OpenStore(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Installer["fedora-40"] = config.Installer{Kernel: "/k", Initrd: "/i"}
+	srv := New(quiet, cfg, store, "test")
+	dom := oneTestdata(t, "deployment-7.0.xml")
+	dfile := "/var/lib/one//datastores/0/42/deployment.3"
+	store.Started(&preboot.Outcome{Instance: "one-42", Dir: filepath.Dir(dfile), Mode: "in-place", Changed: true})
+	store.Update("one-42", func(s *hookproto.InstanceStatus) { s.Phase = PhaseFinal })
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, ln)
+	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ccancel()
+	resp, out, err := hookproto.CallOneDeploy(cctx, sock, hookproto.OneDeploy{DeployFile: dfile, Host: "node1", DomainXML: dom, VMXML: oneTestdata(t, "vm-userdata.xml")})
+	if err != nil || !resp.OK || out == nil {
+		t.Fatalf("answer %+v, %d bytes, %v", resp, len(out), err)
+	}
+	if m, ok, _ := libvirtxml.ReadMeta(out); !ok || m.Phase != libvirtxml.PhaseFinal || bytes.Contains(out, []byte("<kernel>")) || bytes.Contains(out, []byte("on_reboot>destroy")) {
+		t.Fatalf("not the disk boot (meta %+v):\n%s", m, out)
+	}
+	if st, _ := store.Get("one-42"); st.Phase != PhaseFinal {
+		t.Fatalf("record changed: %+v", st)
+	}
+	// Without the record, the same deploy is an install.
+	store.Cleaned("one-42")
+	cctx2, ccancel2 := context.WithTimeout(ctx, 5*time.Second)
+	defer ccancel2()
+	_, out, err = hookproto.CallOneDeploy(cctx2, sock, hookproto.OneDeploy{DeployFile: dfile, Host: "node1", DomainXML: dom, VMXML: oneTestdata(t, "vm-userdata.xml")})
+	if m, ok, _ := libvirtxml.ReadMeta(out); err != nil || !ok || m.Phase != libvirtxml.PhaseInstall {
+		t.Fatalf("no record: want the installer (%v, meta %+v)", err, m)
 	}
 }
