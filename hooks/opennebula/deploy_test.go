@@ -89,9 +89,18 @@ func newNode(t testing.TB, hook string, vmXML []byte, cfgText string) *node {
 	}
 	n.dfile = filepath.Join(n.vmDir, "deployment.0")
 	cfg := filepath.Join(root, "nchookd.toml")
-	os.WriteFile(cfg, []byte(cfgText), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[hook]\ninstances_root = [%q]\n", filepath.Join(root, "datastores"))+cfgText), 0o644)
 	n.env = append(os.Environ(), "NCHOOKD_CONFIG="+cfg, "NCHOOKD_SOCKET="+filepath.Join(root, "absent.sock"))
 	return n
+}
+
+func (n *node) config() string {
+	for _, e := range n.env {
+		if p, ok := strings.CutPrefix(e, "NCHOOKD_CONFIG="); ok {
+			return p
+		}
+	}
+	return ""
 }
 
 type result struct {
@@ -174,6 +183,7 @@ func serveDaemon(t testing.TB, cfg *config.Config) (sock string, store *hookd.St
 // the wrapper's (without one, which would refuse the installer).
 func TestWrapperAsksDaemon(t *testing.T) {
 	cfg := config.Default()
+	cfg.Hook.InstancesRoot = []string{os.TempDir()}
 	cfg.Installer["fedora-40"] = config.Installer{Kernel: "/daemon/vmlinuz", Initrd: "/daemon/initrd.img"}
 	sock, store := serveDaemon(t, cfg)
 	n := newNode(t, hookBin, testdata(t, "vm-userdata.xml"), "")
@@ -230,12 +240,11 @@ func TestWrapperDeploysUnchanged(t *testing.T) {
 			exec.Command("mkfifo", filepath.Join(n.vmDir, "vm.xml")).Run()
 		}, nil, "not a regular file"},
 		{"bad config", testdata(t, "vm-userdata.xml"), func(n *node) {
-			for _, e := range n.env {
-				if p, ok := strings.CutPrefix(e, "NCHOOKD_CONFIG="); ok {
-					os.WriteFile(p, []byte("bogus = 1\n"), 0o644)
-				}
-			}
+			os.WriteFile(n.config(), []byte("bogus = 1\n"), 0o644)
 		}, nil, "unknown key"},
+		{"outside instances root", testdata(t, "vm-attrs.xml"), func(n *node) {
+			os.WriteFile(n.config(), []byte("[hook]\ninstances_root = [\"/var/lib/one/datastores\"]\n"), 0o644)
+		}, nil, "outside the configured instances root"},
 		{"daemon hangs", testdata(t, "vm-userdata.xml"), nil, []string{"NCHOOKD_SOCKET=" + hung, "NCHOOKD_TIMEOUT=600ms"}, "no answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -298,6 +307,7 @@ func TestWrapperWithoutNchookd(t *testing.T) {
 func BenchmarkDeploy(b *testing.B) {
 	in := testdata(b, "deployment-7.0.xml")
 	daemonCfg := config.Default()
+	daemonCfg.Hook.InstancesRoot = []string{os.TempDir()}
 	daemonCfg.Installer["fedora-40"] = config.Installer{Kernel: "/k", Initrd: "/i"}
 	sock, _ := serveDaemon(b, daemonCfg)
 	for _, bc := range []struct {

@@ -29,6 +29,7 @@ var oneVersions = []string{"5.12", "6.10", "7.0"}
 
 func oneConfig() *config.Config {
 	c := config.Default()
+	c.Hook.InstancesRoot = []string{"/var/lib/one//datastores/"}
 	c.Installer["fedora-40"] = config.Installer{
 		Kernel:  "/var/lib/nchookd/installers/fedora-40/vmlinuz",
 		Initrd:  "/var/lib/nchookd/installers/fedora-40/initrd.img",
@@ -240,6 +241,14 @@ func TestDecideOnePolicy(t *testing.T) {
 	cfg.Policy.Modes = []string{"bake"}
 	if _, err := DecideOne(cfg, readOne(t, "vm-attrs.xml"), dom, oneVMDir); !errors.Is(err, ErrPolicy) {
 		t.Errorf("in-place with modes=[bake]: %v", err)
+	}
+	// nchookd acts only below hook.instances_root; a VM without
+	// directives elsewhere is none of its business.
+	if _, err := DecideOne(oneConfig(), readOne(t, "vm-attrs.xml"), dom, "/srv/other/42"); !errors.Is(err, ErrOutsideRoot) {
+		t.Errorf("VM directory outside the root: %v", err)
+	}
+	if p, err := DecideOne(oneConfig(), readOne(t, "vm-none.xml"), dom, "/srv/other/42"); err != nil || p.Changed {
+		t.Errorf("no directives outside the root: %v", err)
 	}
 	cfg = oneConfig()
 	cfg.Policy.AllowEKI = false
