@@ -40,11 +40,15 @@ func oneConfig() *config.Config {
 
 func readOne(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "opennebula", name))
+	b, err := readOneFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func readOneFile(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", "opennebula", name))
 }
 
 func validateOne(t *testing.T, b []byte) {
