@@ -35,6 +35,7 @@ func TestServerOneDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
+	cfg.Hook.InstancesRoot = []string{"/var/lib/one/datastores"}
 	cfg.Installer["fedora-40"] = config.Installer{Kernel: "/k", Initrd: "/i"}
 	srv := New(quiet, cfg, store, "test")
 	sock := filepath.Join(t.TempDir(), "s.sock")

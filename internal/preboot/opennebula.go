@@ -283,6 +283,10 @@ func decideOne(cfg *config.Config, vmXML, domainXML []byte, vmDir, name string) 
 		p.Notes = append(p.Notes, "no kscloud directives in CONTEXT/USER_DATA or USER_TEMPLATE/KSCLOUD_*")
 		return p, nil
 	}
+	if !belowRoot(cfg, vmDir) {
+		return nil, fmt.Errorf("VM directory %s: %w (%s; on OpenNebula name the system datastores' directory, e.g. /var/lib/one/datastores)",
+			vmDir, ErrOutsideRoot, strings.Join(cfg.Hook.InstancesRoot, ", "))
+	}
 	if req.Kickstart != nil {
 		return nil, fmt.Errorf("%s: an inline kickstart (text/x-kickstart) is not supported on OpenNebula: pass it in CONTEXT FILES_DS (inst.ks=hd:LABEL=CONTEXT:/NAME) or by URL", where)
 	}
@@ -371,4 +375,17 @@ func readCmdline(domainXML []byte) string {
 	}
 	_ = xml.Unmarshal(domainXML, &d)
 	return strings.TrimSpace(d.Cmdline)
+}
+
+// belowRoot reports whether dir (clean, absolute) lies below one of the
+// configured instances roots, by name: nothing is read from disk (the
+// OpenNebula rewrite writes nothing there; libvirt creates the console log).
+func belowRoot(cfg *config.Config, dir string) bool {
+	for _, root := range cfg.Hook.InstancesRoot {
+		rel, err := filepath.Rel(filepath.Clean(root), dir)
+		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
 }

@@ -5,14 +5,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
+	"github.com/kscloud/kscloud/internal/testenv"
 )
 
 var updateOne = flag.Bool("update", false, "rewrite testdata/opennebula/golden")
@@ -29,6 +32,7 @@ var oneVersions = []string{"5.12", "6.10", "7.0"}
 
 func oneConfig() *config.Config {
 	c := config.Default()
+	c.Hook.InstancesRoot = []string{"/var/lib/one//datastores/"}
 	c.Installer["fedora-40"] = config.Installer{
 		Kernel:  "/var/lib/nchookd/installers/fedora-40/vmlinuz",
 		Initrd:  "/var/lib/nchookd/installers/fedora-40/initrd.img",
@@ -39,11 +43,15 @@ func oneConfig() *config.Config {
 
 func readOne(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "opennebula", name))
+	b, err := readOneFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func readOneFile(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", "opennebula", name))
 }
 
 func validateOne(t *testing.T, b []byte) {
@@ -241,6 +249,14 @@ func TestDecideOnePolicy(t *testing.T) {
 	if _, err := DecideOne(cfg, readOne(t, "vm-attrs.xml"), dom, oneVMDir); !errors.Is(err, ErrPolicy) {
 		t.Errorf("in-place with modes=[bake]: %v", err)
 	}
+	// nchookd acts only below hook.instances_root; a VM without
+	// directives elsewhere is none of its business.
+	if _, err := DecideOne(oneConfig(), readOne(t, "vm-attrs.xml"), dom, "/srv/other/42"); !errors.Is(err, ErrOutsideRoot) {
+		t.Errorf("VM directory outside the root: %v", err)
+	}
+	if p, err := DecideOne(oneConfig(), readOne(t, "vm-none.xml"), dom, "/srv/other/42"); err != nil || p.Changed {
+		t.Errorf("no directives outside the root: %v", err)
+	}
 	cfg = oneConfig()
 	cfg.Policy.AllowEKI = false
 	if _, err := DecideOne(cfg, readOne(t, "vm-attrs.xml"), dom, oneVMDir); !errors.Is(err, ErrPolicy) {
@@ -292,5 +308,47 @@ func TestDecideOneVNCPolicy(t *testing.T) {
 	p, err = DecideOne(cfg, vm, noVNC, oneVMDir)
 	if err != nil || p.VNC != nil || bytes.Contains(p.DomainXML, []byte("<graphics")) || !strings.Contains(strings.Join(p.Notes, ";"), "allows no VNC") {
 		t.Fatalf("vnc=off: %v %+v", err, p)
+	}
+}
+
+// libvirt itself (not only its schema) takes the rewrites of the three
+// versions' deployment files: defined and undefined at once under a name
+// of this test's own, never started. What a test node lacks is swapped
+// for what it has: TCG for KVM, its QEMU for OpenNebula's emulator, user
+// networking for the bridge.
+func TestDecideOneGoldenDefinesOnLibvirt(t *testing.T) {
+	uri := testenv.Libvirt(t)
+	for _, ver := range oneVersions {
+		p, err := DecideOne(oneConfig(), readOne(t, "vm-userdata.xml"), readOne(t, "deployment-"+ver+".xml"), oneVMDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("kscloud-test-one-%d-%s", os.Getpid(), strings.ReplaceAll(ver, ".", ""))
+		x := string(p.DomainXML)
+		for _, r := range [][2]string{
+			{"<domain type='kvm'", "<domain type='qemu'"}, {"<name>one-42</name>", "<name>" + name + "</name>"},
+			{"/usr/bin/qemu-kvm-one", "/usr/bin/qemu-system-x86_64"}, {"<emulator>/usr/bin/kvm<", "<emulator>/usr/bin/qemu-system-x86_64<"},
+			{"<interface type='bridge'>", "<interface type='user'>"}, {"<source bridge='br0'/>", ""},
+			{"<virtualport type='openvswitch'/>", ""}, {"<target dev='one-42-0'/>", ""},
+		} {
+			x = strings.ReplaceAll(x, r[0], r[1])
+		}
+		x = regexp.MustCompile(`<uuid>[^<]*</uuid>`).ReplaceAllString(x, "")
+		path := filepath.Join(t.TempDir(), "domain.xml")
+		os.WriteFile(path, []byte(x), 0o644)
+		out, err := exec.Command("virsh", "-c", uri, "define", path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: virsh define: %v\n%s", ver, err, out)
+		}
+		live, err := exec.Command("virsh", "-c", uri, "dumpxml", name).CombinedOutput()
+		exec.Command("virsh", "-c", uri, "undefine", name).Run()
+		if err != nil {
+			t.Fatalf("%s: dumpxml: %v\n%s", ver, err, live)
+		}
+		for _, must := range []string{"<on_reboot>destroy</on_reboot>", "<serial type='file'>", oneVMDir + "/console.log", "console=ttyS0</cmdline>"} {
+			if !strings.Contains(string(live), must) {
+				t.Errorf("%s: libvirt's definition lacks %s", ver, must)
+			}
+		}
 	}
 }

@@ -285,8 +285,11 @@ func (n *Node) deploy(s *Server, v *vm) (string, error) {
 	if err := os.WriteFile(dfile, []byte(dom), 0o644); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "vm.xml"), []byte(s.vmXML(v, true)), 0o644); err != nil {
-		return "", err
+	// one_vmm_exec writes vm.xml from 6.0 on (5.12 has no such step).
+	if s.versionAtLeast(6, 0) {
+		if err := os.WriteFile(filepath.Join(dir, "vm.xml"), []byte(s.vmXML(v, true)), 0o644); err != nil {
+			return "", err
+		}
 	}
 	name := fmt.Sprintf("one-%d", v.id)
 	if n.DeployScript != "" {

@@ -55,6 +55,10 @@ print(vid, "<DEPLOY_ID><![CDATA[fake-uuid-1234]]></DEPLOY_ID>" in x, "<STATE>8</
 	if dep, err := os.ReadFile(filepath.Join(srv.VMDir(0), "deployment.0")); err != nil || string(dep) != string(stdin) {
 		t.Errorf("deployment.0 differs from the XML on stdin: %v", err)
 	}
+	// vm.xml as one_vmm_exec writes it (6.0+), what the nchookd wrapper reads.
+	if vm, err := os.ReadFile(filepath.Join(srv.VMDir(0), "vm.xml")); err != nil || !strings.HasPrefix(string(vm), "<VM><ID>0</ID>") || !strings.Contains(string(vm), "<KERNEL_CMD>") {
+		t.Errorf("vm.xml beside the deployment file: %v\n%s", err, vm)
+	}
 }
 
 // TestNodeHotplug: an attach reaches the live domain (virsh domblklist);
