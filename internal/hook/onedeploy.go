@@ -207,7 +207,7 @@ func readVMXML(path string) ([]byte, error) {
 func oneFallbackPlan(cfg *config.Config, vmXML, domainXML []byte, vmDir string) (*preboot.Plan, error) {
 	if name, err := libvirtxml.DomainName(domainXML); err == nil {
 		if m, ok, _ := preboot.ReadInstalledFile(vmDir, name); ok {
-			return preboot.InstalledPlan(domainXML, vmDir, name, m.Mode)
+			return preboot.InstalledPlan(cfg, domainXML, vmDir, name, m.Mode)
 		}
 	}
 	return preboot.DecideOne(cfg, vmXML, domainXML, vmDir)

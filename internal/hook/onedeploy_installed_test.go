@@ -30,6 +30,7 @@ func TestOneFallbackPlanInstalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	cfg.Hook.InstancesRoot = []string{filepath.Dir(dir)}
 	phase := func() string {
 		t.Helper()
 		p, err := oneFallbackPlan(cfg, vm, dom, dir)

@@ -110,7 +110,7 @@ func (s *Server) oneFinishedPlan(domainXML []byte, vmDir string) *preboot.Plan {
 	if !ok {
 		return nil
 	}
-	p, err := preboot.InstalledPlan(domainXML, vmDir, name, mode)
+	p, err := preboot.InstalledPlan(s.Config(), domainXML, vmDir, name, mode)
 	if err != nil {
 		s.log.Error("one-deploy: finished install, but no disk boot; deciding as usual", "instance", name, "err", err)
 		return nil

@@ -183,6 +183,7 @@ func TestServerOneDeployFinished(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Installer["fedora-40"] = config.Installer{Kernel: "/k", Initrd: "/i"}
+	cfg.Hook.InstancesRoot = []string{"/var/lib/one/datastores"}
 	srv := New(quiet, cfg, store, "test")
 	dom := oneTestdata(t, "deployment-7.0.xml")
 	dfile := "/var/lib/one//datastores/0/42/deployment.3"

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -112,8 +113,12 @@ func ParseInstalled(b []byte, instance string) (Installed, error) {
 
 // InstalledPlan is the deploy of a VM whose install finished (mode): its
 // domain boots from disk (libvirtxml.InstalledDomain), whatever its
-// user-data or OS/KERNEL_DS say.
-func InstalledPlan(domainXML []byte, vmDir, instance, mode string) (*Plan, error) {
+// user-data or OS/KERNEL_DS say. A VM directory outside the instances
+// roots is refused, as DecideOne refuses it.
+func InstalledPlan(cfg *config.Config, domainXML []byte, vmDir, instance, mode string) (*Plan, error) {
+	if !belowRoot(cfg, filepath.Clean(vmDir)) {
+		return nil, fmt.Errorf("VM %s: VM directory %s: %w (%s)", instance, vmDir, ErrOutsideRoot, strings.Join(cfg.Hook.InstancesRoot, ", "))
+	}
 	// OpenNebula 6.0+ writes a second <devices> (the guest agent's
 	// channel); the rewrites want one.
 	merged, err := libvirtxml.MergeDevices(domainXML)

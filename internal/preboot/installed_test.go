@@ -1,11 +1,13 @@
 package preboot
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
 )
 
@@ -37,7 +39,12 @@ func TestReadInstalledFile(t *testing.T) {
 
 func TestInstalledPlan(t *testing.T) {
 	dom := []byte(`<domain type="qemu"><name>one-3</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel><cmdline>x</cmdline></os><devices><disk type="file" device="disk"><source file="/v/3/disk.0"/><target dev="vda"/></disk></devices><devices><channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel></devices></domain>`)
-	p, err := InstalledPlan(dom, "/v/3", "one-3", "bake")
+	cfg := config.Default()
+	cfg.Hook.InstancesRoot = []string{"/v"}
+	if _, err := InstalledPlan(config.Default(), dom, "/v/3", "one-3", "bake"); !errors.Is(err, ErrOutsideRoot) {
+		t.Fatalf("outside the roots: %v", err)
+	}
+	p, err := InstalledPlan(cfg, dom, "/v/3", "one-3", "bake")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +57,7 @@ func TestInstalledPlan(t *testing.T) {
 	if m, ok, _ := libvirtxml.ReadMeta(p.DomainXML); !ok || m.Phase != libvirtxml.PhaseFinal {
 		t.Fatalf("meta %+v", m)
 	}
-	if _, err := InstalledPlan([]byte("<domain>"), "/v/3", "one-3", "bake"); err == nil || !strings.Contains(err.Error(), "one-3") {
+	if _, err := InstalledPlan(cfg, []byte("<domain>"), "/v/3", "one-3", "bake"); err == nil || !strings.Contains(err.Error(), "one-3") {
 		t.Fatalf("bad XML: %v", err)
 	}
 }
