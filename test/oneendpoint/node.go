@@ -23,8 +23,10 @@ import (
 // XML has <kernel>/<initrd>/<cmdline> ("root=/dev/"+ROOT+" "+KERNEL_CMD)
 // when OS/KERNEL is set, <boot order> from OS/BOOT, VNC on the port in
 // GRAPHICS/PORT, no serial console and no on_* elements (libvirt's
-// defaults: a guest reboot restarts the same kernel and initrd). Per
-// deploy it writes <vm_dir>/deployment.<seq> and <vm_dir>/vm.xml and runs
+// defaults: a guest reboot restarts the same kernel and initrd), from 6.0
+// the guest agent's channel in a second <devices> (FEATURES GUEST_AGENT's
+// default), and the driver's <metadata><one:vm>. Per
+// deploy it writes <vm_dir>/deployment.<seq> and (6.0+) <vm_dir>/vm.xml and runs
 // the deploy script with the domain XML on stdin, as one_vmm_exec does.
 // A guest power-off makes the domain vanish; the state probe (every
 // Options.Monitor) misses it and after Options.Misses the VM is POWEROFF.
@@ -225,7 +227,16 @@ func (n *Node) domainXML(s *Server, v *vm) (string, error) {
 		}
 		b.WriteString("/>\n")
 	}
-	b.WriteString("\t</devices>\n</domain>\n")
+	b.WriteString("\t</devices>\n")
+	if s.versionAtLeast(6, 0) {
+		// FEATURES GUEST_AGENT = "yes", the driver's default from 6.0
+		// (vmm_exec_kvm.conf): a second <devices> after the first, as
+		// LibVirtDriverKVM.cc writes it.
+		b.WriteString("\t<devices>\n\t\t<channel type='unix'>\n\t\t\t<source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/>\n\t\t</channel>\n\t</devices>\n")
+	}
+	fmt.Fprintf(&b, "\t<metadata>\n\t\t<one:vm xmlns:one=\"http://opennebula.org/xmlns/libvirt/1.0\">\n\t\t\t<one:system_datastore>%s</one:system_datastore>\n\t\t\t<one:name>%s</one:name>\n\t\t\t<one:opennebula_version>%s</one:opennebula_version>\n\t\t</one:vm>\n\t</metadata>\n",
+		esc(dir), esc(v.name), esc(s.opts.Version))
+	b.WriteString("</domain>\n")
 	return b.String(), nil
 }
 

@@ -45,7 +45,8 @@ print(vid, "<DEPLOY_ID><![CDATA[fake-uuid-1234]]></DEPLOY_ID>" in x, "<STATE>8</
 	}
 	stdin, _ := os.ReadFile(filepath.Join(dir, "stdin.xml"))
 	args, _ := os.ReadFile(filepath.Join(dir, "args"))
-	if !strings.Contains(string(stdin), "<name>one-0</name>") || strings.Contains(string(stdin), "<kernel>") {
+	if !strings.Contains(string(stdin), "<name>one-0</name>") || strings.Contains(string(stdin), "<kernel>") ||
+		strings.Count(string(stdin), "<devices>") != 2 || !strings.Contains(string(stdin), "org.qemu.guest_agent.0") || !strings.Contains(string(stdin), "<one:vm xmlns:one=") {
 		t.Errorf("domain XML on stdin:\n%s", stdin)
 	}
 	want := filepath.Join(srv.VMDir(0), "deployment.0") + " node1"
