@@ -24,9 +24,10 @@ PKG_LDFLAGS = -X main.version=$(PKG_VERSION)
 help: ## show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/nchookd, bin/kscloud, the static Go hook bin/nchookd-euca-hook and its static nc-hooks dispatcher bin/nc-hook
+build: ## build bin/nchookd, bin/kscloud, the static Go hooks bin/nchookd-euca-hook and bin/nchookd-one-deploy, and the static nc-hooks dispatcher bin/nc-hook
 	go build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-euca-hook ./hooks/eucalyptus
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-one-deploy ./hooks/opennebula
 	$(CC) -static -s -O2 -Wall -Wextra -Werror -DNCHOOKD_HOOK='"$(LIBEXECDIR)/nchookd-euca-hook"' -o bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 
 demo: ## the main job on local libvirt (README's first command)
@@ -44,11 +45,17 @@ bench: ## benchmarks: hook latency, rewrite/parse cost, local and ec2 bake overh
 test-installer: ## build the small test installer into build/test-installer/
 	test/installer/build.sh build/test-installer
 
-install: build ## install binaries, the Eucalyptus hook, systemd units and default config (DESTDIR honoured; packages are better: make packages)
+install: build ## install binaries, the Eucalyptus hook, the OpenNebula deploy wrapper (put in place on a frontend), systemd units and default config (DESTDIR honoured; packages are better: make packages)
 	install -D -m 0755 bin/nchookd $(DESTDIR)$(PREFIX)/sbin/nchookd
 	install -D -m 0755 bin/kscloud $(DESTDIR)$(PREFIX)/bin/kscloud
 	install -D -m 0755 bin/nchookd-euca-hook $(DESTDIR)$(LIBEXECDIR)/nchookd-euca-hook
 	install -D -m 0755 bin/nc-hook $(DESTDIR)/etc/eucalyptus/nc-hooks/nchookd
+	install -D -m 0755 bin/nchookd-one-deploy $(DESTDIR)$(LIBEXECDIR)/nchookd-one-deploy
+	install -d $(DESTDIR)$(PREFIX)/share/nchookd/opennebula
+	sed 's|^HOOK=/usr/lib/nchookd/|HOOK=$(LIBEXECDIR)/|' hooks/opennebula/deploy >$(DESTDIR)$(PREFIX)/share/nchookd/opennebula/deploy
+	chmod 0755 $(DESTDIR)$(PREFIX)/share/nchookd/opennebula/deploy
+	sed 's|:-/usr/share/nchookd/opennebula/deploy}|:-$(PREFIX)/share/nchookd/opennebula/deploy}|' hooks/opennebula/nchookd-one-setup >$(DESTDIR)$(LIBEXECDIR)/nchookd-one-setup
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/nchookd-one-setup
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|/usr/sbin/|$(PREFIX)/sbin/|g' packaging/nchookd.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/nchookd.service
 	install -m 0644 packaging/nchookd.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/nchookd.socket
@@ -61,11 +68,17 @@ install: build ## install binaries, the Eucalyptus hook, systemd units and defau
 	else \
 		install -D -m 0644 packaging/nchookd.toml $(DESTDIR)/etc/nchookd/nchookd.toml; \
 	fi
+	@# An OpenNebula frontend (not a staged install): the deploy wrapper goes
+	@# in place, OpenNebula's own script moves to deploy.one.
+	@if [ -z "$(DESTDIR)" ] && [ -f /var/lib/one/remotes/vmm/kvm/deploy ]; then \
+		$(LIBEXECDIR)/nchookd-one-setup enable; \
+	fi
 
 packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned in packaging/tools/go.mod)
 	rm -rf build/pkg && mkdir -p build/pkg/bin build/packages
 	go build -trimpath -tags '$(GOTAGS)' -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-euca-hook ./hooks/eucalyptus
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-one-deploy ./hooks/opennebula
 	$(CC) -static -s -O2 -Wall -Wextra -Werror -DNCHOOKD_HOOK='"/usr/lib/nchookd/nchookd-euca-hook"' -o build/pkg/bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 	gzip -9n <packaging/man/nchookd.8 >build/pkg/nchookd.8.gz
 	gzip -9n <packaging/man/kscloud.1 >build/pkg/kscloud.1.gz

@@ -4,7 +4,9 @@
 # systemd and libvirt0 as a node has them), chrooted:
 #   .deb: dpkg -i, files/modes/conffile/group, systemd-analyze verify, the
 #         hook and binaries run, upgrade keeps an edited config and a running
-#         daemon, dpkg -r takes the hook out, dpkg -P leaves nothing.
+#         daemon, dpkg -r takes the hook out, dpkg -P leaves nothing. The root
+#         is also an OpenNebula frontend: the OpenNebula deploy wrapper goes
+#         in place (dpkg diversion; a rename with rpm) and out again.
 #   .rpm: the same with the host's rpm --root (--nodeps: the root's libvirt
 #         is a dpkg package the rpm database does not know), rpm -U, rpm -e.
 # The bootstrapped root is cached as /var/cache/kscloud-test/debroot-bookworm.tar
@@ -74,6 +76,14 @@ cp "$deb_n" "$deb_k" "$rpm_n" "$rpm_k" "$R/tmp/pkgs/"
 in_root useradd --system --home-dir /var/lib/eucalyptus --shell /usr/sbin/nologin eucalyptus
 in_root install -d -o eucalyptus -g eucalyptus -m 0755 /var/lib/eucalyptus
 in_root install -d -o eucalyptus -g eucalyptus -m 0771 /var/lib/eucalyptus/instances
+# An OpenNebula frontend's KVM deploy script (as the opennebula package
+# leaves it): the packages put nchookd's wrapper in place and take it out.
+one_kvm=/var/lib/one/remotes/vmm/kvm
+one_stock='#!/bin/bash
+# OpenNebula KVM deploy (stand-in)'
+mkdir -p "$R$one_kvm"
+printf '%s\n' "$one_stock" >"$R$one_kvm/deploy"
+chmod 0755 "$R$one_kvm/deploy"
 
 # snapshot: every path of the root but the package managers' own records.
 snapshot() {
@@ -143,7 +153,21 @@ check_installed() {
 	elif [ "$(printf '%s\n' "$msg" | wc -l)" -ne 1 ]; then
 		fail "$f: pre-boot error is not one line: $msg"
 	fi
-	ok "$f: files, modes, group, binaries"
+	# OpenNebula: the wrapper is deploy, OpenNebula's script deploy.one.
+	grep -q "nchookd's OpenNebula deploy wrapper" "$R$one_kvm/deploy" || fail "$f: $one_kvm/deploy is not nchookd's wrapper"
+	[ "$(cat "$R$one_kvm/deploy.one" 2>/dev/null)" = "$one_stock" ] || fail "$f: OpenNebula's deploy is not $one_kvm/deploy.one"
+	[ -x "$R$one_kvm/deploy" ] || fail "$f: the wrapper is not executable"
+	check_files "$f" <<<"755 root root /usr/lib/nchookd/nchookd-one-deploy
+755 root root /usr/lib/nchookd/nchookd-one-setup
+755 root root /usr/share/nchookd/opennebula/deploy"
+	# The static Go half runs in the root: no vm.xml, one line, the original runs.
+	if out=$(echo '<domain><name>one-1</name><os><type>hvm</type></os></domain>' |
+		in_root "$one_kvm/deploy" /tmp/one-vm/deployment.0 node1 2>&1 >/dev/null); then
+		[ "$(printf '%s\n' "$out" | grep -c 'nchookd: ')" -eq 1 ] || fail "$f: wrapper without vm.xml: $out"
+	else
+		fail "$f: the installed wrapper failed: $out"
+	fi
+	ok "$f: files, modes, group, binaries, OpenNebula deploy wrapper"
 }
 
 # A newer version of a built package (same contents), for upgrade tests.
@@ -192,9 +216,12 @@ in_root dpkg -i /tmp/pkgs/next.deb >>"$work/dpkg.log" 2>&1 || fail "deb upgrade:
 grep -q '^# edited by the operator' "$R/etc/nchookd/nchookd.toml" || fail "deb upgrade: the edited config was replaced"
 daemon_alive || fail "deb upgrade: the running daemon stopped"
 [ -x "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "deb upgrade: hook gone"
+in_root dpkg-divert --list "$one_kvm/deploy" | grep -q "to $one_kvm/deploy.one by nchookd" || fail "deb: no dpkg diversion of $one_kvm/deploy"
+grep -q "nchookd's OpenNebula deploy wrapper" "$R$one_kvm/deploy" || fail "deb upgrade: the wrapper is gone"
 stop_daemon
 in_root dpkg -r nchookd kscloud >>"$work/dpkg.log" 2>&1 || fail "dpkg -r: $(tail -5 "$work/dpkg.log")"
 [ ! -e "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "deb remove: the hook is still in nc-hooks/"
+[ "$(cat "$R$one_kvm/deploy")" = "$one_stock" ] && [ ! -e "$R$one_kvm/deploy.one" ] || fail "deb remove: OpenNebula's deploy not back in place"
 [ ! -e "$R/usr/sbin/nchookd" ] || fail "deb remove: /usr/sbin/nchookd left"
 [ -e "$R/etc/nchookd/nchookd.toml" ] || fail "deb remove: the conffile went before purge"
 in_root dpkg -P nchookd kscloud >>"$work/dpkg.log" 2>&1 || fail "dpkg -P: $(tail -5 "$work/dpkg.log")"
@@ -220,8 +247,11 @@ rpmr -U --nodeps "$next" >>"$work/rpm.log" 2>&1 || fail "rpm -U: $(tail -5 "$wor
 grep -q '^# edited by the operator' "$R/etc/nchookd/nchookd.toml" || fail "rpm upgrade: the edited config was replaced"
 daemon_alive || fail "rpm upgrade: the running daemon stopped"
 [ -x "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "rpm upgrade: hook gone (old %preun/%postun ran as erase?)"
+grep -q "nchookd's OpenNebula deploy wrapper" "$R$one_kvm/deploy" || fail "rpm upgrade: the wrapper is gone"
+if in_root dpkg-divert --list "$one_kvm/deploy" | grep -q nchookd; then fail "rpm: a dpkg diversion was made"; fi
 stop_daemon
 rpmr -e nchookd kscloud >>"$work/rpm.log" 2>&1 || fail "rpm -e: $(tail -5 "$work/rpm.log")"
+[ "$(cat "$R$one_kvm/deploy")" = "$one_stock" ] && [ ! -e "$R$one_kvm/deploy.one" ] || fail "rpm erase: OpenNebula's deploy not back in place"
 # rpm keeps an edited config as .rpmsave and, like rpm packages do, the
 # group; nothing else may be left.
 rm -f "$R/etc/nchookd/nchookd.toml.rpmsave" && rmdir "$R/etc/nchookd" 2>/dev/null || true

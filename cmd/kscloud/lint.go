@@ -30,8 +30,9 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 	output := outputFlag(fs)
 	deprecatedOutput(fs, output, "format", "", "kscloud lint", stderr)
 	provider := fs.String("provider", "", "the cloud the install runs on: libvirt, ec2 or opennebula (on OpenNebula a kickstart must end with poweroff in both modes: reboot loops the installer)")
+	nchookd := fs.Bool("nchookd", false, "the cloud's hosts run nchookd (on OpenNebula: its deploy wrapper gives the installer on_reboot=destroy and boots the installed disk after it, so reboot ends an install as on Eucalyptus)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kscloud lint [--version V] [--for bake|in-place] [--provider P] [--output text|json] FILE|URL…")
+		fmt.Fprintln(stderr, "usage: kscloud lint [--version V] [--for bake|in-place] [--provider P] [--nchookd] [--output text|json] FILE|URL…")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
@@ -71,6 +72,7 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 		Mode:     m,
 		Provider: *provider,
 		Output:   *output,
+		NodeHook: *nchookd,
 		Fetch:    kickstart.HTTPFetcher(30*time.Second, maxBytes),
 		MaxBytes: maxBytes,
 	}
@@ -83,6 +85,7 @@ type lintRun struct {
 	Version  string         // "" = the file's #version= line, else kickstart.DefaultVersion
 	Mode     kickstart.Mode // ModeBake or ModeInPlace
 	Provider string         // the cloud ("" any; "opennebula": poweroff in both modes)
+	NodeHook bool           // the hosts run nchookd (kickstart.LintOptions.NodeHook)
 	Output   string         // "text" or "json"
 	Fetch    kickstart.Fetcher
 	MaxBytes int64 // per source (default 1 MiB)
@@ -137,7 +140,7 @@ func (r lintRun) Run(inputs []string, stdout, stderr io.Writer) int {
 			status = lintUsage
 			continue
 		}
-		_, findings := kickstart.Lint(kickstart.Source{Name: in, Data: data}, kickstart.LintOptions{Version: r.Version, Mode: r.Mode, Resolver: loader, Provider: r.Provider})
+		_, findings := kickstart.Lint(kickstart.Source{Name: in, Data: data}, kickstart.LintOptions{Version: r.Version, Mode: r.Mode, Resolver: loader, Provider: r.Provider, NodeHook: r.NodeHook})
 		for _, f := range findings {
 			if f.Severity == kickstart.SeverityError && status == lintClean {
 				status = lintErrors

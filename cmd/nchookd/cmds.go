@@ -156,14 +156,15 @@ func checkView(cfg *config.Config, path string, problems []error) checkResult {
 }
 
 func cmdRewrite(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("rewrite", stderr, "--instance-xml FILE --domain-xml FILE [--config FILE]")
+	fs := newFlags("rewrite", stderr, "--instance-xml FILE|--vm-xml FILE --domain-xml FILE [--config FILE]")
 	path := configFlag(fs)
-	instPath := fs.String("instance-xml", "", "the instance's instance.xml `file`")
-	domPath := fs.String("domain-xml", "", "the domain XML `file` the NC generated")
+	instPath := fs.String("instance-xml", "", "the instance's instance.xml `file` (Eucalyptus)")
+	vmPath := fs.String("vm-xml", "", "the VM's vm.xml `file` (OpenNebula; --domain-xml is then its deployment file)")
+	domPath := fs.String("domain-xml", "", "the domain XML `file` the NC (or OpenNebula's driver) generated")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *instPath == "" || *domPath == "" || fs.NArg() > 0 {
+	if (*instPath == "") == (*vmPath == "") || *domPath == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return 2
 	}
@@ -171,6 +172,9 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
 		return 1
+	}
+	if *vmPath != "" {
+		return rewriteOne(cfg, *vmPath, *domPath, stdout, stderr)
 	}
 	inst, err := atomicfile.ReadRegular(*instPath, 1<<20)
 	if err != nil {
@@ -190,6 +194,37 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(stderr, "nchookd rewrite: instance %s: %s\n", p.Instance, n)
+	}
+	if !p.Changed {
+		stdout.Write(dom)
+		return 0
+	}
+	stdout.Write(p.DomainXML)
+	return 0
+}
+
+// rewriteOne is the OpenNebula dry run: what the deploy wrapper would
+// boot for this vm.xml and deployment file (the VM directory is the
+// deployment file's).
+func rewriteOne(cfg *config.Config, vmPath, domPath string, stdout, stderr io.Writer) int {
+	vm, err := atomicfile.ReadRegular(vmPath, preboot.MaxOneVMXML)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+		return 1
+	}
+	dom, err := atomicfile.ReadRegular(domPath, 4<<20)
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+		return 1
+	}
+	abs, _ := filepath.Abs(domPath)
+	p, err := preboot.DecideOne(cfg, vm, dom, filepath.Dir(abs))
+	if err != nil {
+		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+		return 1
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(stderr, "nchookd rewrite: VM %s: %s\n", p.Instance, n)
 	}
 	if !p.Changed {
 		stdout.Write(dom)

@@ -11,10 +11,11 @@ import (
 
 // The hook runs in the NC's path on every instance boot: it is a static,
 // pure-Go binary (CGO_ENABLED=0) that must start fast and load nothing.
-// These are the packages of the hook binary; none may reach libvirt or
-// need cgo (as Tailscale's cmd/tailscaled/deps_test.go guards its binary).
+// These are the packages of the hook binaries (Eucalyptus' hook and
+// OpenNebula's deploy wrapper); none may reach libvirt or need cgo (as Tailscale's cmd/tailscaled/deps_test.go guards its binary).
 var hookPackages = []string{
 	"github.com/kscloud/kscloud/hooks/eucalyptus",
+	"github.com/kscloud/kscloud/hooks/opennebula",
 	"github.com/kscloud/kscloud/internal/hook",
 	"github.com/kscloud/kscloud/internal/hookproto",
 	"github.com/kscloud/kscloud/internal/preboot",

@@ -158,7 +158,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 	info, _ := f.v.Info(ctx, name)
 	console, _ := libvirtxml.SerialLog([]byte(live)) // "" when it has none
 	if !known {
-		o := &preboot.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console}
+		o := &preboot.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console, Dir: adoptedDir(name, console)}
 		if err := f.store.Started(o); err != nil {
 			f.log.Error("adopt install", "domain", name, "err", err)
 			return
@@ -313,6 +313,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 			s.Phase, s.Reason = PhaseFinished, "installer powered off"
 			s.Progress = pst.Line()
 		})
+		f.installDone(ev.Domain)
 		return
 	}
 	f.finish(ctx, ev.Domain, ev.Time)
@@ -364,6 +365,7 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 		s.FinalGapMS = gap.Milliseconds()
 		s.VNC = nil
 	})
+	f.installDone(name)
 }
 
 // createFinal starts the final domain and returns when it ran.
@@ -488,6 +490,7 @@ func (f *Follower) readFrom(w *watch, out io.Writer) (int64, error) {
 // Reconcile brings every recorded install in line with libvirt's domains:
 // called on start and after each reconnect to libvirtd.
 func (f *Follower) Reconcile(ctx context.Context) {
+	defer f.sweepOne(ctx)
 	for _, st := range f.store.List() {
 		switch st.Phase {
 		case PhaseInstalling, PhaseFinishing:
@@ -503,6 +506,7 @@ func (f *Follower) Reconcile(ctx context.Context) {
 				f.store.Update(st.Instance, func(s *hookproto.InstanceStatus) {
 					s.Phase, s.Reason = PhaseFinal, "found running from disk after restart"
 				})
+				f.installDone(st.Instance)
 				continue
 			}
 			if st.Phase == PhaseInstalling {

@@ -148,7 +148,14 @@ func (s *Server) handleConn(ctx context.Context, conn net.Conn) func() {
 		return nil
 	}
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
-	req, err := hookproto.ReadRequest(bufio.NewReaderSize(io.LimitReader(conn, hookproto.MaxRequest+2), 4<<10))
+	// The request line is bounded; a one-deploy request widens the bound
+	// by the payload it announces (hookproto.OpOneDeploy).
+	lr := &io.LimitedReader{R: conn, N: hookproto.MaxRequest + 2}
+	br := bufio.NewReaderSize(lr, 4<<10)
+	line, req, err := hookproto.ReadRequestLine(br)
+	if err == nil && req.Op == hookproto.OpOneDeploy {
+		return s.oneDeploy(ctx, conn, line, br, lr)
+	}
 	if err != nil {
 		conn.SetWriteDeadline(time.Now().Add(answerTimeout))
 		hookproto.WriteResponse(conn, &hookproto.Response{Error: err.Error()})

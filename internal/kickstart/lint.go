@@ -31,6 +31,11 @@ type LintOptions struct {
 	// Provider is the cloud the install runs on ("" any); "opennebula"
 	// changes the power-action rules (see powerAction).
 	Provider string
+	// NodeHook: the cloud's hosts run nchookd (on OpenNebula its deploy
+	// wrapper), which gives the installer <on_reboot>destroy and boots the
+	// installed disk after it: the power action is free again, as on
+	// Eucalyptus, and the OpenNebula rules do not apply.
+	NodeHook bool
 }
 
 // Finding is one lint result.
@@ -141,7 +146,7 @@ func Lint(src Source, opts LintOptions) (*File, []Finding) {
 		}
 	}
 	f, diags := Parse(src, Options{Version: version, Resolver: resolver})
-	l := &linter{f: f, mode: opts.Mode, provider: opts.Provider}
+	l := &linter{f: f, mode: opts.Mode, provider: opts.Provider, nodeHook: opts.NodeHook}
 	l.v, _ = LookupVersion(f.Version)
 	for _, d := range diags {
 		rule := codeRule[d.Code]
@@ -180,8 +185,9 @@ type linter struct {
 	f    *File
 	v    Version
 	mode Mode
-	// provider is LintOptions.Provider.
+	// provider is LintOptions.Provider, nodeHook LintOptions.NodeHook.
 	provider string
+	nodeHook bool
 	out      []Finding
 	fatal    bool
 }
@@ -322,7 +328,7 @@ func (l *linter) rootpw() {
 
 func (l *linter) powerAction() {
 	action := l.f.PowerAction()
-	if l.provider == "opennebula" {
+	if l.provider == "opennebula" && !l.nodeHook {
 		// OpenNebula's KVM driver writes no <on_reboot>: a guest reboot
 		// boots the same kernel and initrd, the installer again; the end
 		// of an install is the VM reaching POWEROFF, in both modes.

@@ -43,3 +43,29 @@ func TestOpenNebulaPowerAction(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenNebulaNodeHookPowerAction: with nchookd on the hosts (its deploy
+// wrapper sets on_reboot=destroy and boots the disk after the installer),
+// an in-place reboot is right on OpenNebula, as on Eucalyptus, and a
+// missing action asks for what the mode needs there.
+func TestOpenNebulaNodeHookPowerAction(t *testing.T) {
+	base := "text\nlang en_US.UTF-8\nkeyboard us\ntimezone UTC\nrootpw --lock\nzerombr\nclearpart --all\nautopart\n"
+	find := func(data string, mode Mode) *Finding {
+		_, fs := Lint(Source{Name: "ks.cfg", Data: []byte(base + data)}, LintOptions{Mode: mode, Provider: "opennebula", NodeHook: true})
+		for i := range fs {
+			if strings.HasPrefix(fs[i].Rule, "power-action") {
+				return &fs[i]
+			}
+		}
+		return nil
+	}
+	if f := find("reboot\n", ModeInPlace); f != nil {
+		t.Errorf("in place reboot with nchookd: %v", f)
+	}
+	if f := find("poweroff\n", ModeBake); f != nil {
+		t.Errorf("bake poweroff with nchookd: %v", f)
+	}
+	if f := find("", ModeInPlace); f == nil || f.Rule != "power-action-missing" || strings.Contains(f.Message, "OpenNebula") || !strings.Contains(f.Message, "'reboot'") {
+		t.Errorf("in place, no action, with nchookd: %v", f)
+	}
+}

@@ -71,6 +71,16 @@ func DirectBoot(domainXML []byte) (kernel, initrd string, err error) {
 	return strings.TrimSpace(text(first(d.os, "kernel"))), strings.TrimSpace(text(first(d.os, "initrd"))), nil
 }
 
+// KernelCmdline returns the domain's <os><cmdline> ("" when it has
+// none): the arguments of a kernel the domain boots directly.
+func KernelCmdline(domainXML []byte) (string, error) {
+	d, err := parseDomain(domainXML)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(text(first(d.os, "cmdline"))), nil
+}
+
 // SerialLog returns the path of the domain's console log: the first
 // <serial type="file"> under <devices> with a <source path=…>; "" when
 // there is none.

@@ -25,6 +25,17 @@ for u in eucalyptus oneadmin; do
 		usermod -a -G nchookd "$u"
 	fi
 done
+# An OpenNebula frontend: the deploy wrapper goes in place (OpenNebula's
+# script is diverted to deploy.one, never overwritten); an upgrade refreshes
+# it. A failure here is reported and leaves OpenNebula's deploy as it was;
+# it does not fail the package.
+if [ -f /var/lib/one/remotes/vmm/kvm/deploy ]; then
+	# rpm ($1 a number): a rename, never a dpkg diversion, even where
+	# dpkg-divert exists.
+	case "$1" in 1 | 2) NCHOOKD_ONE_NO_DPKG=1 && export NCHOOKD_ONE_NO_DPKG ;; esac
+	/usr/lib/nchookd/nchookd-one-setup enable ||
+		echo "nchookd: OpenNebula deploy wrapper not enabled; fix the above and run /usr/lib/nchookd/nchookd-one-setup enable" >&2
+fi
 if command -v systemd-tmpfiles >/dev/null 2>&1; then
 	systemd-tmpfiles --create nchookd.conf || true
 fi

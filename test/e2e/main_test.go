@@ -21,6 +21,9 @@ var bins struct {
 	hook    string // the Go hook (make install: /usr/lib/nchookd/nchookd-euca-hook)
 	ncHook  string // the dispatcher nc-hooks holds, handing pre-boot/pre-clean to hook
 	kscloud string
+	// oneDeploy is the OpenNebula deploy wrapper's Go half (make install:
+	// /usr/lib/nchookd/nchookd-one-deploy).
+	oneDeploy string
 }
 
 func TestMain(m *testing.M) {
@@ -48,6 +51,8 @@ func TestMain(m *testing.M) {
 	build(bins.nchookd, "github.com/kscloud/kscloud/cmd/nchookd", false)
 	build(bins.hook, "github.com/kscloud/kscloud/hooks/eucalyptus", true)
 	build(bins.kscloud, "github.com/kscloud/kscloud/cmd/kscloud", false)
+	bins.oneDeploy = filepath.Join(dir, "nchookd-one-deploy")
+	build(bins.oneDeploy, "github.com/kscloud/kscloud/hooks/opennebula", true)
 	bins.ncHook = filepath.Join(dir, "nc-hook")
 	if err := ncsim.BuildDispatcher(bins.hook, bins.ncHook); err != nil {
 		fmt.Fprintln(os.Stderr, err)

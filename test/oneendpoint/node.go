@@ -23,8 +23,10 @@ import (
 // XML has <kernel>/<initrd>/<cmdline> ("root=/dev/"+ROOT+" "+KERNEL_CMD)
 // when OS/KERNEL is set, <boot order> from OS/BOOT, VNC on the port in
 // GRAPHICS/PORT, no serial console and no on_* elements (libvirt's
-// defaults: a guest reboot restarts the same kernel and initrd). Per
-// deploy it writes <vm_dir>/deployment.<seq> and <vm_dir>/vm.xml and runs
+// defaults: a guest reboot restarts the same kernel and initrd), from 6.0
+// the guest agent's channel in a second <devices> (FEATURES GUEST_AGENT's
+// default), and the driver's <metadata><one:vm>. Per
+// deploy it writes <vm_dir>/deployment.<seq> and (6.0+) <vm_dir>/vm.xml and runs
 // the deploy script with the domain XML on stdin, as one_vmm_exec does.
 // A guest power-off makes the domain vanish; the state probe (every
 // Options.Monitor) misses it and after Options.Misses the VM is POWEROFF.
@@ -124,10 +126,21 @@ func (n *Node) probe(ctx context.Context, s *Server) {
 		}
 		s.mu.Lock()
 		for _, v := range s.vms {
-			if g, ok := gens[v.id]; !ok || g != v.gen || !v.domain || v.state != StActive || v.lcm != LcmRunning {
+			if g, ok := gens[v.id]; !ok || g != v.gen || v.state != StActive || v.lcm != LcmRunning {
 				continue
 			}
-			switch st, ok := state[fmt.Sprintf("one-%d", v.id)]; {
+			st, ok := state[fmt.Sprintf("one-%d", v.id)]
+			if !v.domain {
+				// Missed before: a domain of that name running again
+				// (re-created on the node, e.g. by nchookd after the
+				// installer's reboot) is the VM found again, and it
+				// stays RUNNING; still missing counts on (domainGone).
+				if ok && st == "running" {
+					v.domain = true
+				}
+				continue
+			}
+			switch {
 			case !ok || st == "shutoff":
 				s.domainGone(v)
 			case st == "crashed":
@@ -214,7 +227,16 @@ func (n *Node) domainXML(s *Server, v *vm) (string, error) {
 		}
 		b.WriteString("/>\n")
 	}
-	b.WriteString("\t</devices>\n</domain>\n")
+	b.WriteString("\t</devices>\n")
+	if s.versionAtLeast(6, 0) {
+		// FEATURES GUEST_AGENT = "yes", the driver's default from 6.0
+		// (vmm_exec_kvm.conf): a second <devices> after the first, as
+		// LibVirtDriverKVM.cc writes it.
+		b.WriteString("\t<devices>\n\t\t<channel type='unix'>\n\t\t\t<source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/>\n\t\t</channel>\n\t</devices>\n")
+	}
+	fmt.Fprintf(&b, "\t<metadata>\n\t\t<one:vm xmlns:one=\"http://opennebula.org/xmlns/libvirt/1.0\">\n\t\t\t<one:system_datastore>%s</one:system_datastore>\n\t\t\t<one:name>%s</one:name>\n\t\t\t<one:opennebula_version>%s</one:opennebula_version>\n\t\t</one:vm>\n\t</metadata>\n",
+		esc(dir), esc(v.name), esc(s.opts.Version))
+	b.WriteString("</domain>\n")
 	return b.String(), nil
 }
 
@@ -274,8 +296,11 @@ func (n *Node) deploy(s *Server, v *vm) (string, error) {
 	if err := os.WriteFile(dfile, []byte(dom), 0o644); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "vm.xml"), []byte(s.vmXML(v, true)), 0o644); err != nil {
-		return "", err
+	// one_vmm_exec writes vm.xml from 6.0 on (5.12 has no such step).
+	if s.versionAtLeast(6, 0) {
+		if err := os.WriteFile(filepath.Join(dir, "vm.xml"), []byte(s.vmXML(v, true)), 0o644); err != nil {
+			return "", err
+		}
 	}
 	name := fmt.Sprintf("one-%d", v.id)
 	if n.DeployScript != "" {

@@ -65,6 +65,7 @@ type vm struct {
 	tmpl, user      *Template
 	domain          bool  // the guest runs (plain mode) / the libvirt domain exists (node mode)
 	gen             int   // bumps on every state change; stale timers check it
+	gone            int   // bumps each time the state probe starts missing the domain
 	booted          int   // boots of this VM (installer loops are visible in tests)
 	ctxFiles        []int // CONTEXT FILES_DS images (the ISO carries them)
 }
@@ -591,9 +592,13 @@ func openDisk0(dir string) (*os.File, error) {
 // state probe misses it Misses times, then SHUTDOWN_POWEROFF → POWEROFF.
 func (s *Server) domainGone(v *vm) {
 	v.domain = false
-	gen := v.gen
+	v.gone++
+	gen, gone := v.gen, v.gone
 	s.after(s.opts.Monitor*time.Duration(s.opts.Misses), func() {
-		if v.gen != gen || v.state != StActive || v.lcm != LcmRunning || v.domain {
+		// Misses count only while consecutive (probe_db: a VM seen again
+		// starts from zero): a domain that came back, even if it went
+		// again since, does not end in POWEROFF on the first count.
+		if v.gen != gen || v.gone != gone || v.state != StActive || v.lcm != LcmRunning || v.domain {
 			return
 		}
 		v.set(StActive, LcmShutdownPoweroff)

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	stockV1 = "#!/bin/bash\n# OpenNebula deploy 7.0.0\n"
+	stockV2 = "#!/bin/bash\n# OpenNebula deploy 7.0.1\n"
+)
+
+type frontend struct {
+	remotes, kvm, deploy, orig string
+	env                        []string
+}
+
+// newFrontend lays out REMOTES/vmm/kvm/deploy as OpenNebula installs it.
+// dpkg: the dpkg database is a fresh one (DPKG_ADMINDIR), so that the
+// diversions are real dpkg-divert ones without touching this machine's.
+func newFrontend(t *testing.T, dpkg bool) *frontend {
+	t.Helper()
+	root := t.TempDir()
+	f := &frontend{remotes: filepath.Join(root, "remotes")}
+	f.kvm = filepath.Join(f.remotes, "vmm", "kvm")
+	f.deploy, f.orig = filepath.Join(f.kvm, "deploy"), filepath.Join(f.kvm, "deploy.one")
+	os.MkdirAll(f.kvm, 0o755)
+	os.WriteFile(f.deploy, []byte(stockV1), 0o755)
+	f.env = append(os.Environ(), "NCHOOKD_ONE_WRAPPER="+mustAbs(t, "deploy"))
+	if dpkg {
+		if _, err := exec.LookPath("dpkg-divert"); err != nil {
+			t.Skip("dpkg-divert not installed: the diversion path is not tested here")
+		}
+		admin := filepath.Join(root, "dpkg")
+		os.MkdirAll(filepath.Join(admin, "updates"), 0o755)
+		os.WriteFile(filepath.Join(admin, "diversions"), nil, 0o644)
+		os.WriteFile(filepath.Join(admin, "status"), nil, 0o644)
+		f.env = append(f.env, "DPKG_ADMINDIR="+admin)
+	} else {
+		f.env = append(f.env, "NCHOOKD_ONE_NO_DPKG=1")
+	}
+	return f
+}
+
+func mustAbs(t *testing.T, p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (f *frontend) setup(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command("./nchookd-one-setup", append(args, f.remotes)...)
+	cmd.Env = f.env
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func (f *frontend) expect(t *testing.T, deploy, orig string) {
+	t.Helper()
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "<missing>"
+		}
+		return string(b)
+	}
+	wrapper := read("deploy")
+	if deploy == "wrapper" {
+		deploy = wrapper
+	}
+	if got := read(f.deploy); got != deploy {
+		t.Fatalf("deploy is %q, want %q", firstLines(got), firstLines(deploy))
+	}
+	if got := read(f.orig); got != orig {
+		t.Fatalf("deploy.one is %q, want %q", firstLines(got), firstLines(orig))
+	}
+	if deploy == wrapper {
+		if st, err := os.Stat(f.deploy); err != nil || st.Mode().Perm() != 0o755 {
+			t.Fatalf("wrapper mode: %v %v", st.Mode(), err)
+		}
+	}
+}
+
+func firstLines(s string) string {
+	l := strings.SplitN(s, "\n", 3)
+	return strings.Join(l[:min(2, len(l))], "\n")
+}
+
+// Enable, again (idempotent), OpenNebula upgrades, disable: OpenNebula's
+// script is never lost or overwritten, and disable leaves the newest one
+// of OpenNebula's as deploy.
+func TestSetupRename(t *testing.T) {
+	f := newFrontend(t, false)
+	if out, code := f.setup(t, "status"); code != 3 || !strings.Contains(out, "not enabled") {
+		t.Fatalf("status before: %d %s", code, out)
+	}
+	if out, code := f.setup(t, "enable"); code != 0 || !strings.Contains(out, "onehost sync --force") {
+		t.Fatalf("enable: %d %s", code, out)
+	}
+	f.expect(t, "wrapper", stockV1)
+	if out, code := f.setup(t, "enable"); code != 0 || !strings.Contains(out, "enabled already") {
+		t.Fatalf("enable again: %d %s", code, out)
+	}
+	f.expect(t, "wrapper", stockV1)
+	if out, code := f.setup(t, "status"); code != 0 || !strings.Contains(out, "renamed") {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	// An OpenNebula upgrade (rpm) writes its deploy over the wrapper.
+	os.WriteFile(f.deploy, []byte(stockV2), 0o755)
+	if out, code := f.setup(t, "status"); code != 3 || !strings.Contains(out, "left over") {
+		t.Fatalf("status after OpenNebula's upgrade: %d %s", code, out)
+	}
+	if out, code := f.setup(t, "enable"); code != 0 {
+		t.Fatalf("enable after OpenNebula's upgrade: %d %s", code, out)
+	}
+	f.expect(t, "wrapper", stockV2)
+	if out, code := f.setup(t, "disable"); code != 0 || !strings.Contains(out, "OpenNebula's script again") {
+		t.Fatalf("disable: %d %s", code, out)
+	}
+	f.expect(t, stockV2, "<missing>")
+	if out, code := f.setup(t, "disable"); code != 0 || !strings.Contains(out, "not enabled") {
+		t.Fatalf("disable again: %d %s", code, out)
+	}
+	f.expect(t, stockV2, "<missing>")
+}
+
+// With dpkg: a real diversion, so an OpenNebula upgrade writes its new
+// deploy to deploy.one and the wrapper stays; disable removes the
+// diversion and puts the newest deploy back.
+func TestSetupDpkgDivert(t *testing.T) {
+	f := newFrontend(t, true)
+	if out, code := f.setup(t, "enable"); code != 0 {
+		t.Fatalf("enable: %d %s", code, out)
+	}
+	f.expect(t, "wrapper", stockV1)
+	cmd := exec.Command("dpkg-divert", "--list", f.deploy)
+	cmd.Env = f.env
+	if out, _ := cmd.CombinedOutput(); !strings.Contains(string(out), "diversion of "+f.deploy+" to "+f.orig+" by nchookd") {
+		t.Fatalf("dpkg-divert --list: %s", out)
+	}
+	if out, code := f.setup(t, "status"); code != 0 || !strings.Contains(out, "dpkg diversion") {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	// dpkg unpacking OpenNebula's upgrade writes the diverted path.
+	os.WriteFile(f.orig, []byte(stockV2), 0o755)
+	if out, code := f.setup(t, "enable"); code != 0 || !strings.Contains(out, "enabled already") {
+		t.Fatalf("enable again: %d %s", code, out)
+	}
+	f.expect(t, "wrapper", stockV2)
+	if out, code := f.setup(t, "disable"); code != 0 {
+		t.Fatalf("disable: %d %s", code, out)
+	}
+	f.expect(t, stockV2, "<missing>")
+	if out, _ := cmd.CombinedOutput(); strings.Contains(string(out), "nchookd") {
+		t.Fatalf("diversion left: %s", out)
+	}
+}
+
+// Errors are one line and change nothing: no remotes directory, a
+// deploy that is someone else's while ours is diverted away.
+func TestSetupErrors(t *testing.T) {
+	f := newFrontend(t, false)
+	os.RemoveAll(f.kvm)
+	if out, code := f.setup(t, "enable"); code != 1 || strings.Count(out, "\n") != 1 || !strings.Contains(out, "no such directory") {
+		t.Fatalf("no remotes: %d %q", code, out)
+	}
+	f = newFrontend(t, false)
+	if out, code := f.setup(t, "bogus"); code != 2 || !strings.Contains(out, "usage") {
+		t.Fatalf("bogus: %d %q", code, out)
+	}
+	// The wrapper without deploy.one: enable refuses, nothing moves.
+	os.WriteFile(f.deploy, mustRead(t, "deploy"), 0o755)
+	if out, code := f.setup(t, "enable"); code != 1 || !strings.Contains(out, "deploy.one is missing") {
+		t.Fatalf("wrapper without original: %d %q", code, out)
+	}
+	if out, code := f.setup(t, "disable"); code != 1 || !strings.Contains(out, "cannot restore") {
+		t.Fatalf("disable without original: %d %q", code, out)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,182 @@
+package hookproto
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/kscloud/kscloud/internal/preboot"
+)
+
+// OpOneDeploy is the OpenNebula deploy wrapper's call (hooks/opennebula):
+// rewrite the domain XML OpenNebula's KVM driver is about to boot.
+//
+// Wire format (stable): the request line is a JSON [Request] with Op
+// "one-deploy", DeployFile, Host, DomainLen and VMLen, followed at once by
+// DomainLen bytes of domain XML (the deploy script's standard input) and
+// VMLen bytes of vm.xml (0 when the VM directory has none, as on 5.12).
+// The answer is one JSON [OneDeployResponse] line followed by its
+// DomainLen bytes of rewritten domain XML (0: boot the domain unchanged).
+// The XML travels raw, not inside JSON, so that a 4 MiB domain stays
+// 4 MiB on the wire and the line limits stay small.
+const OpOneDeploy = "one-deploy"
+
+// MaxOneDomain and MaxOneVM bound the payloads of a one-deploy request
+// (and MaxOneDomain the rewritten domain of its answer).
+const (
+	MaxOneDomain = 4 << 20
+	MaxOneVM     = 4 << 20
+)
+
+// OneDeployRequest is the header of a one-deploy request (the fields of
+// Request it uses, plus the payload lengths).
+type OneDeployRequest struct {
+	Op         string    `json:"op"`
+	DeployFile string    `json:"deploy_file"`
+	Host       string    `json:"host,omitempty"`
+	DomainLen  int       `json:"domain_len"`
+	VMLen      int       `json:"vm_len"`
+	Deadline   time.Time `json:"deadline,omitzero"`
+}
+
+// OneDeployResponse is the header of the daemon's answer.
+type OneDeployResponse struct {
+	OK bool `json:"ok"`
+	// Denied: the daemon does not serve this peer; the wrapper rewrites
+	// itself.
+	Denied  bool             `json:"denied,omitempty"`
+	Error   string           `json:"error,omitempty"`
+	Outcome *preboot.Outcome `json:"outcome,omitempty"`
+	// DomainLen bytes of rewritten domain XML follow the line; 0 when the
+	// domain boots as OpenNebula wrote it.
+	DomainLen int `json:"domain_len"`
+}
+
+// OneDeploy is a decoded one-deploy request (server side).
+type OneDeploy struct {
+	DeployFile string
+	Host       string
+	Deadline   time.Time
+	DomainXML  []byte
+	VMXML      []byte // nil when the VM directory has no vm.xml
+}
+
+// CallOneDeploy sends a one-deploy request to the daemon on socket and
+// returns its answer and the rewritten domain (nil: unchanged). Errors
+// wrap ErrUnavailable when no daemon could be talked to.
+func CallOneDeploy(ctx context.Context, socket string, req OneDeploy) (*OneDeployResponse, []byte, error) {
+	if len(req.DomainXML) > MaxOneDomain || len(req.VMXML) > MaxOneVM {
+		return nil, nil, fmt.Errorf("domain XML (%d bytes) or vm.xml (%d bytes) over the %d-byte limit", len(req.DomainXML), len(req.VMXML), MaxOneDomain)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: %v", socket, ErrUnavailable, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	hdr, err := json.Marshal(OneDeployRequest{Op: OpOneDeploy, DeployFile: req.DeployFile, Host: req.Host,
+		DomainLen: len(req.DomainXML), VMLen: len(req.VMXML), Deadline: req.Deadline})
+	if err != nil {
+		return nil, nil, err
+	}
+	// One write for the whole request: the daemon may answer (Denied)
+	// before reading the payload.
+	msg := make([]byte, 0, len(hdr)+1+len(req.DomainXML)+len(req.VMXML))
+	msg = append(append(append(append(msg, hdr...), '\n'), req.DomainXML...), req.VMXML...)
+	_, werr := conn.Write(msg)
+	r := bufio.NewReaderSize(conn, 64<<10)
+	line, err := readLine(r, MaxLine)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("%s: no answer: %w", socket, ctx.Err())
+		}
+		if werr != nil {
+			err = werr
+		}
+		return nil, nil, fmt.Errorf("%s: %w: %v", socket, ErrUnavailable, err)
+	}
+	var resp OneDeployResponse
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return nil, nil, fmt.Errorf("%s: bad answer: %w", socket, err)
+	}
+	if resp.DomainLen < 0 || resp.DomainLen > MaxOneDomain {
+		return nil, nil, fmt.Errorf("%s: bad answer: domain of %d bytes", socket, resp.DomainLen)
+	}
+	var dom []byte
+	if resp.DomainLen > 0 {
+		dom = make([]byte, resp.DomainLen)
+		if _, err := io.ReadFull(r, dom); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("%s: no answer: %w", socket, ctx.Err())
+			}
+			return nil, nil, fmt.Errorf("%s: answer cut short: %v", socket, err)
+		}
+	}
+	return &resp, dom, nil
+}
+
+// ErrPayload marks a one-deploy request whose payload lengths are out of
+// bounds.
+var ErrPayload = errors.New("bad one-deploy payload")
+
+// ReadOneDeploy reads the payload of a one-deploy request whose header
+// line (raw, as ReadRequest read it) is line, from r (server side). grow
+// is called with the payload's size before it is read, so that a caller
+// bounding the connection's reads can allow it.
+func ReadOneDeploy(line []byte, r io.Reader, grow func(n int64)) (*OneDeploy, error) {
+	var h OneDeployRequest
+	if err := json.Unmarshal(line, &h); err != nil {
+		return nil, fmt.Errorf("bad request: %w", err)
+	}
+	if h.DomainLen <= 0 || h.DomainLen > MaxOneDomain || h.VMLen < 0 || h.VMLen > MaxOneVM {
+		return nil, fmt.Errorf("%w: domain %d bytes (1..%d), vm.xml %d bytes (0..%d)", ErrPayload, h.DomainLen, MaxOneDomain, h.VMLen, MaxOneVM)
+	}
+	if grow != nil {
+		grow(int64(h.DomainLen + h.VMLen))
+	}
+	buf := make([]byte, h.DomainLen+h.VMLen)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPayload, err)
+	}
+	req := &OneDeploy{DeployFile: h.DeployFile, Host: h.Host, Deadline: h.Deadline, DomainXML: buf[:h.DomainLen:h.DomainLen]}
+	if h.VMLen > 0 {
+		req.VMXML = buf[h.DomainLen:]
+	}
+	return req, nil
+}
+
+// WriteOneDeployResponse writes the answer header and the rewritten
+// domain (server side).
+func WriteOneDeployResponse(w io.Writer, resp *OneDeployResponse, domain []byte) error {
+	resp.DomainLen = len(domain)
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(append(b, '\n'), domain...))
+	return err
+}
+
+// ReadRequestLine reads one raw request line (server side), for requests
+// whose op decides how the rest is read.
+func ReadRequestLine(r *bufio.Reader) ([]byte, Request, error) {
+	var req Request
+	line, err := readLine(r, MaxRequest)
+	if err != nil {
+		return nil, req, err
+	}
+	if err := json.Unmarshal(line, &req); err != nil {
+		return nil, req, fmt.Errorf("bad request: %w", err)
+	}
+	return line, req, nil
+}
