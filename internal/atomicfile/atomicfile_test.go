@@ -128,7 +128,16 @@ func TestNoSyncStillAtomic(t *testing.T) {
 			if i%2 == 0 {
 				data = b
 			}
-			if err := d.WriteUnsynced("libvirt.xml", data, 0o600, 0, NoOwner); err != nil {
+			write := func() error { return d.WriteUnsynced("libvirt.xml", data, 0o600, 0, NoOwner) }
+			if i%3 == 0 {
+				write = func() error {
+					return d.ReplaceUnsynced("libvirt.xml", 0o600, NoOwner, func(f *os.File) error {
+						_, err := f.Write(data)
+						return err
+					})
+				}
+			}
+			if err := write(); err != nil {
 				t.Error(err)
 				return
 			}

@@ -163,6 +163,11 @@ func (d *Dir) Replace(name string, mode fs.FileMode, owner Owner, fill func(*os.
 	return d.replace(name, mode, 0, owner, true, fill)
 }
 
+// ReplaceUnsynced is Replace without the two fsyncs (see WriteUnsynced).
+func (d *Dir) ReplaceUnsynced(name string, mode fs.FileMode, owner Owner, fill func(*os.File) error) error {
+	return d.replace(name, mode, 0, owner, false, fill)
+}
+
 // WriteNarrowed is Write that also clears the permission bits clear from
 // the mode kept of the file it replaces (e.g. 0o007: no longer readable by
 // every user, for content that holds a secret).

@@ -1,7 +1,6 @@
 package libvirtxml
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -46,7 +45,10 @@ const pwAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 // that are easy to read and type (no 0/O, 1/l/I).
 func NewVNCPassword() (string, error) {
 	b := make([]byte, MaxVNCPassword)
-	if _, err := rand.Read(b); err != nil {
+	// getrandom(2) itself, as crypto/rand reads it: crypto/rand would link
+	// the whole crypto tree (its package init included) into the static
+	// hook, whose start-up is the pre-boot's cost (issue 10).
+	if err := getrandom(b); err != nil {
 		return "", fmt.Errorf("vnc password: %w", err)
 	}
 	for i := range b {

@@ -298,7 +298,11 @@ func PreBootContext(ctx context.Context, cfg *config.Config, dir string) (*Outco
 		if err != nil {
 			return nil, fmt.Errorf("instance %s: inline kickstart: %w", inst.Name, err)
 		}
-		err = d.Replace(KickstartInitrd, FileMode, d.owner, func(f *os.File) error {
+		// Unsynced, as the domain XML below: QEMU reads it when the NC
+		// starts the domain right after this hook, and a node crash
+		// loses the instance anyway; an fsync of a whole initrd would be
+		// the longest step under the NC's lock. The rename keeps it whole.
+		err = d.ReplaceUnsynced(KickstartInitrd, FileMode, d.owner, func(f *os.File) error {
 			return initrd.Append(f, base, []initrd.File{{Name: "ks.cfg", Data: p.kickstart, Mode: 0o600}}, time.Now())
 		})
 		base.Close()
