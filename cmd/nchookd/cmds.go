@@ -192,15 +192,7 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
 		return 1
 	}
-	for _, n := range p.Notes {
-		fmt.Fprintf(stderr, "nchookd rewrite: instance %s: %s\n", p.Instance, n)
-	}
-	if !p.Changed {
-		stdout.Write(dom)
-		return 0
-	}
-	stdout.Write(p.DomainXML)
-	return 0
+	return printRewrite(p, "instance", dom, stdout, stderr)
 }
 
 // rewriteOne is the OpenNebula dry run: what the deploy wrapper would
@@ -223,8 +215,14 @@ func rewriteOne(cfg *config.Config, vmPath, domPath string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
 		return 1
 	}
+	return printRewrite(p, "VM", dom, stdout, stderr)
+}
+
+// printRewrite prints a dry run's notes (stderr) and the domain XML it
+// would boot: the rewrite, or dom unchanged.
+func printRewrite(p *preboot.Plan, what string, dom []byte, stdout, stderr io.Writer) int {
 	for _, n := range p.Notes {
-		fmt.Fprintf(stderr, "nchookd rewrite: VM %s: %s\n", p.Instance, n)
+		fmt.Fprintf(stderr, "nchookd rewrite: %s %s: %s\n", what, p.Instance, n)
 	}
 	if !p.Changed {
 		stdout.Write(dom)

@@ -45,20 +45,7 @@ func (d *domain) finalDomain() error {
 		return err
 	}
 
-	removeAll(d.os, func(e *etree.Element) bool {
-		switch {
-		case e.Space != "":
-			return false
-		case e.Tag == "kernel", e.Tag == "initrd", e.Tag == "cmdline", e.Tag == "root", e.Tag == "dtb":
-			return true
-		}
-		return false
-	})
-	if len(children(d.os, "boot")) == 0 && !hasBootOrder(devices) {
-		b := etree.NewElement("boot")
-		b.CreateAttr("dev", "hd")
-		d.insertOrdered(d.os, b, osOrder)
-	}
+	d.bootFromDisk(devices)
 
 	for _, v := range []struct{ tag, orig string }{{"on_poweroff", m.OrigOnPoweroff}, {"on_reboot", m.OrigOnReboot}} {
 		if v.orig == "" {
@@ -93,4 +80,25 @@ func hasBootOrder(devices *etree.Element) bool {
 		}
 	}
 	return false
+}
+
+// bootFromDisk drops the domain's direct kernel boot (kernel, initrd,
+// cmdline, root, dtb of libvirt's namespace) and, unless a <boot> or a
+// device's boot order says otherwise, boots the first disk.
+func (d *domain) bootFromDisk(devices *etree.Element) {
+	removeAll(d.os, func(e *etree.Element) bool {
+		if e.Space != "" {
+			return false
+		}
+		switch e.Tag {
+		case "kernel", "initrd", "cmdline", "root", "dtb":
+			return true
+		}
+		return false
+	})
+	if len(children(d.os, "boot")) == 0 && !hasBootOrder(devices) {
+		b := etree.NewElement("boot")
+		b.CreateAttr("dev", "hd")
+		d.insertOrdered(d.os, b, osOrder)
+	}
 }

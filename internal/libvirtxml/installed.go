@@ -2,8 +2,6 @@ package libvirtxml
 
 import (
 	"fmt"
-
-	"github.com/beevik/etree"
 )
 
 // InstalledDomain is the domain a cloud generated anew (OpenNebula's deploy
@@ -41,21 +39,7 @@ func InstalledDomain(domainXML []byte, mode string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	removeAll(d.os, func(e *etree.Element) bool {
-		if e.Space != "" {
-			return false
-		}
-		switch e.Tag {
-		case "kernel", "initrd", "cmdline", "root", "dtb":
-			return true
-		}
-		return false
-	})
-	if len(children(d.os, "boot")) == 0 && !hasBootOrder(devices) {
-		b := etree.NewElement("boot")
-		b.CreateAttr("dev", "hd")
-		d.insertOrdered(d.os, b, osOrder)
-	}
+	d.bootFromDisk(devices)
 	onReboot, err := single(d.root, "on_reboot")
 	if err != nil {
 		return nil, err
