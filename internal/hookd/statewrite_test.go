@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
+	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/metrics"
 	"github.com/kscloud/kscloud/internal/preboot"
 	"github.com/kscloud/kscloud/internal/virt"
@@ -184,5 +185,49 @@ func TestFollowerProgressWriteErrorCounted(t *testing.T) {
 	}
 	if !strings.Contains(logs.b.String(), `"msg":"record progress: install record not written"`) {
 		t.Errorf("no error logged:\n%s", logs.b.String())
+	}
+}
+
+// The pre-clean hook forgets the install's record; when the record cannot
+// be removed, the hook still answers OK (the instance's files are clean)
+// and the failure is logged with the instance and counted.
+func TestPreCleanForgetErrorLoggedAndCounted(t *testing.T) {
+	state, root := t.TempDir(), t.TempDir()
+	dir := filepath.Join(root, "i-1")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenStore(state, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Started(&preboot.Outcome{Instance: "i-1", Mode: "bake"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Hook.InstancesRoot = []string{root}
+	var logs lockedBuffer
+	srv := New(slog.New(slog.NewJSONHandler(&logs, nil)), cfg, store, "test")
+	m := metrics.New(nil)
+	srv.Metrics = m
+	breakStateDir(t, state)
+	resp, after := srv.handle(context.Background(), hookproto.Request{Op: hookproto.OpHook, Event: "euca-nc-pre-clean", InstanceDir: dir})
+	if after != nil {
+		after()
+	}
+	if resp == nil || !resp.OK {
+		t.Fatalf("pre-clean: %+v", resp)
+	}
+	if got := stateWriteErrors(t, m); got != "1" {
+		t.Errorf("nchookd_state_write_errors_total = %s, want 1", got)
+	}
+	var found bool
+	for _, r := range logs.records(t) {
+		if r["msg"] == "pre-clean: forget install: install record not written" {
+			found = r["level"] == "ERROR" && r["instance"] == "i-1" && r["err"] != nil
+		}
+	}
+	if !found {
+		t.Errorf("no error logged for the record:\n%v", logs.records(t))
 	}
 }
