@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +195,29 @@ func TestManPageCommands(t *testing.T) {
 	for _, s := range []string{".SH COMMAND LINE", `\fB\-\-output json\fR`, `\fB\-\-version\fR`, `\fB\-\-help\fR`, "deprecated"} {
 		if !strings.Contains(man, s) {
 			t.Errorf("nchookd.8 lacks %q", s)
+		}
+	}
+}
+
+// TestNotKscloudsEngine: nchookd shares what both binaries need (redact,
+// safetext, libvirtxml) but never links kscloud's engine or its cloud
+// providers.
+func TestNotKscloudsEngine(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := "\n" + string(out)
+	if !strings.Contains(deps, "\ngithub.com/kscloud/kscloud/internal/redact\n") {
+		t.Fatalf("go list -deps does not list internal/redact:\n%s", out)
+	}
+	for _, bad := range []string{"internal/install", "internal/cloud/ec2", "internal/cloud/libvirt", "internal/cloud/opennebula"} {
+		if strings.Contains(deps, "\ngithub.com/kscloud/kscloud/"+bad+"\n") {
+			t.Errorf("nchookd depends on %s (kscloud's)", bad)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kscloud/kscloud/internal/hook"
 	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/preboot"
+	"github.com/kscloud/kscloud/internal/redact"
 	"github.com/kscloud/kscloud/internal/safetext"
 )
 
@@ -318,13 +319,20 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 // progress and failure reason come from the guest, its command line,
 // installer and notes from the tenant's user-data (JSON output too: a
 // consumer printing a field with jq -r must not run the guest's escapes).
+// Every URL in them is redacted (redact.Text): the command line's inst.ks=
+// may carry user:password@ or ?token=, and an installer prints the URL it
+// fetches on its console.
 func safeStatus(st *hookproto.InstanceStatus) {
 	for _, f := range []*string{&st.Instance, &st.Dir, &st.DomainFile, &st.Mode, &st.Installer, &st.Cmdline,
 		&st.Kernel, &st.Initrd, &st.ConsoleLog, &st.Phase, &st.Reason, &st.Progress, &st.UUID} {
-		*f = safetext.Line(*f)
+		*f = redact.Text(safetext.Line(*f))
 	}
-	safetext.Lines(st.Notes)
-	safetext.Lines(st.LastLines)
+	for _, l := range [][]string{st.Notes, st.LastLines} {
+		safetext.Lines(l)
+		for i := range l {
+			l[i] = redact.Text(l[i])
+		}
+	}
 	if st.VNC != nil {
 		st.VNC.Listen, st.VNC.Password = safetext.Line(st.VNC.Listen), safetext.Line(st.VNC.Password)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -167,6 +168,53 @@ func TestStatusVNCIPv6(t *testing.T) {
 		code, out, stderr := runCLI(a...)
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("%v: exit %d, want %q in:\n%s%s", a, code, want, out, stderr)
+		}
+	}
+}
+
+// TestStatusRedactsURLs: a tenant's installer command line can name a
+// kickstart URL with user:password@ or ?token=, and the installer prints
+// the URL it fetches on its console; status shows neither secret, in text
+// or JSON, and keeps where the kickstart came from.
+func TestStatusRedactsURLs(t *testing.T) {
+	st := hookproto.InstanceStatus{Phase: "failed", StartedAt: time.Now(),
+		Reason:    "installer reported: kickstart file not found: https://deploy:hunter2@ks.example.com/f40.cfg",
+		Progress:  "fetching https://ks.example.com/f40.cfg?token=9f8e7d",
+		LastLines: []string{"Fetching https://deploy:hunter2@ks.example.com/f40.cfg?token=9f8e7d"}}
+	st.Instance, st.Mode = "i-1234ABCD", "in-place"
+	st.Cmdline = "inst.ks=https://deploy:hunter2@ks.example.com/f40.cfg?token=9f8e7d&arch=x86_64 ip=dhcp"
+	st.Notes = []string{"kickstart from https://deploy:hunter2@ks.example.com/f40.cfg"}
+	t.Setenv(hook.EnvSocket, statusDaemon(t, hookproto.Response{OK: true, Instances: []hookproto.InstanceStatus{st}}))
+	for _, args := range [][]string{
+		{"status", "--config", "/dev/null"},
+		{"status", "--config", "/dev/null", "i-1234ABCD"},
+		{"status", "--config", "/dev/null", "--output", "json"},
+	} {
+		code, out, stderr := runCLI(args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		for _, secret := range []string{"hunter2", "9f8e7d", "deploy:", "x86_64"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%v: output holds %q:\n%s", args, secret, out)
+			}
+		}
+		if len(args) == 3 {
+			if !strings.Contains(out, "kickstart file not found: https://REDACTED@ks.example.com/f40.cfg") {
+				t.Errorf("%v: reason not shown redacted:\n%s", args, out)
+			}
+			continue
+		}
+		shown := out
+		if args[len(args)-1] == "json" {
+			var r struct{ Instances []hookproto.InstanceStatus }
+			if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Instances) != 1 {
+				t.Fatalf("%v: %v:\n%s", args, err, out)
+			}
+			shown = r.Instances[0].Cmdline
+		}
+		if !strings.Contains(shown, "inst.ks=https://REDACTED@ks.example.com/f40.cfg?token=REDACTED&arch=REDACTED ip=dhcp") {
+			t.Errorf("%v: command line not shown redacted:\n%s", args, out)
 		}
 	}
 }

@@ -42,7 +42,8 @@ type Virt interface {
 // its reason. It reconciles with libvirt's live domains on start and after
 // every reconnect, so a daemon or libvirtd restart loses no install.
 type Follower struct {
-	// Metrics counts libvirt reconnects (nil: not counted).
+	// Metrics counts libvirt reconnects and failed writes of install
+	// records (nil: not counted).
 	Metrics *metrics.Daemon
 
 	log   *slog.Logger
@@ -160,7 +161,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 	if !known {
 		o := &preboot.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console, Dir: adoptedDir(name, console)}
 		if err := f.store.Started(o); err != nil {
-			f.log.Error("adopt install", "domain", name, "err", err)
+			f.stateWriteFailed(name, "adopt install", err)
 			return
 		}
 		f.log.Info("following install", "domain", name, "mode", meta.Mode, "source", "libvirt metadata")
@@ -181,7 +182,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 		}
 	})
 	if err != nil {
-		f.log.Error("record install start", "domain", name, "err", err)
+		f.stateWriteFailed(name, "record install start", err)
 		return
 	}
 	dir := ""
@@ -205,6 +206,26 @@ func (f *Follower) started(ctx context.Context, name string) {
 			f.log.Info("vnc console noted for GetConsoleOutput", "instance", name, "host", host, "port", v.Port)
 		}
 	}
+}
+
+// update applies fn to the record of name and persists it. The follower
+// runs in an event loop and has nobody to return an error to: a record that
+// cannot be written is logged at error level, naming the instance and what
+// was being recorded, and counted (nchookd_state_write_errors_total). The
+// record stays in memory (status shows it); the next write that succeeds
+// persists it.
+func (f *Follower) update(name, what string, fn func(*hookproto.InstanceStatus)) {
+	if err := f.store.Update(name, fn); err != nil {
+		f.stateWriteFailed(name, what, err)
+	}
+}
+
+// stateWriteFailed logs and counts an install record that could not be
+// written, with the remedy: the state directory must be writable.
+func (f *Follower) stateWriteFailed(name, what string, err error) {
+	f.Metrics.StateWriteError()
+	f.log.Error(what+": install record not written", "instance", name, "err", err,
+		"remedy", "check that nchookd's state directory is writable and has space; the record is kept in memory until a later write succeeds")
 }
 
 func (f *Follower) watch(name, dir, console string) {
@@ -266,7 +287,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	switch st.Phase {
 	case PhaseInstalling:
 	case PhaseFinal:
-		f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
+		f.update(ev.Domain, "record installed system stopped", func(s *hookproto.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
 		return
 	case PhaseFailed:
 		// Failed while running (the inactivity watchdog keeps the guest
@@ -274,7 +295,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 		f.unwatch(ev.Domain)
 		if st.VNC != nil && st.VNC.Port > 0 {
 			f.noteClosed(st)
-			f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) { s.VNC = nil })
+			f.update(ev.Domain, "record console closed", func(s *hookproto.InstanceStatus) { s.VNC = nil })
 		}
 		return
 	default:
@@ -294,7 +315,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 			f.noteClosed(st)
 		}
 		f.log.Error("install failed", "instance", ev.Domain, "reason", reason)
-		f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) {
+		f.update(ev.Domain, "record install failed", func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason = PhaseFailed, reason
 			s.LastLines = pst.Last
 		})
@@ -309,7 +330,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	}
 	if st.Mode != "in-place" {
 		f.log.Info("install finished", "instance", ev.Domain, "mode", st.Mode)
-		f.store.Update(ev.Domain, func(s *hookproto.InstanceStatus) {
+		f.update(ev.Domain, "record install finished", func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason = PhaseFinished, "installer powered off"
 			s.Progress = pst.Line()
 		})
@@ -355,12 +376,12 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 	if err != nil {
 		reason := "boot installed system: " + err.Error()
 		f.log.Error("install in place: final domain", "instance", name, "err", err)
-		f.store.Update(name, func(s *hookproto.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
+		f.update(name, "record install failed", func(s *hookproto.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
 		return
 	}
 	gap := running.Sub(stopAt)
 	f.log.Info("install in place: installed system booting from disk", "instance", name, "gap_s", gap.Seconds())
-	f.store.Update(name, func(s *hookproto.InstanceStatus) {
+	f.update(name, "record installed system booted", func(s *hookproto.InstanceStatus) {
 		s.Phase, s.Reason = PhaseFinal, "installer finished; booted from disk"
 		s.FinalGapMS = gap.Milliseconds()
 		s.VNC = nil
@@ -440,7 +461,7 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 		w.con.Active()
 	}
 	if line, ok := w.con.NewLine(); ok {
-		f.store.Update(name, func(s *hookproto.InstanceStatus) { s.Progress = line })
+		f.update(name, "record progress", func(s *hookproto.InstanceStatus) { s.Progress = line })
 	}
 	limit := f.cfg().State.InactivityTimeout.Duration
 	st, _ := f.store.Get(name)
@@ -448,7 +469,7 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 		pst := w.con.State()
 		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, pst.LastLine())
 		f.log.Error("install stuck", "instance", name, "reason", reason)
-		f.store.Update(name, func(s *hookproto.InstanceStatus) {
+		f.update(name, "record install stuck", func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason, s.LastLines = PhaseFailed, reason, pst.Last
 		})
 	}
@@ -503,7 +524,7 @@ func (f *Follower) Reconcile(ctx context.Context) {
 			live, xerr := f.v.XML(ctx, st.Instance, false)
 			meta, ok, _ := libvirtxml.ReadMeta([]byte(live))
 			if xerr == nil && ok && meta.Phase == "final" || xerr == nil && !ok && st.Phase == PhaseFinishing {
-				f.store.Update(st.Instance, func(s *hookproto.InstanceStatus) {
+				f.update(st.Instance, "record installed system found running", func(s *hookproto.InstanceStatus) {
 					s.Phase, s.Reason = PhaseFinal, "found running from disk after restart"
 				})
 				f.installDone(st.Instance)

@@ -80,7 +80,7 @@ func (s *Server) oneDeploy(ctx context.Context, conn net.Conn, line []byte, r *b
 		"vnc", o.VNC != nil, "duration_s", time.Since(start).Seconds())
 	return func() {
 		if err := s.store.Persist(o.Instance); err != nil {
-			s.log.Error("record install", "instance", o.Instance, "err", err)
+			s.stateWriteFailed(o.Instance, "record install", err)
 		}
 	}
 }

@@ -76,7 +76,7 @@ func (f *Follower) sweepOne(ctx context.Context) {
 			continue
 		}
 		if err := f.store.Cleaned(st.Instance); err != nil {
-			f.log.Warn("forget VM whose directory is gone", "instance", st.Instance, "err", err)
+			f.stateWriteFailed(st.Instance, "forget VM whose directory is gone", err)
 			continue
 		}
 		f.log.Info("VM directory gone: install record dropped", "instance", st.Instance, "dir", st.Dir)

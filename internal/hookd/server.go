@@ -293,7 +293,7 @@ func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Re
 			s.store.Remember(o)
 			after = func() {
 				if err := s.store.Persist(o.Instance); err != nil {
-					s.log.Error("record install", "instance", o.Instance, "err", err)
+					s.stateWriteFailed(o.Instance, "record install", err)
 				}
 			}
 			s.log.Info("pre-boot rewrite", "instance", o.Instance, "mode", o.Mode, "installer", o.Installer,
@@ -317,11 +317,24 @@ func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Re
 			s.log.Warn("pre-clean", "dir", req.InstanceDir, "err", err)
 			return &hookproto.Response{Error: err.Error()}, nil
 		}
-		s.store.Cleaned(o.Instance)
+		if err := s.store.Cleaned(o.Instance); err != nil {
+			// The instance's files are cleaned; only nchookd's record of
+			// it stays (a restart loads it again).
+			s.stateWriteFailed(o.Instance, "pre-clean: forget install", err)
+		}
 		s.log.Info("pre-clean", "instance", o.Instance)
 		return &hookproto.Response{OK: true, Outcome: o}, nil
 	}
 	return &hookproto.Response{OK: true}, nil
+}
+
+// stateWriteFailed logs and counts an install record that could not be
+// written or removed (the hook was answered already, or its answer does
+// not depend on the record).
+func (s *Server) stateWriteFailed(name, what string, err error) {
+	s.Metrics.StateWriteError()
+	s.log.Error(what+": install record not written", "instance", name, "err", err,
+		"remedy", "check that nchookd's state directory is writable and has space")
 }
 
 func baseName(dir string) string {

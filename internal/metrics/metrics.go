@@ -27,6 +27,7 @@ type Daemon struct {
 	rewrite    prometheus.Histogram
 	reloads    *prometheus.CounterVec
 	reconnects prometheus.Counter
+	stateErrs  prometheus.Counter
 }
 
 // New registers the metrics; installs lists the install records at scrape
@@ -51,8 +52,12 @@ func New(installs func() []hookproto.InstanceStatus) *Daemon {
 			Name: "nchookd_libvirt_reconnects_total",
 			Help: "Connections to libvirt after the first (libvirtd restarted or unreachable).",
 		}),
+		stateErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nchookd_state_write_errors_total",
+			Help: "Install records that could not be written to (or removed from) the state directory; each is logged with its instance.",
+		}),
 	}
-	d.reg.MustRegister(d.hooks, d.rewrite, d.reloads, d.reconnects,
+	d.reg.MustRegister(d.hooks, d.rewrite, d.reloads, d.reconnects, d.stateErrs,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if installs != nil {
 		d.reg.MustRegister(&installCollector{list: installs})
@@ -96,6 +101,14 @@ func (d *Daemon) ConfigReload(applied bool) {
 func (d *Daemon) LibvirtReconnect() {
 	if d != nil {
 		d.reconnects.Inc()
+	}
+}
+
+// StateWriteError counts an install record that could not be written to
+// or removed from the state directory.
+func (d *Daemon) StateWriteError() {
+	if d != nil {
+		d.stateErrs.Inc()
 	}
 }
 

@@ -110,6 +110,8 @@ func TestScrapeMoves(t *testing.T) {
 	d.ConfigReload(true)
 	d.ConfigReload(false)
 	d.LibvirtReconnect()
+	d.StateWriteError()
+	d.StateWriteError()
 	f = scrape(t, addr)
 	for _, c := range []struct {
 		name   string
@@ -125,6 +127,7 @@ func TestScrapeMoves(t *testing.T) {
 		{"nchookd_config_reloads_total", map[string]string{"result": "applied"}, 1},
 		{"nchookd_config_reloads_total", map[string]string{"result": "refused"}, 1},
 		{"nchookd_libvirt_reconnects_total", nil, 1},
+		{"nchookd_state_write_errors_total", nil, 2},
 		{"nchookd_watchdog_firings", nil, 0},
 	} {
 		if v := value(f, c.name, c.labels); v != c.want {

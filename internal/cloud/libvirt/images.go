@@ -302,6 +302,10 @@ func (p *Provider) DeregisterImage(ctx context.Context, id string) error {
 	if err := os.Remove(img.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("image %q: deregister: %w", id, err)
 	}
-	os.Remove(provenancePath(img.Path))
+	// The provenance goes before the record: a failure leaves the image
+	// registered, and deregistering it again finishes the job.
+	if err := os.Remove(provenancePath(img.Path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("image %q: deregister: provenance: %w", id, err)
+	}
 	return p.reg.remove(img.ID)
 }
