@@ -14,6 +14,7 @@ import (
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 	"github.com/kscloud/kscloud/internal/cloud/opennebula"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/ksserve"
 )
 
 // launchFlags are the flags of run and bake.
@@ -127,7 +128,7 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		in := install.PlanInput{Provider: f.provider, Kind: kind, BuildID: b.ID, Dir: dir, CacheDir: filepath.Join(f.stateDir, "cache"),
 			Arch: f.architecture, Kickstart: ks, Version: version,
 			Serve: func(ks []byte) (install.Served, error) {
-				tok, err := newKickstartToken()
+				tok, err := ksserve.NewToken()
 				if err != nil {
 					return install.Served{}, err
 				}
@@ -135,7 +136,7 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 				if err != nil {
 					return install.Served{}, err
 				}
-				srv, err := serveKickstart(ks, "", tok, peers)
+				srv, err := ksserve.Serve(ks, "", tok, peers)
 				if err != nil {
 					return install.Served{}, err
 				}
@@ -167,7 +168,7 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		if h != nil {
 			if peers, _, err := kickstartPeers(ctx, f.connect, p, b); err != nil {
 				fmt.Fprintf(stderr, "kscloud: kickstart server %s (on the installer's command line): %v; not served again\n", h.Addr, err)
-			} else if srv := resumeKickstart(ks, h.Addr, h.Token, peers, stderr); srv != nil {
+			} else if srv := ksserve.Resume(ks, h.Addr, h.Token, peers, stderr); srv != nil {
 				pr.cleanup = srv.Close
 			}
 		}

@@ -1,4 +1,4 @@
-package main
+package ksserve
 
 import (
 	"context"
@@ -37,16 +37,16 @@ func get(t *testing.T, method, url string, dial func(addr string) (net.Conn, err
 // could guess before), other paths and other methods get 404.
 func TestKickstartServerPath(t *testing.T) {
 	ks := "text\npoweroff\nrootpw --iscrypted $6$salt$hash\n"
-	tok, err := newKickstartToken()
+	tok, err := NewToken()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok2, _ := newKickstartToken()
+	tok2, _ := NewToken()
 	if len(tok) != 64 || tok == tok2 {
 		t.Fatalf("tokens %q %q", tok, tok2)
 	}
 	// A state file naming a wildcard address still gets loopback.
-	srv, err := serveKickstart([]byte(ks), "0.0.0.0:0", tok, ksPeers{UID: func(int) bool { return true }})
+	srv, err := Serve([]byte(ks), "0.0.0.0:0", tok, Peers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +71,8 @@ func TestKickstartServerPath(t *testing.T) {
 // TestKickstartServerLifetime: once the installer has the kickstart the
 // server stops listening; Close (the build's end) stops it too.
 func TestKickstartServerLifetime(t *testing.T) {
-	tok, _ := newKickstartToken()
-	srv, err := serveKickstart([]byte("text\n"), "", tok, ksPeers{UID: func(int) bool { return true }})
+	tok, _ := NewToken()
+	srv, err := Serve([]byte("text\n"), "", tok, Peers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +92,8 @@ func TestKickstartServerLifetime(t *testing.T) {
 	<-srv.Fetched()
 	waitRefused(t, srv.Addr())
 
-	tok, _ = newKickstartToken()
-	srv2, err := serveKickstart([]byte("text\n"), "", tok, ksPeers{UID: func(int) bool { return true }})
+	tok, _ = NewToken()
+	srv2, err := Serve([]byte("text\n"), "", tok, Peers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +119,9 @@ func waitRefused(t *testing.T, addr string) {
 // does not accept gets 404 even with the right path (a local user who read
 // the path from QEMU's command line in /proc).
 func TestKickstartServerPeer(t *testing.T) {
-	tok, _ := newKickstartToken()
+	tok, _ := NewToken()
 	me := os.Geteuid()
-	srv, err := serveKickstart([]byte("secret\n"), "", tok, ksPeers{UID: func(uid int) bool { return uid != me }})
+	srv, err := Serve([]byte("secret\n"), "", tok, Peers{UID: func(uid int) bool { return uid != me }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +141,8 @@ func TestKickstartServerOtherUser(t *testing.T) {
 		t.Skip("needs root to open a socket as another uid: run 'make test' as root")
 	}
 	const nobody, qemu = 65534, 64055
-	tok, _ := newKickstartToken()
-	srv, err := serveKickstart([]byte("secret\n"), "", tok, ksPeers{UID: func(uid int) bool { return uid == qemu }})
+	tok, _ := NewToken()
+	srv, err := Serve([]byte("secret\n"), "", tok, Peers{UID: func(uid int) bool { return uid == qemu }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,15 +211,15 @@ func TestQemuUsers(t *testing.T) {
 // installer's command line, or says in one line why not: never silently
 // on a port the installer does not know.
 func TestResumeKickstartSameAddress(t *testing.T) {
-	tok, _ := newKickstartToken()
-	first, err := serveKickstart([]byte("text\n"), "", tok, ksPeers{UID: func(int) bool { return true }})
+	tok, _ := NewToken()
+	first, err := Serve([]byte("text\n"), "", tok, Peers{UID: func(int) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := first.Addr()
 	// The port still taken (here by the first server): one line, nothing served.
 	var se strings.Builder
-	if srv := resumeKickstart([]byte("text\n"), addr, tok, ksPeers{UID: func(int) bool { return true }}, &se); srv != nil {
+	if srv := Resume([]byte("text\n"), addr, tok, Peers{UID: func(int) bool { return true }}, &se); srv != nil {
 		srv.Close()
 		t.Fatalf("served at %s while %s was taken", srv.Addr(), addr)
 	}
@@ -230,7 +230,7 @@ func TestResumeKickstartSameAddress(t *testing.T) {
 	waitRefused(t, addr)
 	// Free again: the same address.
 	se.Reset()
-	srv := resumeKickstart([]byte("text\n"), addr, tok, ksPeers{UID: func(int) bool { return true }}, &se)
+	srv := Resume([]byte("text\n"), addr, tok, Peers{UID: func(int) bool { return true }}, &se)
 	if srv == nil || srv.Addr() != addr || se.Len() != 0 {
 		t.Fatalf("free port: %v, stderr %q", srv, se.String())
 	}
@@ -243,11 +243,11 @@ func TestResumeKickstartSameAddress(t *testing.T) {
 // the path. A non-loopback bind without a guest check, or a wildcard, is
 // refused.
 func TestKickstartServerGuest(t *testing.T) {
-	tok, _ := newKickstartToken()
+	tok, _ := NewToken()
 	var asked []netip.Addr
 	guestIP := netip.MustParseAddr("127.0.0.1")
 	accept := false
-	srv, err := serveKickstart([]byte("secret\n"), "0.0.0.0:0", tok, ksPeers{Bind: "127.0.0.1",
+	srv, err := Serve([]byte("secret\n"), "0.0.0.0:0", tok, Peers{Bind: "127.0.0.1",
 		UID:   func(int) bool { return true }, // not asked: the guest check decides
 		Guest: func(ip netip.Addr) bool { asked = append(asked, ip); return accept && ip == guestIP }})
 	if err != nil {
@@ -268,12 +268,12 @@ func TestKickstartServerGuest(t *testing.T) {
 	if code, body := get(t, "GET", url, nil); code != 200 || body != "secret\n" {
 		t.Fatalf("GET from the guest: %d %q", code, body)
 	}
-	for _, p := range []ksPeers{
+	for _, p := range []Peers{
 		{Bind: "0.0.0.0", Guest: func(netip.Addr) bool { return true }},
 		{Bind: "192.0.2.1"}, // not loopback, no guest check
 		{Bind: "fe80::1", Guest: func(netip.Addr) bool { return true }},
 	} {
-		if s, err := serveKickstart([]byte("x"), "", tok, p); err == nil {
+		if s, err := Serve([]byte("x"), "", tok, p); err == nil {
 			s.Close()
 			t.Errorf("bind %q accepted", p.Bind)
 		}
