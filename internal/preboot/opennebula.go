@@ -274,13 +274,46 @@ func decideOne(cfg *config.Config, vmXML, domainXML []byte, vmDir, name string) 
 	if want := fmt.Sprintf("one-%d", vm.ID); name != want {
 		return nil, fmt.Errorf("vm.xml is VM %d but the domain is named %q, not %q (a stale vm.xml?)", vm.ID, name, want)
 	}
+	return decideOneVM(cfg, vm, domainXML, vmDir, name, "no kscloud directives in CONTEXT/USER_DATA or USER_TEMPLATE/KSCLOUD_*")
+}
+
+// DecideOneContext is DecideOne for OpenNebula before 6.0, which writes
+// no vm.xml: the directives are read from contextSh, the context.sh of
+// the VM's CONTEXT CD-ROM (ReadOneContext reads it; see onecontext.go),
+// CONTEXT/USER_DATA only, and the VM ID is the domain name's (one-ID).
+// The rewrite is DecideOne's.
+func DecideOneContext(cfg *config.Config, contextSh, domainXML []byte, vmDir string) (*Plan, error) {
+	name := domainName(domainXML)
+	p, err := decideOneContext(cfg, contextSh, domainXML, vmDir, name)
+	if err != nil {
+		if name == "" {
+			name = "(unnamed domain)"
+		}
+		return nil, fmt.Errorf("VM %s: %w", name, err)
+	}
+	return p, nil
+}
+
+func decideOneContext(cfg *config.Config, contextSh, domainXML []byte, vmDir, name string) (*Plan, error) {
+	if !filepath.IsAbs(vmDir) || filepath.Clean(vmDir) != vmDir {
+		return nil, fmt.Errorf("VM directory %q is not a clean absolute path", vmDir)
+	}
+	vm, err := oneVMFromContext(contextSh, name)
+	if err != nil {
+		return nil, fmt.Errorf("CONTEXT CD-ROM: %w", err)
+	}
+	return decideOneVM(cfg, vm, domainXML, vmDir, name, "no kscloud directives in CONTEXT/USER_DATA (context.sh of the CONTEXT CD-ROM)")
+}
+
+// decideOneVM is the decision once the VM's directives are read.
+func decideOneVM(cfg *config.Config, vm *OneVM, domainXML []byte, vmDir, name, none string) (*Plan, error) {
 	p := &Plan{Outcome: Outcome{Instance: name, Dir: vmDir}}
 	req, where, err := OneRequest(vm)
 	if err != nil {
 		return nil, err
 	}
 	if where == "" {
-		p.Notes = append(p.Notes, "no kscloud directives in CONTEXT/USER_DATA or USER_TEMPLATE/KSCLOUD_*")
+		p.Notes = append(p.Notes, none)
 		return p, nil
 	}
 	if !belowRoot(cfg, vmDir) {
