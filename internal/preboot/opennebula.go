@@ -34,6 +34,10 @@ import (
 //     KSCLOUD_* attributes (kscloud's tags) are not directives.
 //
 // Directives in both places are an error (one source of truth).
+//
+// OpenNebula 5.12 writes no vm.xml: the wrapper then reads context.sh from
+// the VM's CONTEXT CD-ROM (ReadOneContext) and DecideOneContext decides
+// from its CONTEXT/USER_DATA (onecontext.go).
 
 // Limits on the OpenNebula inputs.
 const (
@@ -248,6 +252,7 @@ func hasDirectives(r *userdata.Request) bool {
 // a VM that boots its own kernel keeps OpenNebula's command line
 // ("root=/dev/ROOT KERNEL_CMD") and gets only what nchookd owns (the
 // console, the lifecycle, VNC); one that boots from disk is an error.
+// vmXML nil is ErrNoVMXML (5.12: see DecideOneContext).
 func DecideOne(cfg *config.Config, vmXML, domainXML []byte, vmDir string) (*Plan, error) {
 	name := domainName(domainXML)
 	p, err := decideOne(cfg, vmXML, domainXML, vmDir, name)
