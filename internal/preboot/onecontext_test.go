@@ -281,3 +281,77 @@ func TestDecideOneContextHostile(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseOneContext: any context.sh (the tenant writes every value;
+// the node user the file) is refused with one line naming the file, or
+// parsed into variables that, written back as OpenNebula writes them,
+// parse to the same; DecideOneContext on it errs with one line naming the
+// VM or gives an idempotent rewrite. Never a panic.
+func FuzzParseOneContext(f *testing.F) {
+	f.Add(testenv.OneContextSh(contextVars512(b64(userData512), "base64")))
+	f.Add(testenv.OneContextSh(contextVars512(userData512+"# it's\n", "")))
+	f.Add([]byte("A='it'\\''s'\nB='x\ny'"))
+	f.Add([]byte("A='1\n"))
+	dom, err := readOneFile("deployment-5.12.xml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := oneConfig()
+	f.Fuzz(func(t *testing.T, sh []byte) {
+		vars, err := ParseOneContext(sh)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "context.sh") || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q", msg)
+			}
+		} else {
+			again, err := ParseOneContext(testenv.OneContextSh(vars))
+			if err != nil || len(again) != len(vars) {
+				t.Fatalf("written back: %v %q", err, again)
+			}
+			for k, v := range vars {
+				if again[k] != v {
+					t.Fatalf("%s: %q written back as %q", k, v, again[k])
+				}
+			}
+		}
+		p, err := DecideOneContext(cfg, sh, dom, oneVMDir)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "VM one-42: ") || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q", msg)
+			}
+			return
+		}
+		if p.Changed {
+			q, err := DecideOneContext(cfg, sh, p.DomainXML, oneVMDir)
+			if err != nil || !bytes.Equal(q.DomainXML, p.DomainXML) {
+				t.Fatalf("second pass: %v", err)
+			}
+		}
+	})
+}
+
+// The 5.12 wrapper's extra work per deploy: find the CONTEXT CD-ROM, open
+// the ISO and read context.sh (ReadOneContext), and parse it.
+func BenchmarkReadOneContext(b *testing.B) {
+	root := b.TempDir()
+	vmDir := filepath.Join(root, "datastores", "0", "42")
+	os.MkdirAll(vmDir, 0o755)
+	testenv.OneContextISO(b, filepath.Join(vmDir, "disk.1"), testenv.OneContextSh(contextVars512(b64(userData512), "base64")), nil)
+	cfg := oneConfig()
+	cfg.Hook.InstancesRoot = []string{root + "/datastores"}
+	dom, err := readOneFile("deployment-5.12.xml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dom = bytes.ReplaceAll(dom, []byte("/var/lib/one/"), []byte(root+"/"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sh, err := ReadOneContext(cfg, dom, vmDir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ParseOneContext(sh); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
