@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/preboot"
@@ -105,8 +106,11 @@ func CallOneDeploy(ctx context.Context, socket string, req OneDeploy) (*OneDeplo
 	r := bufio.NewReaderSize(conn, 64<<10)
 	line, err := readLine(r, MaxLine)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("%s: no answer: %w", socket, ctx.Err())
+		// The connection's only deadline is ctx's: a read that timed out
+		// is the daemon not answering in time, also when the read's timer
+		// fires before ctx reports it.
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, nil, fmt.Errorf("%s: no answer: %w", socket, context.DeadlineExceeded)
 		}
 		if werr != nil {
 			err = werr
@@ -124,8 +128,8 @@ func CallOneDeploy(ctx context.Context, socket string, req OneDeploy) (*OneDeplo
 	if resp.DomainLen > 0 {
 		dom = make([]byte, resp.DomainLen)
 		if _, err := io.ReadFull(r, dom); err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("%s: no answer: %w", socket, ctx.Err())
+			if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, nil, fmt.Errorf("%s: no answer: %w", socket, context.DeadlineExceeded)
 			}
 			return nil, nil, fmt.Errorf("%s: answer cut short: %v", socket, err)
 		}

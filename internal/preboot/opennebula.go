@@ -254,8 +254,16 @@ func hasDirectives(r *userdata.Request) bool {
 // console, the lifecycle, VNC); one that boots from disk is an error.
 // vmXML nil is ErrNoVMXML (5.12: see DecideOneContext).
 func DecideOne(cfg *config.Config, vmXML, domainXML []byte, vmDir string) (*Plan, error) {
+	return namingVM(domainXML, func(name string) (*Plan, error) {
+		return decideOne(cfg, vmXML, domainXML, vmDir, name)
+	})
+}
+
+// namingVM runs decide with the domain's name and prefixes its error with
+// "VM NAME: ".
+func namingVM(domainXML []byte, decide func(name string) (*Plan, error)) (*Plan, error) {
 	name := domainName(domainXML)
-	p, err := decideOne(cfg, vmXML, domainXML, vmDir, name)
+	p, err := decide(name)
 	if err != nil {
 		if name == "" {
 			name = "(unnamed domain)"
@@ -288,15 +296,9 @@ func decideOne(cfg *config.Config, vmXML, domainXML []byte, vmDir, name string) 
 // CONTEXT/USER_DATA only, and the VM ID is the domain name's (one-ID).
 // The rewrite is DecideOne's.
 func DecideOneContext(cfg *config.Config, contextSh, domainXML []byte, vmDir string) (*Plan, error) {
-	name := domainName(domainXML)
-	p, err := decideOneContext(cfg, contextSh, domainXML, vmDir, name)
-	if err != nil {
-		if name == "" {
-			name = "(unnamed domain)"
-		}
-		return nil, fmt.Errorf("VM %s: %w", name, err)
-	}
-	return p, nil
+	return namingVM(domainXML, func(name string) (*Plan, error) {
+		return decideOneContext(cfg, contextSh, domainXML, vmDir, name)
+	})
 }
 
 func decideOneContext(cfg *config.Config, contextSh, domainXML []byte, vmDir, name string) (*Plan, error) {
