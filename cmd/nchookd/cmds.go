@@ -157,15 +157,22 @@ func checkView(cfg *config.Config, path string, problems []error) checkResult {
 }
 
 func cmdRewrite(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("rewrite", stderr, "--instance-xml FILE|--vm-xml FILE --domain-xml FILE [--config FILE]")
+	fs := newFlags("rewrite", stderr, "--instance-xml FILE|--vm-xml FILE|--one-context --domain-xml FILE [--config FILE]")
 	path := configFlag(fs)
 	instPath := fs.String("instance-xml", "", "the instance's instance.xml `file` (Eucalyptus)")
 	vmPath := fs.String("vm-xml", "", "the VM's vm.xml `file` (OpenNebula; --domain-xml is then its deployment file)")
+	oneCtx := fs.Bool("one-context", false, "OpenNebula 5.12 (no vm.xml): read the directives from the CONTEXT CD-ROM the deployment file --domain-xml attaches")
 	domPath := fs.String("domain-xml", "", "the domain XML `file` the NC (or OpenNebula's driver) generated")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if (*instPath == "") == (*vmPath == "") || *domPath == "" || fs.NArg() > 0 {
+	inputs := 0
+	for _, given := range []bool{*instPath != "", *vmPath != "", *oneCtx} {
+		if given {
+			inputs++
+		}
+	}
+	if inputs != 1 || *domPath == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return 2
 	}
@@ -174,7 +181,7 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
 		return 1
 	}
-	if *vmPath != "" {
+	if *vmPath != "" || *oneCtx {
 		return rewriteOne(cfg, *vmPath, *domPath, stdout, stderr)
 	}
 	inst, err := atomicfile.ReadRegular(*instPath, 1<<20)
@@ -197,13 +204,17 @@ func cmdRewrite(args []string, stdout, stderr io.Writer) int {
 }
 
 // rewriteOne is the OpenNebula dry run: what the deploy wrapper would
-// boot for this vm.xml and deployment file (the VM directory is the
+// boot for this vm.xml (vmPath "": 5.12, the context.sh of the deployment
+// file's CONTEXT CD-ROM) and deployment file (the VM directory is the
 // deployment file's).
 func rewriteOne(cfg *config.Config, vmPath, domPath string, stdout, stderr io.Writer) int {
-	vm, err := atomicfile.ReadRegular(vmPath, preboot.MaxOneVMXML)
-	if err != nil {
-		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
-		return 1
+	var vm []byte
+	var err error
+	if vmPath != "" {
+		if vm, err = atomicfile.ReadRegular(vmPath, preboot.MaxOneVMXML); err != nil {
+			fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
+			return 1
+		}
 	}
 	dom, err := atomicfile.ReadRegular(domPath, 4<<20)
 	if err != nil {
@@ -211,7 +222,16 @@ func rewriteOne(cfg *config.Config, vmPath, domPath string, stdout, stderr io.Wr
 		return 1
 	}
 	abs, _ := filepath.Abs(domPath)
-	p, err := preboot.DecideOne(cfg, vm, dom, filepath.Dir(abs))
+	vmDir := filepath.Dir(abs)
+	var p *preboot.Plan
+	if vmPath != "" {
+		p, err = preboot.DecideOne(cfg, vm, dom, vmDir)
+	} else {
+		var sh []byte
+		if sh, err = preboot.ReadOneContext(cfg, dom, vmDir); err == nil {
+			p, err = preboot.DecideOneContext(cfg, sh, dom, vmDir)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nchookd rewrite: %v\n", err)
 		return 1

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookd"
+	"github.com/kscloud/kscloud/internal/testenv"
 )
 
 // hookBin is nchookd-one-deploy, built once for the package's tests.
@@ -323,7 +324,9 @@ func BenchmarkDeploy(b *testing.B) {
 		vm   []byte
 		orig bool
 		env  []string
+		ctx  bool // OpenNebula 5.12: no vm.xml, a CONTEXT CD-ROM
 		n    *node
+		in   []byte
 		durs []time.Duration
 		cpus []time.Duration
 	}{
@@ -332,10 +335,16 @@ func BenchmarkDeploy(b *testing.B) {
 		{name: "rewrite-fallback", vm: testdata(b, "vm-userdata.xml")},
 		{name: "no-directives-daemon", vm: testdata(b, "vm-none.xml"), env: []string{"NCHOOKD_SOCKET=" + sock}},
 		{name: "no-vmxml", vm: nil},
+		{name: "rewrite-512-daemon", ctx: true, env: []string{"NCHOOKD_SOCKET=" + sock}},
+		{name: "rewrite-512-fallback", ctx: true},
 	}
 	for i := range cases {
 		c := &cases[i]
-		c.n = newNode(b, hookBin, c.vm, catalog)
+		c.n, c.in = newNode(b, hookBin, c.vm, catalog), in
+		if c.ctx {
+			testenv.OneContextISO(b, filepath.Join(c.n.vmDir, "disk.1"), context512(userData512), nil)
+			c.in = bytes.ReplaceAll(testdata(b, "deployment-5.12.xml"), []byte("/var/lib/one//datastores/0/42/"), []byte(c.n.vmDir+"/"))
+		}
 		if c.orig {
 			c.n.deploy = filepath.Join(c.n.remotes, "deploy.one")
 		}
@@ -344,8 +353,8 @@ func BenchmarkDeploy(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for j := range cases {
 			c := &cases[j]
-			r := c.n.run(b, in, c.env...)
-			if r.code != 0 || r.stdout != stubUUID+"\n" {
+			r := c.n.run(b, c.in, c.env...)
+			if r.code != 0 || r.stdout != stubUUID+"\n" || (c.ctx && !bytes.Contains(r.deployed, []byte("<on_reboot>destroy</on_reboot>"))) {
 				b.Fatalf("%s: exit %d stdout %q stderr %q", c.name, r.code, r.stdout, r.stderr)
 			}
 			c.durs = append(c.durs, r.took)

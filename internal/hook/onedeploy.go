@@ -82,19 +82,28 @@ func PrepareOneDeploy(args []string, stdin io.Reader, getenv func(string) string
 	if !filepath.IsAbs(dfile) {
 		return unchanged(fmt.Errorf("deployment file %q is not an absolute path", dfile))
 	}
-	vmXML, err := readVMXML(filepath.Join(vmDir, VMXMLFile))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return unchanged(fmt.Errorf("deployment %s: %w", dfile, preboot.ErrNoVMXML))
-		}
-		return unchanged(fmt.Errorf("deployment %s: %w", dfile, err))
-	}
-
 	cfgPath, explicit := getenv(EnvConfig), true
 	if cfgPath == "" {
 		cfgPath, explicit = config.DefaultPath, false
 	}
 	cfg, cerr := config.Load(cfgPath, explicit)
+	vmXML, err := readVMXML(filepath.Join(vmDir, VMXMLFile))
+	var contextSh []byte
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return unchanged(fmt.Errorf("deployment %s: %w", dfile, err))
+		}
+		// OpenNebula 5.12 writes no vm.xml: the directives are read from
+		// the CONTEXT CD-ROM (its context.sh), which must lie below
+		// hook.instances_root: that needs the configuration.
+		if cerr != nil {
+			return unchanged(fmt.Errorf("deployment %s: %w, and the CONTEXT CD-ROM cannot be checked against hook.instances_root: %v", dfile, preboot.ErrNoVMXML, cerr))
+		}
+		if contextSh, err = preboot.ReadOneContext(cfg, buf, vmDir); err != nil {
+			return unchanged(fmt.Errorf("deployment %s: %w; reading the CONTEXT CD-ROM instead: %v", dfile, preboot.ErrNoVMXML, err))
+		}
+	}
+
 	timeout, socket := config.Default().Hook.Timeout.Duration, config.DefaultSocket
 	if cerr == nil {
 		timeout, socket = cfg.Hook.Timeout.Duration, cfg.Hook.Socket
@@ -112,7 +121,7 @@ func PrepareOneDeploy(args []string, stdin io.Reader, getenv func(string) string
 	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)
 	defer cancel()
 	resp, dom, err := hookproto.CallOneDeploy(ctx, socket, hookproto.OneDeploy{DeployFile: dfile, Host: hostArg(args),
-		Deadline: callDeadline.Add(-callMargin(timeout)), DomainXML: buf, VMXML: vmXML})
+		Deadline: callDeadline.Add(-callMargin(timeout)), DomainXML: buf, VMXML: vmXML, ContextSh: contextSh})
 	if err == nil && resp.Denied {
 		err = fmt.Errorf("%s: %w: %s", socket, hookproto.ErrUnavailable, resp.Error)
 	}
@@ -138,7 +147,7 @@ func PrepareOneDeploy(args []string, stdin io.Reader, getenv func(string) string
 	if cerr != nil {
 		return unchanged(fmt.Errorf("deployment %s: %v; the daemon did not answer either (%v)", dfile, cerr, err))
 	}
-	p, derr := oneFallbackPlan(cfg, vmXML, buf, vmDir)
+	p, derr := oneFallbackPlan(cfg, vmXML, contextSh, buf, vmDir)
 	if derr != nil {
 		return unchanged(derr)
 	}
@@ -202,13 +211,16 @@ func readVMXML(path string) ([]byte, error) {
 // oneFallbackPlan is the rewrite the wrapper does alone: a VM whose install
 // finished (preboot.InstalledMarker in its VM directory, left by nchookd)
 // boots its disk; any other is decided as the daemon would
-// (preboot.DecideOne). A marker that is not one is ignored here (the
+// (preboot.DecideOne, or DecideOneContext on 5.12). A marker that is not one is ignored here (the
 // directory is the wrapper's own user's; the daemon logs it).
-func oneFallbackPlan(cfg *config.Config, vmXML, domainXML []byte, vmDir string) (*preboot.Plan, error) {
+func oneFallbackPlan(cfg *config.Config, vmXML, contextSh, domainXML []byte, vmDir string) (*preboot.Plan, error) {
 	if name, err := libvirtxml.DomainName(domainXML); err == nil {
 		if m, ok, _ := preboot.ReadInstalledFile(vmDir, name); ok {
 			return preboot.InstalledPlan(cfg, domainXML, vmDir, name, m.Mode)
 		}
+	}
+	if vmXML == nil && contextSh != nil {
+		return preboot.DecideOneContext(cfg, contextSh, domainXML, vmDir)
 	}
 	return preboot.DecideOne(cfg, vmXML, domainXML, vmDir)
 }

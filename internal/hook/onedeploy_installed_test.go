@@ -33,7 +33,7 @@ func TestOneFallbackPlanInstalled(t *testing.T) {
 	cfg.Hook.InstancesRoot = []string{filepath.Dir(dir)}
 	phase := func() string {
 		t.Helper()
-		p, err := oneFallbackPlan(cfg, vm, dom, dir)
+		p, err := oneFallbackPlan(cfg, vm, nil, dom, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,7 +52,13 @@ func (s *Server) oneDeploy(ctx context.Context, conn net.Conn, line []byte, r *b
 			"duration_s", time.Since(start).Seconds())
 		return nil
 	}
-	p, err := preboot.DecideOne(cfg, req.VMXML, req.DomainXML, filepath.Dir(req.DeployFile))
+	var p *preboot.Plan
+	if req.VMXML == nil && req.ContextSh != nil {
+		// OpenNebula 5.12: no vm.xml; the wrapper read the CONTEXT CD-ROM.
+		p, err = preboot.DecideOneContext(cfg, req.ContextSh, req.DomainXML, filepath.Dir(req.DeployFile))
+	} else {
+		p, err = preboot.DecideOne(cfg, req.VMXML, req.DomainXML, filepath.Dir(req.DeployFile))
+	}
 	if err != nil {
 		s.log.Error("one-deploy: deployed unchanged", "deploy_file", req.DeployFile, "err", err)
 		answer(&hookproto.OneDeployResponse{Error: err.Error()}, nil)

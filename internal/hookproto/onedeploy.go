@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/preboot"
@@ -19,7 +20,10 @@ import (
 // Wire format (stable): the request line is a JSON [Request] with Op
 // "one-deploy", DeployFile, Host, DomainLen and VMLen, followed at once by
 // DomainLen bytes of domain XML (the deploy script's standard input) and
-// VMLen bytes of vm.xml (0 when the VM directory has none, as on 5.12).
+// VMLen bytes of vm.xml (0 when the VM directory has none, as on 5.12),
+// then ContextLen bytes of the context.sh the wrapper read from the
+// CONTEXT CD-ROM when there is no vm.xml (5.12; the field is absent, 0,
+// otherwise: preboot.DecideOneContext decides from it).
 // The answer is one JSON [OneDeployResponse] line followed by its
 // DomainLen bytes of rewritten domain XML (0: boot the domain unchanged).
 // The XML travels raw, not inside JSON, so that a 4 MiB domain stays
@@ -41,6 +45,7 @@ type OneDeployRequest struct {
 	Host       string    `json:"host,omitempty"`
 	DomainLen  int       `json:"domain_len"`
 	VMLen      int       `json:"vm_len"`
+	ContextLen int       `json:"context_len,omitempty"`
 	Deadline   time.Time `json:"deadline,omitzero"`
 }
 
@@ -64,14 +69,18 @@ type OneDeploy struct {
 	Deadline   time.Time
 	DomainXML  []byte
 	VMXML      []byte // nil when the VM directory has no vm.xml
+	// ContextSh is the CONTEXT CD-ROM's context.sh, sent (5.12) when
+	// there is no vm.xml; nil otherwise.
+	ContextSh []byte
 }
 
 // CallOneDeploy sends a one-deploy request to the daemon on socket and
 // returns its answer and the rewritten domain (nil: unchanged). Errors
 // wrap ErrUnavailable when no daemon could be talked to.
 func CallOneDeploy(ctx context.Context, socket string, req OneDeploy) (*OneDeployResponse, []byte, error) {
-	if len(req.DomainXML) > MaxOneDomain || len(req.VMXML) > MaxOneVM {
-		return nil, nil, fmt.Errorf("domain XML (%d bytes) or vm.xml (%d bytes) over the %d-byte limit", len(req.DomainXML), len(req.VMXML), MaxOneDomain)
+	if len(req.DomainXML) > MaxOneDomain || len(req.VMXML) > MaxOneVM || len(req.ContextSh) > MaxOneVM {
+		return nil, nil, fmt.Errorf("domain XML (%d bytes), vm.xml (%d bytes) or context.sh (%d bytes) over the %d-byte limit",
+			len(req.DomainXML), len(req.VMXML), len(req.ContextSh), MaxOneDomain)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
@@ -85,20 +94,23 @@ func CallOneDeploy(ctx context.Context, socket string, req OneDeploy) (*OneDeplo
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	hdr, err := json.Marshal(OneDeployRequest{Op: OpOneDeploy, DeployFile: req.DeployFile, Host: req.Host,
-		DomainLen: len(req.DomainXML), VMLen: len(req.VMXML), Deadline: req.Deadline})
+		DomainLen: len(req.DomainXML), VMLen: len(req.VMXML), ContextLen: len(req.ContextSh), Deadline: req.Deadline})
 	if err != nil {
 		return nil, nil, err
 	}
 	// One write for the whole request: the daemon may answer (Denied)
 	// before reading the payload.
-	msg := make([]byte, 0, len(hdr)+1+len(req.DomainXML)+len(req.VMXML))
-	msg = append(append(append(append(msg, hdr...), '\n'), req.DomainXML...), req.VMXML...)
+	msg := make([]byte, 0, len(hdr)+1+len(req.DomainXML)+len(req.VMXML)+len(req.ContextSh))
+	msg = append(append(append(append(append(msg, hdr...), '\n'), req.DomainXML...), req.VMXML...), req.ContextSh...)
 	_, werr := conn.Write(msg)
 	r := bufio.NewReaderSize(conn, 64<<10)
 	line, err := readLine(r, MaxLine)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("%s: no answer: %w", socket, ctx.Err())
+		// The connection's only deadline is ctx's: a read that timed out
+		// is the daemon not answering in time, also when the read's timer
+		// fires before ctx reports it.
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, nil, fmt.Errorf("%s: no answer: %w", socket, context.DeadlineExceeded)
 		}
 		if werr != nil {
 			err = werr
@@ -116,8 +128,8 @@ func CallOneDeploy(ctx context.Context, socket string, req OneDeploy) (*OneDeplo
 	if resp.DomainLen > 0 {
 		dom = make([]byte, resp.DomainLen)
 		if _, err := io.ReadFull(r, dom); err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("%s: no answer: %w", socket, ctx.Err())
+			if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, nil, fmt.Errorf("%s: no answer: %w", socket, context.DeadlineExceeded)
 			}
 			return nil, nil, fmt.Errorf("%s: answer cut short: %v", socket, err)
 		}
@@ -138,19 +150,26 @@ func ReadOneDeploy(line []byte, r io.Reader, grow func(n int64)) (*OneDeploy, er
 	if err := json.Unmarshal(line, &h); err != nil {
 		return nil, fmt.Errorf("bad request: %w", err)
 	}
-	if h.DomainLen <= 0 || h.DomainLen > MaxOneDomain || h.VMLen < 0 || h.VMLen > MaxOneVM {
-		return nil, fmt.Errorf("%w: domain %d bytes (1..%d), vm.xml %d bytes (0..%d)", ErrPayload, h.DomainLen, MaxOneDomain, h.VMLen, MaxOneVM)
+	if h.DomainLen <= 0 || h.DomainLen > MaxOneDomain || h.VMLen < 0 || h.VMLen > MaxOneVM || h.ContextLen < 0 || h.ContextLen > MaxOneVM {
+		return nil, fmt.Errorf("%w: domain %d bytes (1..%d), vm.xml %d bytes (0..%d), context.sh %d bytes (0..%d)",
+			ErrPayload, h.DomainLen, MaxOneDomain, h.VMLen, MaxOneVM, h.ContextLen, MaxOneVM)
+	}
+	if h.VMLen > 0 && h.ContextLen > 0 {
+		return nil, fmt.Errorf("%w: both vm.xml and context.sh", ErrPayload)
 	}
 	if grow != nil {
-		grow(int64(h.DomainLen + h.VMLen))
+		grow(int64(h.DomainLen + h.VMLen + h.ContextLen))
 	}
-	buf := make([]byte, h.DomainLen+h.VMLen)
+	buf := make([]byte, h.DomainLen+h.VMLen+h.ContextLen)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPayload, err)
 	}
 	req := &OneDeploy{DeployFile: h.DeployFile, Host: h.Host, Deadline: h.Deadline, DomainXML: buf[:h.DomainLen:h.DomainLen]}
 	if h.VMLen > 0 {
-		req.VMXML = buf[h.DomainLen:]
+		req.VMXML = buf[h.DomainLen : h.DomainLen+h.VMLen]
+	}
+	if h.ContextLen > 0 {
+		req.ContextSh = buf[h.DomainLen+h.VMLen:]
 	}
 	return req, nil
 }

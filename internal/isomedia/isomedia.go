@@ -47,6 +47,14 @@ func Open(p string) (m *Medium, err error) {
 	if err != nil {
 		return nil, err
 	}
+	return OpenFile(f)
+}
+
+// OpenFile reads the ISO 9660 image of an open file (one the caller opened
+// with its own checks: no symlink followed, a regular file); the Medium
+// owns f from then on, and on error f is closed.
+func OpenFile(f *os.File) (m *Medium, err error) {
+	p := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close()

@@ -111,3 +111,45 @@ func fileSerialSource(devices *etree.Element) *etree.Element {
 	}
 	return nil
 }
+
+// ContextCDROM returns the source file of OpenNebula's CONTEXT CD-ROM in
+// a deployment file: OpenNebula's KVM driver writes it after every other
+// disk as <disk type='file' device='cdrom'> with <source
+// file='SYSTEM_DIR/disk.DISK_ID'/>, DISK_ID being the highest disk number
+// (one@release-5.12.0:src/vmm/LibVirtDriverKVM.cc:1222-1260, the same in
+// 6.x and 7.0). Of the file-backed CD-ROMs named disk.N (under any
+// <devices>: OpenNebula writes several) it returns the one with the
+// highest N; ok is false when there is none. The path is as written
+// (OpenNebula's "//" included): the caller cleans and checks it.
+func ContextCDROM(domainXML []byte) (path string, ok bool, err error) {
+	d, err := parseDomain(domainXML)
+	if err != nil {
+		return "", false, err
+	}
+	best := -1
+	for _, devices := range children(d.root, "devices") {
+		for _, disk := range children(devices, "disk") {
+			if attrValue(disk, "device") != "cdrom" || attrValue(disk, "type") != "file" {
+				continue
+			}
+			src := first(disk, "source")
+			if src == nil {
+				continue
+			}
+			file := attrValue(src, "file")
+			i := strings.LastIndexByte(file, '/')
+			num, found := strings.CutPrefix(file[i+1:], "disk.")
+			if !found || num == "" || strings.TrimLeft(num, "0123456789") != "" || len(num) > 9 {
+				continue
+			}
+			n, _ := strconv.Atoi(num)
+			switch {
+			case n == best:
+				return "", false, invalid("two CD-ROMs named disk.%d", n)
+			case n > best:
+				best, path = n, file
+			}
+		}
+	}
+	return path, best >= 0, nil
+}

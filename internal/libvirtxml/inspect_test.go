@@ -79,3 +79,38 @@ func TestSerialLog(t *testing.T) {
 		t.Errorf("not well-formed: %v", err)
 	}
 }
+
+// The CONTEXT CD-ROM is the file-backed CD-ROM disk.N with the highest N
+// (OpenNebula writes it after every disk), under any <devices>.
+func TestContextCDROM(t *testing.T) {
+	dom := func(devs string) []byte {
+		return []byte(`<domain type='kvm'><name>one-42</name><os><type>hvm</type></os>` + devs + `</domain>`)
+	}
+	cd := func(src string) string {
+		return `<disk type='file' device='cdrom'><source file='` + src + `'/><target dev='hda'/></disk>`
+	}
+	for _, tc := range []struct {
+		devs string
+		want string
+		ok   bool
+	}{
+		{`<devices>` + cd("/ds/0/42/disk.1") + `</devices>`, "/ds/0/42/disk.1", true},
+		{`<devices>` + cd("/ds/0/42/disk.3") + cd("/ds/0/42/disk.12") + `</devices><devices>` + cd("/ds/0/42/disk.2") + `</devices>`, "/ds/0/42/disk.12", true},
+		{`<devices>` + cd("/ds/0/42/disk.1") + `</devices><devices>` + cd("/ds/0/42/disk.4") + `</devices>`, "/ds/0/42/disk.4", true},
+		{`<devices><disk type='file' device='disk'><source file='/ds/0/42/disk.1'/><target dev='vda'/></disk></devices>`, "", false},
+		{`<devices><disk type='block' device='cdrom'><source dev='/dev/sr0'/><target dev='hda'/></disk></devices>`, "", false},
+		{`<devices>` + cd("/ds/0/42/installer.iso") + cd("/ds/0/42/disk.x") + cd("/ds/0/42/disk.") + cd("/ds/0/42/disk.-1") + `</devices>`, "", false},
+		{`<devices/>`, "", false},
+	} {
+		got, ok, err := ContextCDROM(dom(tc.devs))
+		if err != nil || got != tc.want || ok != tc.ok {
+			t.Errorf("%s: %q %v %v, want %q %v", tc.devs, got, ok, err, tc.want, tc.ok)
+		}
+	}
+	if _, _, err := ContextCDROM(dom(`<devices>` + cd("/a/disk.1") + cd("/b/disk.1") + `</devices>`)); err == nil || !errors.Is(err, ErrInvalidDomain) {
+		t.Errorf("two disk.1: %v", err)
+	}
+	if _, _, err := ContextCDROM([]byte("<domain")); !errors.Is(err, ErrInvalidDomain) {
+		t.Errorf("not XML: %v", err)
+	}
+}

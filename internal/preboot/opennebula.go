@@ -34,6 +34,10 @@ import (
 //     KSCLOUD_* attributes (kscloud's tags) are not directives.
 //
 // Directives in both places are an error (one source of truth).
+//
+// OpenNebula 5.12 writes no vm.xml: the wrapper then reads context.sh from
+// the VM's CONTEXT CD-ROM (ReadOneContext) and DecideOneContext decides
+// from its CONTEXT/USER_DATA (onecontext.go).
 
 // Limits on the OpenNebula inputs.
 const (
@@ -248,9 +252,18 @@ func hasDirectives(r *userdata.Request) bool {
 // a VM that boots its own kernel keeps OpenNebula's command line
 // ("root=/dev/ROOT KERNEL_CMD") and gets only what nchookd owns (the
 // console, the lifecycle, VNC); one that boots from disk is an error.
+// vmXML nil is ErrNoVMXML (5.12: see DecideOneContext).
 func DecideOne(cfg *config.Config, vmXML, domainXML []byte, vmDir string) (*Plan, error) {
+	return namingVM(domainXML, func(name string) (*Plan, error) {
+		return decideOne(cfg, vmXML, domainXML, vmDir, name)
+	})
+}
+
+// namingVM runs decide with the domain's name and prefixes its error with
+// "VM NAME: ".
+func namingVM(domainXML []byte, decide func(name string) (*Plan, error)) (*Plan, error) {
 	name := domainName(domainXML)
-	p, err := decideOne(cfg, vmXML, domainXML, vmDir, name)
+	p, err := decide(name)
 	if err != nil {
 		if name == "" {
 			name = "(unnamed domain)"
@@ -274,13 +287,40 @@ func decideOne(cfg *config.Config, vmXML, domainXML []byte, vmDir, name string) 
 	if want := fmt.Sprintf("one-%d", vm.ID); name != want {
 		return nil, fmt.Errorf("vm.xml is VM %d but the domain is named %q, not %q (a stale vm.xml?)", vm.ID, name, want)
 	}
+	return decideOneVM(cfg, vm, domainXML, vmDir, name, "no kscloud directives in CONTEXT/USER_DATA or USER_TEMPLATE/KSCLOUD_*")
+}
+
+// DecideOneContext is DecideOne for OpenNebula before 6.0, which writes
+// no vm.xml: the directives are read from contextSh, the context.sh of
+// the VM's CONTEXT CD-ROM (ReadOneContext reads it; see onecontext.go),
+// CONTEXT/USER_DATA only, and the VM ID is the domain name's (one-ID).
+// The rewrite is DecideOne's.
+func DecideOneContext(cfg *config.Config, contextSh, domainXML []byte, vmDir string) (*Plan, error) {
+	return namingVM(domainXML, func(name string) (*Plan, error) {
+		return decideOneContext(cfg, contextSh, domainXML, vmDir, name)
+	})
+}
+
+func decideOneContext(cfg *config.Config, contextSh, domainXML []byte, vmDir, name string) (*Plan, error) {
+	if !filepath.IsAbs(vmDir) || filepath.Clean(vmDir) != vmDir {
+		return nil, fmt.Errorf("VM directory %q is not a clean absolute path", vmDir)
+	}
+	vm, err := oneVMFromContext(contextSh, name)
+	if err != nil {
+		return nil, fmt.Errorf("CONTEXT CD-ROM: %w", err)
+	}
+	return decideOneVM(cfg, vm, domainXML, vmDir, name, "no kscloud directives in CONTEXT/USER_DATA (context.sh of the CONTEXT CD-ROM)")
+}
+
+// decideOneVM is the decision once the VM's directives are read.
+func decideOneVM(cfg *config.Config, vm *OneVM, domainXML []byte, vmDir, name, none string) (*Plan, error) {
 	p := &Plan{Outcome: Outcome{Instance: name, Dir: vmDir}}
 	req, where, err := OneRequest(vm)
 	if err != nil {
 		return nil, err
 	}
 	if where == "" {
-		p.Notes = append(p.Notes, "no kscloud directives in CONTEXT/USER_DATA or USER_TEMPLATE/KSCLOUD_*")
+		p.Notes = append(p.Notes, none)
 		return p, nil
 	}
 	if !belowRoot(cfg, vmDir) {
