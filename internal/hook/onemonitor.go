@@ -20,7 +20,10 @@ import (
 //
 //	VM = [ ID="<id>", DEPLOY_ID="<one-id>", MONITOR="<base64 of KEY=\"VALUE\" lines>"]
 //
-// one line per VM; monitord merges each VM's MONITOR template into the
+// one line per VM. DEPLOY_ID is the domain's UUID, as the stock probe
+// reports it (src/im_mad/remotes/lib/kvm.rb, Domain#info: the UUID of
+// virsh dominfo), or the domain name when nchookd has no UUID for it;
+// monitord files the data under ID. monitord merges each VM's MONITOR template into the
 // VM's last monitoring record (src/monitor/src/monitor/HostMonitorManager.cc,
 // monitor_vm: "Get previous monitor info to merge with new data"), so the
 // KSCLOUD_* keys sit beside CPU and MEMORY in the VM's MONITORING, which
@@ -96,8 +99,12 @@ func MonitorLines(resp *hookproto.Response) string {
 		kv(MonPhase, st.Phase)
 		kv(MonProgress, st.Progress)
 		kv(MonReason, st.Reason)
+		deployID := st.Instance
+		if u := monValue(st.UUID); u != "" {
+			deployID = u
+		}
 		fmt.Fprintf(&b, "VM = [ ID=\"%d\", DEPLOY_ID=\"%s\", MONITOR=\"%s\"]\n",
-			id, st.Instance, base64.StdEncoding.EncodeToString([]byte(m.String())))
+			id, deployID, base64.StdEncoding.EncodeToString([]byte(m.String())))
 	}
 	return b.String()
 }

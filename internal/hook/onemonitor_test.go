@@ -15,7 +15,7 @@ import (
 	"github.com/kscloud/kscloud/internal/hookproto"
 )
 
-var monLine = regexp.MustCompile(`^VM = \[ ID="(\d+)", DEPLOY_ID="(one-\d+)", MONITOR="([A-Za-z0-9+/=]*)"\]$`)
+var monLine = regexp.MustCompile(`^VM = \[ ID="(\d+)", DEPLOY_ID="([^"]+)", MONITOR="([A-Za-z0-9+/=]*)"\]$`)
 
 func decodeMon(t *testing.T, out string) map[string]string {
 	t.Helper()
@@ -24,9 +24,6 @@ func decodeMon(t *testing.T, out string) map[string]string {
 		m := monLine.FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("probe line %q is not VM = [ ID, DEPLOY_ID, MONITOR ]", l)
-		}
-		if "one-"+m[1] != m[2] {
-			t.Fatalf("ID %s and DEPLOY_ID %s disagree", m[1], m[2])
 		}
 		raw, err := base64.StdEncoding.DecodeString(m[3])
 		if err != nil {
@@ -37,7 +34,7 @@ func decodeMon(t *testing.T, out string) map[string]string {
 			if !ok || len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || strings.ContainsAny(v[1:len(v)-1], "\"\\\n") {
 				t.Fatalf("MONITOR line %q is not KEY=\"VALUE\"", kv)
 			}
-			got[m[2]+"/"+k] = v[1 : len(v)-1]
+			got["one-"+m[1]+"/"+k] = v[1 : len(v)-1]
 		}
 	}
 	return got
@@ -54,7 +51,11 @@ func TestMonitorLines(t *testing.T) {
 	for i, n := range []string{"one-7", "one-12", "i-1234abcd", "one-3", "one-07"} {
 		resp.Instances[i].Instance = n
 	}
+	resp.Instances[1].UUID = "0b1f3c2e-6a51-4d0e-9a7e-2f1f5a6b7c8d"
 	out := MonitorLines(resp)
+	if !strings.Contains(out, `ID="12", DEPLOY_ID="0b1f3c2e-6a51-4d0e-9a7e-2f1f5a6b7c8d"`) || !strings.Contains(out, `ID="7", DEPLOY_ID="one-7"`) {
+		t.Fatalf("DEPLOY_ID: the UUID when known, else the name:\n%s", out)
+	}
 	if n := strings.Count(out, "\n"); n != 3 {
 		t.Fatalf("want 3 VM lines (one-7, one-12, one-3), got %d:\n%s", n, out)
 	}
