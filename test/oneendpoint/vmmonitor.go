@@ -119,8 +119,9 @@ func (s *Server) runProbe(ctx context.Context, probe string) {
 	for id, p := range vms {
 		v, ok := s.vms[id]
 		// monitord files the data under ID (monitor_vm(oid, …)); an
-		// ID it does not run here is ignored.
-		if !ok || v.state != StActive {
+		// ID not running here is ignored (a probe sees only domains
+		// that exist: RUNNING).
+		if !ok || v.state != StActive || v.lcm != LcmRunning {
 			continue
 		}
 		if v.monitoring == nil {
