@@ -104,3 +104,37 @@ func TestBakeNchookdPowersOff(t *testing.T) {
 		t.Fatalf("bake result %+v", b.Result)
 	}
 }
+
+// TestNeedNodeHookMissing: a kickstart that relies on nchookd (--nchookd)
+// on a host whose probe reports none fails once the VM ran the grace
+// period, with one reason naming the VM and the cause.
+func TestNeedNodeHookMissing(t *testing.T) {
+	r, _, _ := probeRig(t, 60*time.Second)
+	r.wf.NeedNodeHook, r.wf.NodeHookGrace = true, time.Second
+	b := r.build("run")
+	start := time.Now()
+	err := r.engine().Run(context.Background(), b, r.wf.RunSteps())
+	var ie *install.InstallError
+	if !errors.As(err, &ie) || !strings.Contains(ie.Reason, "relies on nchookd") || !strings.Contains(ie.Reason, "KSCLOUD_NCHOOKD") {
+		t.Fatalf("got %v: want an install error naming the missing nchookd", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v: the grace is 1 s", d)
+	}
+}
+
+// TestNeedNodeHookPresent: with the probe reporting nchookd the same
+// build installs in place.
+func TestNeedNodeHookPresent(t *testing.T) {
+	r, set, _ := probeRig(t, 60*time.Second)
+	r.wf.NeedNodeHook, r.wf.NodeHookGrace = true, time.Second
+	set("KSCLOUD_NCHOOKD=\"v-test\"\nKSCLOUD_PHASE=\"installing\"\n")
+	go func() {
+		time.Sleep(2500 * time.Millisecond)
+		set("KSCLOUD_NCHOOKD=\"v-test\"\nKSCLOUD_PHASE=\"final\"\n")
+	}()
+	b := r.build("run")
+	if err := r.engine().Run(context.Background(), b, r.wf.RunSteps()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -55,6 +55,12 @@ type Workflow struct {
 	Status          func(string)
 	// Poll and PollMax pace the state polls (default 2 s → 10 s).
 	Poll, PollMax time.Duration
+	// NeedNodeHook: the kickstart relies on nchookd on the host (it ends
+	// with reboot, kscloud --nchookd). A VM RUNNING for NodeHookGrace
+	// (default 90 s: three MONITOR_VM periods) whose MONITORING has no
+	// KSCLOUD_NCHOOKD fails the install before its installer loops.
+	NeedNodeHook  bool
+	NodeHookGrace time.Duration
 }
 
 func (w *Workflow) status(s string) {
@@ -479,6 +485,11 @@ func (w *Workflow) followStep(role string) install.Step {
 			}
 			vncSaid, last := false, ""
 			hookSaid, lastPhase, lastProgress, byHook := false, "", "", false
+			var runningSince time.Time
+			grace := w.NodeHookGrace
+			if grace <= 0 {
+				grace = 90 * time.Second
+			}
 			_, err = w.waitVM(ctx, n, "POWEROFF", timeout, func(v *vmInfo) (bool, error) {
 				if s := stateName(v.State, v.LCM); s != last {
 					last = s
@@ -520,6 +531,13 @@ func (w *Workflow) followStep(role string) install.Step {
 					if inPlace && h.Phase == hookFinal && v.State == stActive && v.LCM == lcmRunning {
 						byHook = true
 						return true, nil
+					}
+				}
+				if w.NeedNodeHook && !hookSaid && v.State == stActive && v.LCM == lcmRunning {
+					if runningSince.IsZero() {
+						runningSince = time.Now()
+					} else if time.Since(runningSince) > grace {
+						return false, &install.InstallError{Instance: r.ID, Reason: fmt.Sprintf("the kickstart relies on nchookd (--nchookd), but %s's host reports none in its MONITORING after %s RUNNING (no KSCLOUD_NCHOOKD: nchookd or its VM monitor probe is missing there); a reboot would start the installer again: end the kickstart with poweroff or enable nchookd on the hosts", r.ID, grace)}
 					}
 				}
 				return v.State == stPoweroff, nil
