@@ -24,10 +24,11 @@ PKG_LDFLAGS = -X main.version=$(PKG_VERSION)
 help: ## show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/nchookd, bin/kscloud, the static Go hooks bin/nchookd-euca-hook and bin/nchookd-one-deploy, and the static nc-hooks dispatcher bin/nc-hook
+build: ## build bin/nchookd, bin/kscloud, the static Go hooks bin/nchookd-euca-hook, bin/nchookd-one-deploy and bin/nchookd-one-monitor, and the static nc-hooks dispatcher bin/nc-hook
 	go build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-euca-hook ./hooks/eucalyptus
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-one-deploy ./hooks/opennebula
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-one-monitor ./hooks/opennebula/monitor
 	$(CC) -static -s -O2 -Wall -Wextra -Werror -DNCHOOKD_HOOK='"$(LIBEXECDIR)/nchookd-euca-hook"' -o bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 
 demo: ## the main job on local libvirt (README's first command)
@@ -54,7 +55,10 @@ install: build ## install binaries, the Eucalyptus hook, the OpenNebula deploy w
 	install -d $(DESTDIR)$(PREFIX)/share/nchookd/opennebula
 	sed 's|^HOOK=/usr/lib/nchookd/|HOOK=$(LIBEXECDIR)/|' hooks/opennebula/deploy >$(DESTDIR)$(PREFIX)/share/nchookd/opennebula/deploy
 	chmod 0755 $(DESTDIR)$(PREFIX)/share/nchookd/opennebula/deploy
-	sed 's|:-/usr/share/nchookd/opennebula/deploy}|:-$(PREFIX)/share/nchookd/opennebula/deploy}|' hooks/opennebula/nchookd-one-setup >$(DESTDIR)$(LIBEXECDIR)/nchookd-one-setup
+	install -D -m 0755 bin/nchookd-one-monitor $(DESTDIR)$(LIBEXECDIR)/nchookd-one-monitor
+	sed 's|^PROBE=/usr/lib/nchookd/|PROBE=$(LIBEXECDIR)/|' hooks/opennebula/nchookd-probe >$(DESTDIR)$(PREFIX)/share/nchookd/opennebula/nchookd-probe
+	chmod 0755 $(DESTDIR)$(PREFIX)/share/nchookd/opennebula/nchookd-probe
+	sed -e 's|:-/usr/share/nchookd/opennebula/deploy}|:-$(PREFIX)/share/nchookd/opennebula/deploy}|' -e 's|:-/usr/share/nchookd/opennebula/nchookd-probe}|:-$(PREFIX)/share/nchookd/opennebula/nchookd-probe}|' hooks/opennebula/nchookd-one-setup >$(DESTDIR)$(LIBEXECDIR)/nchookd-one-setup
 	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/nchookd-one-setup
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|/usr/sbin/|$(PREFIX)/sbin/|g' packaging/nchookd.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/nchookd.service
@@ -79,6 +83,7 @@ packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned
 	go build -trimpath -tags '$(GOTAGS)' -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-euca-hook ./hooks/eucalyptus
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-one-deploy ./hooks/opennebula
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-one-monitor ./hooks/opennebula/monitor
 	$(CC) -static -s -O2 -Wall -Wextra -Werror -DNCHOOKD_HOOK='"/usr/lib/nchookd/nchookd-euca-hook"' -o build/pkg/bin/nc-hook hooks/eucalyptus/dispatch/nc-hook.c
 	gzip -9n <packaging/man/nchookd.8 >build/pkg/nchookd.8.gz
 	gzip -9n <packaging/man/kscloud.1 >build/pkg/kscloud.1.gz

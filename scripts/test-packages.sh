@@ -159,7 +159,9 @@ check_installed() {
 	[ -x "$R$one_kvm/deploy" ] || fail "$f: the wrapper is not executable"
 	check_files "$f" <<<"755 root root /usr/lib/nchookd/nchookd-one-deploy
 755 root root /usr/lib/nchookd/nchookd-one-setup
-755 root root /usr/share/nchookd/opennebula/deploy"
+755 root root /usr/share/nchookd/opennebula/deploy
+755 root root /usr/lib/nchookd/nchookd-one-monitor
+755 root root /usr/share/nchookd/opennebula/nchookd-probe"
 	# The static Go half runs in the root: no vm.xml, one line, the original runs.
 	if out=$(echo '<domain><name>one-1</name><os><type>hvm</type></os></domain>' |
 		in_root "$one_kvm/deploy" /tmp/one-vm/deployment.0 node1 2>&1 >/dev/null); then

@@ -29,6 +29,7 @@ type launchFlags struct {
 	name                         string
 	disk, memory, cpus           int
 	vnc, keepOnError, noLint     bool
+	nchookd                      bool // --nchookd: the OpenNebula hosts run nchookd (reboot allowed, checked on the VM)
 	timeout, inactivity          time.Duration
 	resume                       string
 	itype, zone, key             string
@@ -58,6 +59,7 @@ func (f *launchFlags) register(fs *flag.FlagSet, kind string) {
 	fs.IntVar(&f.cpus, "vcpus", 0, "virtual `CPUs` (libvirt; same as --cpus)")
 	fs.BoolVar(&f.vnc, "vnc", false, "a VNC console during the install (loopback, random password)")
 	fs.BoolVar(&f.keepOnError, "keep-on-error", false, "on failure leave every resource in place and print them")
+	fs.BoolVar(&f.nchookd, "nchookd", false, "opennebula: the hosts run nchookd, so the kickstart may end with reboot (linted as kscloud lint --nchookd); the install fails early when the VM's host reports no nchookd in its MONITORING")
 	fs.BoolVar(&f.noLint, "no-lint", false, "launch even when kscloud lint finds errors in the kickstart")
 	fs.StringVar(&f.lintVersion, "lint-version", "", "kickstart syntax `version` for the lint (default: kscloud lint's)")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Hour, "give up when the install has not finished after this `duration`")
@@ -183,7 +185,8 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 			return nil, fmt.Errorf("provider %s is not OpenNebula", p.Name())
 		}
 		pr.one = &opennebula.Workflow{P: op, Status: st.line, Serve: f.one.serve, ServeURL: f.one.serveURL,
-			Kernel: plan.Kernel, Initrd: plan.Initrd, Args: plan.Args, CmdlinePrefix: plan.CmdlinePrefix, Provenance: plan.Provenance}
+			Kernel: plan.Kernel, Initrd: plan.Initrd, Args: plan.Args, CmdlinePrefix: plan.CmdlinePrefix, Provenance: plan.Provenance,
+			NeedNodeHook: f.nchookd}
 		if b.Spec.Delivery == "url" {
 			pr.one.KickstartURL = b.Spec.Kickstart
 		} else {
@@ -241,7 +244,7 @@ func (f *launchFlags) readKickstart(ctx context.Context, spec *install.Spec, dir
 		return nil, err
 	}
 	if !f.noLint {
-		if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, stderr, provider...); err != nil {
+		if err := lintBeforeLaunch(ctx, spec.Kickstart, ks, f.lintVersion, kind, f.nchookd, stderr, provider...); err != nil {
 			return nil, err
 		}
 	}

@@ -15,13 +15,14 @@ import (
 // boots, for the mode of the launch (bake → an image, run → in place):
 // findings are printed as kscloud lint prints them; errors stop the launch
 // (the caller skips this with --no-lint).
-func lintBeforeLaunch(ctx context.Context, name string, ks []byte, version, kind string, stderr io.Writer, provider ...string) error {
+// nodeHook: the hosts run nchookd (--nchookd; kickstart.LintOptions.NodeHook).
+func lintBeforeLaunch(ctx context.Context, name string, ks []byte, version, kind string, nodeHook bool, stderr io.Writer, provider ...string) error {
 	mode := kickstart.ModeBake
 	if kind == "run" {
 		mode = kickstart.ModeInPlace
 	}
 	loader := &kickstart.Loader{Fetch: kickstart.HTTPFetcher(30*time.Second, 1<<20), MaxBytes: 1 << 20}
-	_, findings := kickstart.Lint(kickstart.Source{Name: name, Data: ks}, kickstart.LintOptions{Version: version, Mode: mode, Resolver: loader, Provider: strings.Join(provider, "")})
+	_, findings := kickstart.Lint(kickstart.Source{Name: name, Data: ks}, kickstart.LintOptions{Version: version, Mode: mode, Resolver: loader, Provider: strings.Join(provider, ""), NodeHook: nodeHook})
 	errs := 0
 	for _, f := range findings {
 		fmt.Fprintln(stderr, install.RedactText(f.String())) // the name may be a URL with a token

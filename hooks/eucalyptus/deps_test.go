@@ -16,6 +16,7 @@ import (
 var hookPackages = []string{
 	"github.com/kscloud/kscloud/hooks/eucalyptus",
 	"github.com/kscloud/kscloud/hooks/opennebula",
+	"github.com/kscloud/kscloud/hooks/opennebula/monitor",
 	"github.com/kscloud/kscloud/internal/hook",
 	"github.com/kscloud/kscloud/internal/hookproto",
 	"github.com/kscloud/kscloud/internal/preboot",

@@ -197,3 +197,97 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// The VM monitor probe: enable puts it in remotes/im/kvm-probes.d/vm/monitor
+// (6.0+) once, status names it, disable removes it; a file of that name
+// that is not nchookd's is never overwritten; a 5.12 layout (no per-VM
+// probe directory) gets none.
+func TestSetupProbe(t *testing.T) {
+	f := newFrontend(t, false)
+	probeSrc := mustAbs(t, "nchookd-probe")
+	f.env = append(f.env, "NCHOOKD_ONE_PROBE="+probeSrc)
+	dir := filepath.Join(f.remotes, "im", "kvm-probes.d", "vm", "monitor")
+	probe := filepath.Join(dir, "nchookd")
+
+	// 5.12: no vm/monitor directory.
+	if out, code := f.setup(t, "enable"); code != 0 || strings.Contains(out, "probe") {
+		t.Fatalf("enable without a probe directory: %d %q", code, out)
+	}
+	if _, err := os.Stat(probe); err == nil {
+		t.Fatal("probe installed without OpenNebula's directory")
+	}
+	f.setup(t, "disable")
+
+	os.MkdirAll(dir, 0o755)
+	out, code := f.setup(t, "enable")
+	if code != 0 || !strings.Contains(out, "enabled: VM monitor probe "+probe) {
+		t.Fatalf("enable: %d %q", code, out)
+	}
+	want, _ := os.ReadFile(probeSrc)
+	got, err := os.ReadFile(probe)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("probe content: %v", err)
+	}
+	if st, _ := os.Stat(probe); st.Mode().Perm() != 0o755 {
+		t.Fatalf("probe mode %v", st.Mode())
+	}
+	if out, _ := f.setup(t, "enable"); strings.Contains(out, "probe") {
+		t.Fatalf("second enable changed the probe: %q", out)
+	}
+	if out, code := f.setup(t, "status"); code != 0 || !strings.Contains(out, "VM monitor probe") {
+		t.Fatalf("status: %d %q", code, out)
+	}
+	if out, code := f.setup(t, "disable"); code != 0 || !strings.Contains(out, "removed the VM monitor probe") {
+		t.Fatalf("disable: %d %q", code, out)
+	}
+	if _, err := os.Stat(probe); err == nil {
+		t.Fatal("probe left after disable")
+	}
+
+	// Someone else's probe of that name.
+	os.WriteFile(probe, []byte("#!/bin/sh\necho theirs\n"), 0o755)
+	if out, code := f.setup(t, "enable"); code != 1 || !strings.Contains(out, "is not nchookd's probe") {
+		t.Fatalf("enable over a foreign probe: %d %q", code, out)
+	}
+	if b, _ := os.ReadFile(probe); string(b) != "#!/bin/sh\necho theirs\n" {
+		t.Fatal("foreign probe overwritten")
+	}
+	if _, code := f.setup(t, "disable"); code != 0 {
+		t.Fatal("disable failed over a foreign probe")
+	}
+	if b, _ := os.ReadFile(probe); string(b) != "#!/bin/sh\necho theirs\n" {
+		t.Fatal("foreign probe removed by disable")
+	}
+}
+
+// The probe script prints nothing and exits 0 on a host without nchookd,
+// and whatever its Go half does, exits 0 with only that half's stdout.
+func TestProbeScript(t *testing.T) {
+	src, err := os.ReadFile("nchookd-probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	run := func(half string) string {
+		t.Helper()
+		s := strings.Replace(string(src), "PROBE=/usr/lib/nchookd/nchookd-one-monitor", "PROBE="+half, 1)
+		if s == string(src) {
+			t.Fatal("nchookd-probe has no PROBE=/usr/lib/nchookd/nchookd-one-monitor line (the Makefile's sed needs it)")
+		}
+		p := filepath.Join(dir, "probe")
+		os.WriteFile(p, []byte(s), 0o755)
+		out, err := exec.Command(p).Output()
+		if err != nil {
+			t.Fatalf("probe with %s: %v", half, err)
+		}
+		return string(out)
+	}
+	if out := run(filepath.Join(dir, "missing")); out != "" {
+		t.Fatalf("no nchookd: %q", out)
+	}
+	half := filepath.Join(dir, "half")
+	os.WriteFile(half, []byte("#!/bin/sh\necho 'VM = [ ID=\"1\" ]'\necho oops >&2\nexit 3\n"), 0o755)
+	if out := run(half); out != "VM = [ ID=\"1\" ]\n" {
+		t.Fatalf("failing half: %q", out)
+	}
+}

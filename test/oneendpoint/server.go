@@ -67,6 +67,11 @@ type Options struct {
 	DeployFail string
 	// Node, when set, runs deployments on real libvirt (see node.go).
 	Node *Node
+	// MonitorProbes are VM monitor probe scripts (remotes/im/kvm-probes.d/
+	// vm/monitor/*) run every Monitor with MonitorEnv as environment;
+	// their attributes go into the VMs' MONITORING (vmmonitor.go).
+	MonitorProbes []string
+	MonitorEnv    []string
 	// VNCStart is the first VNC port (oned.conf VNC_PORTS START, default
 	// 5900): GRAPHICS/PORT is VNCStart + VM ID.
 	VNCStart int
@@ -125,6 +130,7 @@ type Server struct {
 	nextVM, nextImg int
 	calls           map[string]int
 	closed          bool
+	stopProbes      context.CancelFunc
 	hs              *http.Server
 	ln              net.Listener
 	url             string
@@ -159,6 +165,11 @@ func New(opts Options) (*Server, error) {
 		if err := opts.Node.start(s); err != nil {
 			return nil, fmt.Errorf("node mode: %w", err)
 		}
+	}
+	if len(opts.MonitorProbes) > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopProbes = cancel
+		go s.monitorProbes(ctx)
 	}
 	return s, nil
 }
@@ -201,6 +212,9 @@ func (s *Server) Close() error {
 	already := s.closed
 	s.closed = true
 	s.mu.Unlock()
+	if s.stopProbes != nil {
+		s.stopProbes()
+	}
 	if s.opts.Node != nil && !already {
 		s.opts.Node.close(s)
 	}

@@ -63,11 +63,13 @@ type vm struct {
 	seq             int // history sequence (deployment.<seq>)
 	hstime          int64
 	tmpl, user      *Template
-	domain          bool  // the guest runs (plain mode) / the libvirt domain exists (node mode)
-	gen             int   // bumps on every state change; stale timers check it
-	gone            int   // bumps each time the state probe starts missing the domain
-	booted          int   // boots of this VM (installer loops are visible in tests)
-	ctxFiles        []int // CONTEXT FILES_DS images (the ISO carries them)
+	domain          bool              // the guest runs (plain mode) / the libvirt domain exists (node mode)
+	gen             int               // bumps on every state change; stale timers check it
+	gone            int               // bumps each time the state probe starts missing the domain
+	booted          int               // boots of this VM (installer loops are visible in tests)
+	ctxFiles        []int             // CONTEXT FILES_DS images (the ISO carries them)
+	monitoring      map[string]string // merged VM monitor probe attributes (vmmonitor.go)
+	monTime         int64
 }
 
 func (v *vm) stateName() string {
@@ -724,7 +726,7 @@ func (s *Server) vmXML(v *vm, extended bool) string {
 	b.WriteString("<PERMISSIONS><OWNER_U>1</OWNER_U><OWNER_M>1</OWNER_M><OWNER_A>0</OWNER_A><GROUP_U>0</GROUP_U><GROUP_M>0</GROUP_M><GROUP_A>0</GROUP_A><OTHER_U>0</OTHER_U><OTHER_M>0</OTHER_M><OTHER_A>0</OTHER_A></PERMISSIONS>")
 	fmt.Fprintf(&b, "<LAST_POLL>%d</LAST_POLL><STATE>%d</STATE><LCM_STATE>%d</LCM_STATE><PREV_STATE>%d</PREV_STATE><PREV_LCM_STATE>%d</PREV_LCM_STATE>",
 		now(), v.state, v.lcm, v.prevSt, v.prevLcm)
-	fmt.Fprintf(&b, "<RESCHED>0</RESCHED><STIME>%d</STIME><ETIME>%d</ETIME><DEPLOY_ID>%s</DEPLOY_ID><MONITORING/>", v.stime, v.etime, cdata(v.deployID))
+	fmt.Fprintf(&b, "<RESCHED>0</RESCHED><STIME>%d</STIME><ETIME>%d</ETIME><DEPLOY_ID>%s</DEPLOY_ID>%s", v.stime, v.etime, cdata(v.deployID), v.monitoringXML())
 	if extended {
 		b.WriteString(v.tmpl.XML("TEMPLATE"))
 		b.WriteString(v.user.XML("USER_TEMPLATE"))

@@ -55,6 +55,12 @@ type Workflow struct {
 	Status          func(string)
 	// Poll and PollMax pace the state polls (default 2 s → 10 s).
 	Poll, PollMax time.Duration
+	// NeedNodeHook: the kickstart relies on nchookd on the host (it ends
+	// with reboot, kscloud --nchookd). A VM RUNNING for NodeHookGrace
+	// (default 90 s: three MONITOR_VM periods) whose MONITORING has no
+	// KSCLOUD_NCHOOKD fails the install before its installer loops.
+	NeedNodeHook  bool
+	NodeHookGrace time.Duration
 }
 
 func (w *Workflow) status(s string) {
@@ -457,7 +463,12 @@ func (w *Workflow) remove(role string) func(ctx context.Context, b *install.Buil
 
 // followStep waits for the installer to power off: RUNNING, then
 // SHUTDOWN_POWEROFF and POWEROFF once oned's monitor misses the domain.
+// When the VM's host runs nchookd (its probe's MONITORING/KSCLOUD_*,
+// nodehook.go) the install's progress is shown, a failure nchookd saw
+// ends the wait, and an install in place (role "instance") is over when
+// nchookd has the installed system running (phase final, VM RUNNING).
 func (w *Workflow) followStep(role string) install.Step {
+	inPlace := role == "instance"
 	return install.Step{
 		Name: "follow-install",
 		Run: func(ctx context.Context, b *install.Build) error {
@@ -473,6 +484,12 @@ func (w *Workflow) followStep(role string) install.Step {
 				timeout = 2 * time.Hour
 			}
 			vncSaid, last := false, ""
+			hookSaid, lastPhase, lastProgress, byHook := false, "", "", false
+			var runningSince time.Time
+			grace := w.NodeHookGrace
+			if grace <= 0 {
+				grace = 90 * time.Second
+			}
 			_, err = w.waitVM(ctx, n, "POWEROFF", timeout, func(v *vmInfo) (bool, error) {
 				if s := stateName(v.State, v.LCM); s != last {
 					last = s
@@ -488,6 +505,41 @@ func (w *Workflow) followStep(role string) install.Step {
 						b.SetValue("vnc", c.URL())
 					}
 				}
+				// The probe sees only a domain that runs: its phase
+				// counts on a RUNNING VM.
+				if h, ok := v.nodeHook(); ok && v.State == stActive && v.LCM == lcmRunning {
+					if !hookSaid {
+						hookSaid = true
+						w.status(fmt.Sprintf("%s: its host runs nchookd %s, which follows the install", r.ID, h.Version))
+						b.SetValue("nchookd", h.Version)
+					}
+					if h.Progress != "" && h.Progress != lastProgress {
+						lastProgress = h.Progress
+						w.status(r.ID + " progress: " + h.Progress)
+					}
+					if h.Phase != lastPhase {
+						lastPhase = h.Phase
+						w.status(r.ID + " install " + h.Phase + " (nchookd)")
+					}
+					if h.Phase == hookFailed {
+						why := h.Reason
+						if why == "" {
+							why = "no reason given"
+						}
+						return false, &install.InstallError{Instance: r.ID, Reason: "the install failed (nchookd on its host): " + why}
+					}
+					if inPlace && h.Phase == hookFinal && v.State == stActive && v.LCM == lcmRunning {
+						byHook = true
+						return true, nil
+					}
+				}
+				if w.NeedNodeHook && !hookSaid && v.State == stActive && v.LCM == lcmRunning {
+					if runningSince.IsZero() {
+						runningSince = time.Now()
+					} else if time.Since(runningSince) > grace {
+						return false, &install.InstallError{Instance: r.ID, Reason: fmt.Sprintf("the kickstart relies on nchookd (--nchookd), but %s's host reports none in its MONITORING after %s RUNNING (no KSCLOUD_NCHOOKD: nchookd or its VM monitor probe is missing there); a reboot would start the installer again: end the kickstart with poweroff or enable nchookd on the hosts", r.ID, grace)}
+					}
+				}
 				return v.State == stPoweroff, nil
 			})
 			if err != nil {
@@ -495,7 +547,11 @@ func (w *Workflow) followStep(role string) install.Step {
 			}
 			b.SetValue("install.seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
 			b.SetValue("install.ended", time.Now().UTC().Format(time.RFC3339Nano))
-			w.status("installer powered off")
+			if byHook {
+				w.status("installed in place: nchookd boots the installed disk (the VM stayed RUNNING)")
+			} else {
+				w.status("installer powered off")
+			}
 			return nil
 		},
 	}

@@ -61,9 +61,12 @@ type vmInfo struct {
 	LCM      int    `xml:"LCM_STATE"`
 	STime    int64  `xml:"STIME"`
 	DeployID string `xml:"DEPLOY_ID"`
-	Template node   `xml:"TEMPLATE"`
-	User     node   `xml:"USER_TEMPLATE"`
-	History  []struct {
+	// Monitoring is the VM's last monitoring record (probe attributes:
+	// nodehook.go).
+	Monitoring node `xml:"MONITORING"`
+	Template   node `xml:"TEMPLATE"`
+	User       node `xml:"USER_TEMPLATE"`
+	History    []struct {
 		Seq      int    `xml:"SEQ"`
 		Hostname string `xml:"HOSTNAME"`
 	} `xml:"HISTORY_RECORDS>HISTORY"`
