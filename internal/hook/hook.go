@@ -59,18 +59,7 @@ func RunHook(args []string, getenv func(string) string, stderr io.Writer) int {
 		cfgPath, explicit = config.DefaultPath, false
 	}
 	cfg, cerr := config.Load(cfgPath, explicit)
-	timeout, socket := config.Default().Hook.Timeout.Duration, config.DefaultSocket
-	if cerr == nil {
-		timeout, socket = cfg.Hook.Timeout.Duration, cfg.Hook.Socket
-	}
-	if v := getenv(EnvSocket); v != "" {
-		socket = v
-	}
-	if v := getenv(EnvTimeout); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			timeout = d
-		}
-	}
+	timeout, socket := budget(cfg, cerr, getenv)
 	deadline := start.Add(timeout)
 	// The daemon gets four fifths of it; the rest is for the fallback,
 	// whose rewrite takes milliseconds (the daemon, past its deadline,
@@ -156,4 +145,23 @@ func LocalContext(ctx context.Context, cfg *config.Config, event, dir string, st
 		return 0
 	}
 	return 0
+}
+
+// budget is a hook's whole time and the daemon's socket: the
+// configuration's (its defaults when it could not be read), overridden by
+// the environment (NCHOOKD_TIMEOUT, NCHOOKD_SOCKET).
+func budget(cfg *config.Config, cerr error, getenv func(string) string) (time.Duration, string) {
+	timeout, socket := config.Default().Hook.Timeout.Duration, config.DefaultSocket
+	if cerr == nil {
+		timeout, socket = cfg.Hook.Timeout.Duration, cfg.Hook.Socket
+	}
+	if v := getenv(EnvSocket); v != "" {
+		socket = v
+	}
+	if v := getenv(EnvTimeout); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			timeout = d
+		}
+	}
+	return timeout, socket
 }

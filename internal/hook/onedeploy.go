@@ -104,18 +104,7 @@ func PrepareOneDeploy(args []string, stdin io.Reader, getenv func(string) string
 		}
 	}
 
-	timeout, socket := config.Default().Hook.Timeout.Duration, config.DefaultSocket
-	if cerr == nil {
-		timeout, socket = cfg.Hook.Timeout.Duration, cfg.Hook.Socket
-	}
-	if v := getenv(EnvSocket); v != "" {
-		socket = v
-	}
-	if v := getenv(EnvTimeout); v != "" {
-		if t, err := time.ParseDuration(v); err == nil && t > 0 {
-			timeout = t
-		}
-	}
+	timeout, socket := budget(cfg, cerr, getenv)
 	deadline := start.Add(timeout)
 	callDeadline := start.Add(timeout * 4 / 5)
 	ctx, cancel := context.WithDeadline(context.Background(), callDeadline)

@@ -189,25 +189,36 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 		}
 		p.Kickstart = true
 	}
+	serial := filepath.Join(dir, SerialLog)
+	if inst.ConsoleLogPath != "" {
+		serial = inst.ConsoleLogPath
+	}
+	if err := p.rewrite(cfg, req, in, domainXML, serial); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// rewrite finishes a plan, on Eucalyptus and OpenNebula alike: a VNC
+// console as the operator's policy allows, the serial console logged to
+// serial, the installer boot (libvirtxml.RewriteInstall), and what the
+// plan reports of it.
+func (p *Plan) rewrite(cfg *config.Config, req *userdata.Request, in libvirtxml.Install, domainXML []byte, serial string) error {
 	if req.VNC {
 		if listen := cfg.VNCListenAddr(); listen == "" {
 			p.Notes = append(p.Notes, "kscloud.vnc=yes ignored: the operator's policy allows no VNC console")
 		} else {
 			pw, err := libvirtxml.NewVNCPassword()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			in.VNC = &libvirtxml.VNC{Listen: listen, Password: pw}
 		}
 	}
-	if inst.ConsoleLogPath != "" {
-		in.SerialLog = inst.ConsoleLogPath
-	} else {
-		in.SerialLog = filepath.Join(dir, SerialLog)
-	}
+	in.SerialLog = serial
 	out, err := libvirtxml.RewriteInstall(domainXML, in)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// A rewrite of an already rewritten file keeps its VNC password.
 	if in.VNC != nil {
@@ -218,12 +229,12 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 	}
 	p.DomainXML = out
 	p.Changed = true
-	p.Mode = mode
+	p.Mode = in.Mode
 	p.Installer = req.Installer
 	p.Cmdline = req.BootParams
 	p.Kernel, p.Initrd, _ = libvirtxml.DirectBoot(out) // out parsed: no error
 	p.ConsoleLog = in.SerialLog
-	return p, nil
+	return nil
 }
 
 // hasParam reports whether the command line has key=… or a bare key.

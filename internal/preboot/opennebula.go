@@ -365,35 +365,9 @@ func decideOneVM(cfg *config.Config, vm *OneVM, domainXML []byte, vmDir, name, n
 	} else if ownKernel == "" {
 		return nil, fmt.Errorf("no kscloud.installer= given and the VM boots no kernel of its own (set OS/KERNEL_DS, or name an installer of the catalog: %s)", strings.Join(cfg.InstallerNames(), ", "))
 	}
-	if req.VNC {
-		if listen := cfg.VNCListenAddr(); listen == "" {
-			p.Notes = append(p.Notes, "kscloud.vnc=yes ignored: the operator's policy allows no VNC console")
-		} else {
-			pw, err := libvirtxml.NewVNCPassword()
-			if err != nil {
-				return nil, err
-			}
-			in.VNC = &libvirtxml.VNC{Listen: listen, Password: pw}
-		}
-	}
-	in.SerialLog = filepath.Join(vmDir, SerialLog)
-	out, err := libvirtxml.RewriteInstall(domainXML, in)
-	if err != nil {
+	if err := p.rewrite(cfg, req, in, domainXML, filepath.Join(vmDir, SerialLog)); err != nil {
 		return nil, err
 	}
-	if in.VNC != nil {
-		if v, ok, err := libvirtxml.VNCGraphics(out); err == nil && ok {
-			in.VNC.Listen, in.VNC.Password = v.Listen, v.Password
-		}
-		p.VNC = &VNCInfo{Listen: in.VNC.Listen, Password: in.VNC.Password}
-	}
-	p.DomainXML = out
-	p.Changed = true
-	p.Mode = mode
-	p.Installer = req.Installer
-	p.Cmdline = req.BootParams
-	p.Kernel, p.Initrd, _ = libvirtxml.DirectBoot(out) // out parsed: no error
-	p.ConsoleLog = in.SerialLog
 	p.Notes = append(p.Notes, "directives from "+where)
 	return p, nil
 }
