@@ -152,10 +152,10 @@ reboot
 		for probeCtx.Err() == nil {
 			time.Sleep(200 * time.Millisecond)
 			bs, _ := st.List()
-			if len(bs) == 0 || bs[0].Values["http.addr"] == "" || bs[0].Values["http.token"] == "" {
+			if len(bs) == 0 || bs[0].Plan == nil || bs[0].Plan.HTTP == nil {
 				continue
 			}
-			addr, tok := bs[0].Values["http.addr"], bs[0].Values["http.token"]
+			addr, tok := bs[0].Plan.HTTP.Addr, bs[0].Plan.HTTP.Token
 			local := &net.TCPAddr{IP: net.ParseIP(subnet + ".1")}
 			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
 				DialContext: (&net.Dialer{LocalAddr: local}).DialContext}}
@@ -219,11 +219,14 @@ reboot
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := b.Values["http.addr"]
+	if b.Plan == nil || b.Plan.HTTP == nil {
+		t.Fatalf("build %s: no HTTP delivery in its plan", b.ID)
+	}
+	addr := b.Plan.HTTP.Addr
 	if h, _, _ := net.SplitHostPort(addr); h != subnet+".1" {
 		t.Fatalf("kickstart server bound %q, want %s.1 only", addr, subnet)
 	}
-	cmdline := b.Values["cmdline"]
+	cmdline := b.Plan.Cmdline
 	if !regexp.MustCompile(`inst\.ks=http://` + regexp.QuoteMeta(addr) + `/[0-9a-f]{64}/ks\.cfg`).MatchString(cmdline) {
 		t.Fatalf("installer command line %q does not fetch from %s", cmdline, addr)
 	}
