@@ -59,6 +59,24 @@ func checkOutput(s string) error {
 	return nil
 }
 
+// parseOutput parses the flags of a command with --output and at most
+// maxArgs arguments: false (exit 2, a usage error, already said on
+// stderr) when they are wrong.
+func parseOutput(fs *flag.FlagSet, args []string, maxArgs int, output *string, stderr io.Writer) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > maxArgs {
+		fs.Usage()
+		return false
+	}
+	if err := checkOutput(*output); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return false
+	}
+	return true
+}
+
 // printJSON prints v indented; a closed stdout loses it, nothing else.
 func printJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
@@ -71,15 +89,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	path := configFlag(fs)
 	print := fs.Bool("print", false, "print the effective configuration as TOML")
 	output := outputFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	if err := checkOutput(*output); err != nil {
-		fmt.Fprintf(stderr, "nchookd check: %v\n", err)
+	if !parseOutput(fs, args, 0, output, stderr) {
 		return 2
 	}
 	if *print && *output == "json" {
@@ -268,15 +278,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "nchookd status: --json is deprecated; use --output json")
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return 2
-	}
-	if err := checkOutput(*output); err != nil {
-		fmt.Fprintf(stderr, "nchookd status: %v\n", err)
+	if !parseOutput(fs, args, 1, output, stderr) {
 		return 2
 	}
 	cfg, err := loadConfig(fs, *path)

@@ -123,15 +123,7 @@ func helpWanted(args []string) bool {
 func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("version", stderr, "[--output text|json]")
 	output := outputFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	if err := checkOutput(*output); err != nil {
-		fmt.Fprintf(stderr, "nchookd version: %v\n", err)
+	if !parseOutput(fs, args, 0, output, stderr) {
 		return 2
 	}
 	if *output == "json" {
