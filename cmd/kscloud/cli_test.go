@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/kscloud/kscloud/internal/consolenote"
 	"github.com/kscloud/kscloud/internal/install"
+	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/test/oneendpoint"
 )
 
@@ -23,23 +22,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 // golden compares got with testdata/NAME.golden (or writes it with -update).
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (new output? go test ./cmd/kscloud -run %s -update)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("%s changed (if on purpose: go test ./cmd/kscloud -run '%s' -update, and say so in the man page):\n--- want\n%s\n--- got\n%s", path, t.Name(), want, got)
-	}
+	testenv.Golden(t, "./cmd/kscloud", "the man page", name, got, *update)
 }
 
 // helpEnv fixes what flag defaults read from the environment.
@@ -242,51 +225,12 @@ func TestOpenNebulaJSON(t *testing.T) {
 	golden(t, "json-status-one", jsonShape(t, cli("status", res.Build)))
 }
 
-// jsonShape reduces a JSON document to its shape: every key, and for each
-// value its type (a list shows its first element's shape), so a golden
-// file pins the keys and types and not the ids and times of one run.
+// jsonShape is testenv.JSONShape; tag names (key:value pairs) are the
+// cloud's, not kscloud's, and may be any case.
 func jsonShape(t *testing.T, doc string) string {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(doc), &v); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, doc)
-	}
-	var shape func(v any) any
-	shape = func(v any) any {
-		switch x := v.(type) {
-		case map[string]any:
-			m := map[string]any{}
-			for k, e := range x {
-				if !snake.MatchString(k) && !strings.Contains(k, ":") { // tag names are the cloud's
-					t.Errorf("key %q is not snake_case", k)
-				}
-				m[k] = shape(e)
-			}
-			return m
-		case []any:
-			if len(x) == 0 {
-				return []any{}
-			}
-			return []any{shape(x[0])}
-		case string:
-			return "string"
-		case float64:
-			return "number"
-		case bool:
-			return "bool"
-		case nil:
-			return nil
-		}
-		return fmt.Sprintf("%T", v)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.Encode(shape(v))
-	return buf.String()
+	return testenv.JSONShape(t, doc, func(k string) bool { return strings.Contains(k, ":") })
 }
-
-var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 
 // TestManPageCommands: kscloud(1) shows every command in its SYNOPSIS and
 // documents the CLI convention (help, version, --output json).

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -17,27 +14,14 @@ import (
 	"github.com/kscloud/kscloud/internal/hook"
 	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/preboot"
+	"github.com/kscloud/kscloud/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (new output? go test ./cmd/nchookd -run %s -update)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("%s changed (if on purpose: go test ./cmd/nchookd -run '%s' -update, and say so in nchookd.8):\n--- want\n%s\n--- got\n%s", path, t.Name(), want, got)
-	}
+	testenv.Golden(t, "./cmd/nchookd", "nchookd.8", name, got, *update)
 }
 
 // TestHelpGolden: -h/--help on stdout with exit 0 for nchookd and every
@@ -139,44 +123,7 @@ func TestCheckJSON(t *testing.T) {
 
 func jsonShape(t *testing.T, doc string) string {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(doc), &v); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, doc)
-	}
-	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
-	var shape func(v any) any
-	shape = func(v any) any {
-		switch x := v.(type) {
-		case map[string]any:
-			m := map[string]any{}
-			for k, e := range x {
-				if !snake.MatchString(k) {
-					t.Errorf("key %q is not snake_case", k)
-				}
-				m[k] = shape(e)
-			}
-			return m
-		case []any:
-			if len(x) == 0 {
-				return []any{}
-			}
-			return []any{shape(x[0])}
-		case string:
-			return "string"
-		case float64:
-			return "number"
-		case bool:
-			return "bool"
-		case nil:
-			return nil
-		}
-		return fmt.Sprintf("%T", v)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.Encode(shape(v))
-	return buf.String()
+	return testenv.JSONShape(t, doc, nil)
 }
 
 // TestManPageCommands: nchookd(8) shows every command in its SYNOPSIS and
