@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -1002,16 +1003,45 @@ func (p *Provider) deleteLaunchVolumes(ctx context.Context, v *vmInfo) {
 
 // TerminateInstance terminates the VM (hard: an installer need not answer
 // ACPI). A DONE VM is already terminated.
+//
+// oned refuses terminate while a VM passes through PROLOG, BOOT, a
+// migration, a hotplug or a save ("Could not terminate VM N, wrong state
+// PROLOG."; research §1): a build cancelled while its installer's images
+// are still being copied must end that VM all the same. So the call is
+// retried until the VM reaches a state terminate takes (bounded by ctx and
+// terminateWithin); a VM found already shutting down is on its way to DONE,
+// which the caller waits for.
 func (p *Provider) TerminateInstance(ctx context.Context, id string) error {
 	n, err := parseID(id, preVM, "instance")
 	if err != nil {
 		return err
 	}
-	if _, err := p.c.callInt(ctx, "one.vm.action", "terminate-hard", n); err != nil {
+	err = wait.Retry(ctx, terminateBackoff, terminateWithin, func(err error) bool { return errors.Is(err, cloud.ErrIncorrectState) },
+		func(ctx context.Context) error {
+			_, err := p.c.callInt(ctx, "one.vm.action", "terminate-hard", n)
+			if err == nil || !errors.Is(err, cloud.ErrIncorrectState) {
+				return err
+			}
+			if v, verr := p.vmInfo(ctx, n); verr == nil {
+				if state, _ := instanceState(v.State, v.LCM); state == cloud.InstanceShuttingDown || state == cloud.InstanceTerminated {
+					return nil
+				}
+			}
+			return err
+		})
+	if err != nil {
 		return fmt.Errorf("instance %s: %w", id, err)
 	}
 	return nil
 }
+
+// How long TerminateInstance waits for a VM to leave a state terminate
+// refuses, and how often it tries: PROLOG copies the VM's images and can
+// take minutes on a real datastore.
+var (
+	terminateWithin  = 15 * time.Minute
+	terminateBackoff = wait.Backoff{Initial: 500 * time.Millisecond, Max: 5 * time.Second}
+)
 
 // ConsoleOutput: OpenNebula has no console-output API (one#618, #2769);
 // an existing VM has none, a missing one is not found.
