@@ -88,7 +88,7 @@ func (f *launchFlags) spec() install.Spec {
 	s := install.Spec{
 		Name: f.name, Kickstart: f.ks, Delivery: f.delivery, Kernel: f.kernel, Initrd: f.initrd, Location: f.location,
 		ImageID: f.image, Catalog: f.catalog, ExtraArgs: f.extraArgs, DiskGiB: f.disk, MemoryMB: f.memory, CPUs: f.cpus,
-		Type: f.itype, Zone: f.zone, KeyName: f.key, VNC: f.vnc,
+		Type: f.itype, Zone: f.zone, KeyName: f.key, VNC: f.vnc, NodeHook: f.nchookd,
 		Timeout: install.Duration{Duration: f.timeout}, Inactivity: install.Duration{Duration: f.inactivity},
 		Architecture: f.architecture, Virtualization: f.virtualization, RootDevice: "/dev/sda1",
 		ImageKernel: f.imageKernel, ImageRamdisk: f.imageRamdisk,
@@ -186,7 +186,7 @@ func prepare(ctx context.Context, f *launchFlags, b *install.Build, p cloud.Prov
 		}
 		pr.one = &opennebula.Workflow{P: op, Status: st.line, Serve: f.one.serve, ServeURL: f.one.serveURL,
 			Kernel: plan.Kernel, Initrd: plan.Initrd, Args: plan.Args, CmdlinePrefix: plan.CmdlinePrefix, Provenance: plan.Provenance,
-			NeedNodeHook: f.nchookd}
+			NeedNodeHook: f.nchookd || b.Spec.NodeHook}
 		if b.Spec.Delivery == "url" {
 			pr.one.KickstartURL = b.Spec.Kickstart
 		} else {

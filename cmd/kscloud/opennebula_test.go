@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -232,5 +233,46 @@ func TestOpenNebulaCLIInstaller(t *testing.T) {
 	code, _, stderr = runCLI(append([]string{"run", "--ks", ks, "--installer", "centos9"}, common...)...)
 	if code != 0 || !strings.Contains(stderr, fmt.Sprintf("installer centos9: kernel img-%d, initrd img-%d", k, i)) || !strings.Contains(stderr, "resumed from its disk") {
 		t.Errorf("run in place --installer centos9: exit %d: %s", code, stderr)
+	}
+}
+
+// TestResumeKeepsNchookd: --nchookd is recorded in the build's spec, and a
+// resumed build relies on nchookd on its hosts whether or not the resume's
+// command line says --nchookd again.
+func TestResumeKeepsNchookd(t *testing.T) {
+	srv := oneendpoint.Start(t, oneendpoint.Options{})
+	p, err := opennebula.New(context.Background(), opennebula.Config{Endpoint: srv.URL(), Session: srv.Session()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &launchFlags{nchookd: true}
+	f.provider = "opennebula"
+	b := install.NewBuild("run", "opennebula", f.spec())
+	b.Plan = &install.Plan{Kernel: "k", Initrd: "i"}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded install.Build
+	if err := json.Unmarshal(raw, &loaded); err != nil || !loaded.Spec.NodeHook || !strings.Contains(string(raw), `"node_hook":true`) {
+		t.Fatalf("record %s: node_hook not kept (%v)", raw, err)
+	}
+	for _, again := range []bool{false, true} {
+		f := &launchFlags{nchookd: again}
+		f.provider, f.stateDir = "opennebula", t.TempDir()
+		pr, err := prepare(context.Background(), f, &loaded, p, "run", newStatus(io.Discard), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pr.one.NeedNodeHook {
+			t.Errorf("resumed with --nchookd=%v: the workflow does not rely on nchookd", again)
+		}
+	}
+	f = &launchFlags{}
+	f.provider, f.stateDir = "opennebula", t.TempDir()
+	plain := install.NewBuild("run", "opennebula", f.spec())
+	plain.Plan = &install.Plan{Kernel: "k", Initrd: "i"}
+	if pr, err := prepare(context.Background(), f, plain, p, "run", newStatus(io.Discard), io.Discard); err != nil || pr.one.NeedNodeHook {
+		t.Errorf("a build without --nchookd relies on nchookd (%v)", err)
 	}
 }

@@ -40,6 +40,9 @@ type Spec struct {
 	Zone      string `json:"zone,omitempty"`
 	KeyName   string `json:"key_name,omitempty"`
 	VNC       bool   `json:"vnc,omitempty"`
+	// NodeHook: the cloud's hosts run nchookd and the kickstart relies on
+	// it (kscloud --nchookd, OpenNebula); a resumed build keeps it.
+	NodeHook bool `json:"node_hook,omitempty"`
 	// Timeout bounds the whole install; Inactivity is the watchdog.
 	Timeout    Duration `json:"timeout"`
 	Inactivity Duration `json:"inactivity"`
