@@ -14,34 +14,14 @@ import (
 	"github.com/kscloud/kscloud/internal/kickstart"
 )
 
-// lintGood is a kickstart with no findings for a bake.
-const lintGood = `#version=RHEL9
-cmdline
-lang en_US.UTF-8
-keyboard us
-timezone UTC --utc
-rootpw --lock
-network --bootproto=dhcp --device=link --activate
-url --url="https://mirror.example/rhel9/BaseOS/x86_64/os/"
-zerombr
-ignoredisk --only-use=vdb
-clearpart --all --initlabel --drives=vdb
-part /boot --size=1024 --fstype=xfs
-part / --size=4096 --grow --fstype=xfs
-bootloader --location=mbr --boot-drive=vdb
-selinux --enforcing
-firstboot --disable
-poweroff
-
-%packages
-@core
-%end
-
-%post
-rm -f /etc/udev/rules.d/70-persistent-net.rules
-restorecon -R /
-%end
-`
+// lintGood is a kickstart with no findings for a bake (internal/kickstart's).
+var lintGood = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "..", "internal", "kickstart", "testdata", "good-bake.ks"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func runLint(r lintRun, inputs ...string) (int, string, string) {
 	var out, errb bytes.Buffer

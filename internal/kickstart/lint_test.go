@@ -8,34 +8,15 @@ import (
 	"testing"
 )
 
-// good is a kickstart that passes every rule in bake mode on RHEL9.
-const good = `#version=RHEL9
-cmdline
-lang en_US.UTF-8
-keyboard us
-timezone UTC --utc
-rootpw --lock
-network --bootproto=dhcp --device=link --activate
-url --url="https://mirror.example/rhel9/BaseOS/x86_64/os/"
-zerombr
-ignoredisk --only-use=vdb
-clearpart --all --initlabel --drives=vdb
-part /boot --size=1024 --fstype=xfs
-part / --size=4096 --grow --fstype=xfs
-bootloader --location=mbr --boot-drive=vdb
-selinux --enforcing
-firstboot --disable
-poweroff
-
-%packages
-@core
-%end
-
-%post
-rm -f /etc/udev/rules.d/70-persistent-net.rules
-restorecon -R /
-%end
-`
+// good is a kickstart that passes every rule in bake mode on RHEL9 (shared
+// with kscloud lint's CLI tests).
+var good = func() string {
+	b, err := os.ReadFile("testdata/good-bake.ks")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func lintText(t *testing.T, text string, opts LintOptions) []Finding {
 	t.Helper()
