@@ -105,8 +105,9 @@ packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned
 	done; done
 	@ls -l build/packages/
 
-test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root (root; the Debian root cached in /var/cache/kscloud-test)
+test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root; portability: glibc floor, static hooks, the binaries in a Debian 11 root (root; the roots cached in /var/cache/kscloud-test)
 	scripts/test-packages.sh
+	scripts/test-compat.sh
 
 fmt: ## gofmt the tree
 	gofmt -w cmd hooks internal
