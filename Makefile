@@ -11,8 +11,16 @@ LIBEXECDIR ?= $(PREFIX)/lib/nchookd
 CC ?= cc
 # The libvirt binding loads libvirt.so.0 at run time (dlopen) and leaves out
 # the LXC, QEMU and admin libraries nothing here calls: the binaries link
-# only libc and load on any libvirt that has the calls they make.
+# only glibc (libc, libpthread, libdl, libresolv) and load on any libvirt
+# that has the calls they make (2.0.0 or newer; README, Requirements).
 GOTAGS ?= $(shell scripts/gotags.sh)
+# The cgo binaries (nchookd, kscloud) are linked against Debian 11's glibc
+# 2.31 (libc6-dev unpacked into a sysroot by scripts/sysroot.sh, cached in
+# /var/cache/kscloud-build): they reference no glibc symbol newer than
+# GLIBC_2.17 and load on CentOS 7 and newer; scripts/test-compat.sh checks
+# it. OLD_GLIBC= (empty) links them against the build machine's glibc.
+OLD_GLIBC ?= 1
+CGO_CC = $(if $(OLD_GLIBC),$$(scripts/sysroot.sh --cc),$(CC))
 # Package version: the tag, else 0.0.0+git<commit date>.<commit> (sorts by date).
 PKG_VERSION ?= $(shell scripts/pkgversion.sh)
 PKG_ARCH ?= $(shell go env GOARCH)
@@ -25,7 +33,7 @@ help: ## show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/nchookd, bin/kscloud, the static Go hooks bin/nchookd-euca-hook, bin/nchookd-one-deploy and bin/nchookd-one-monitor, and the static nc-hooks dispatcher bin/nc-hook
-	go build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
+	cc="$(CGO_CC)" && CC="$$cc" go build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-euca-hook ./hooks/eucalyptus
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-one-deploy ./hooks/opennebula
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/nchookd-one-monitor ./hooks/opennebula/monitor
@@ -80,7 +88,7 @@ install: build ## install binaries, the Eucalyptus hook, the OpenNebula deploy w
 
 packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned in packaging/tools/go.mod)
 	rm -rf build/pkg && mkdir -p build/pkg/bin build/packages
-	go build -trimpath -tags '$(GOTAGS)' -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
+	cc="$(CGO_CC)" && CC="$$cc" go build -trimpath -tags '$(GOTAGS)' -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/ ./cmd/nchookd ./cmd/kscloud
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-euca-hook ./hooks/eucalyptus
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-one-deploy ./hooks/opennebula
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS) -s -w' -o build/pkg/bin/nchookd-one-monitor ./hooks/opennebula/monitor
@@ -97,8 +105,9 @@ packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned
 	done; done
 	@ls -l build/packages/
 
-test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root (root; the Debian root cached in /var/cache/kscloud-test)
+test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root; portability: glibc floor, static hooks, the binaries in a Debian 11 root (root; the roots cached in /var/cache/kscloud-test)
 	scripts/test-packages.sh
+	scripts/test-compat.sh
 
 fmt: ## gofmt the tree
 	gofmt -w cmd hooks internal

@@ -13,6 +13,7 @@ pkgs=(
 	awscli
 	python3
 	debootstrap rpm
+	curl gpgv debian-archive-keyring # scripts/sysroot.sh: the old-glibc sysroot of make packages
 	zsh fish # the completion tests run the scripts in real shells
 )
 missing=()

@@ -21,7 +21,8 @@ go vet ./...
 # timing-sensitive checks (watchdog, stop → final gap) must not compete
 # with each other. Every other package runs in the second lane, and after
 # them the install test of the .deb and .rpm in a debootstrapped Debian
-# root (root; it skips and says so otherwise).
+# root and the portability test (glibc floor, static hooks, the binaries
+# in a Debian 11 root; root; they skip and say so otherwise).
 guest=() other=()
 while read -r pkg dir; do
 	if grep -qs 'testenv\.Libvirt(' "$dir"/*_test.go; then
@@ -39,6 +40,7 @@ start=$(date +%s)
 			make --no-print-directory packages
 		fi
 		scripts/test-packages.sh
+		scripts/test-compat.sh
 	fi
 ) >build/test-other.log 2>&1 &
 other_pid=$!

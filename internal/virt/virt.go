@@ -54,12 +54,17 @@ var ErrNoDomain = errors.New("no such domain")
 var eventLoopOnce sync.Once
 var eventLoopErr error
 
-// startEventLoop registers libvirt's default event implementation once per
-// process and runs it on its own goroutine.
+// startEventLoop checks the libvirt library (checkLibrary), registers
+// libvirt's default event implementation once per process and runs it on
+// its own goroutine.
 func startEventLoop() error {
 	eventLoopOnce.Do(func() {
+		if err := checkLibrary(); err != nil {
+			eventLoopErr = err
+			return
+		}
 		if err := libvirt.EventRegisterDefaultImpl(); err != nil {
-			eventLoopErr = fmt.Errorf("libvirt event loop: %w", err)
+			eventLoopErr = fmt.Errorf("libvirt event loop: %w", loadError(err))
 			return
 		}
 		go func() {
