@@ -59,12 +59,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 			printJSON(stdout, viewImages(imgs))
 			return 0
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCREATED\tBUILD")
-		for _, im := range imgs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", im.ID, im.Name, im.State, im.Created.Format(time.RFC3339), im.Tags[cloud.TagBuild])
-		}
-		tw.Flush()
+		printImages(stdout, imgs)
 	case "show":
 		im, err := p.Image(ctx, pos[1])
 		if err != nil {
@@ -80,14 +75,7 @@ func cmdImages(args []string, stdout, stderr io.Writer) int {
 			printJSON(stdout, map[string]any{"image": viewImage(im), "provenance": prov})
 			return 0
 		}
-		fmt.Fprintf(stdout, "id\t%s\nname\t%s\nstate\t%s\ncreated\t%s\n", im.ID, im.Name, im.State, im.Created.Format(time.RFC3339))
-		if im.Path != "" {
-			fmt.Fprintf(stdout, "path\t%s\n", im.Path)
-		}
-		if im.SnapshotID != "" {
-			fmt.Fprintf(stdout, "snapshot\t%s\n", im.SnapshotID)
-		}
-		fmt.Fprintf(stdout, "description\t%s\n", shown(im.Description))
+		printImage(stdout, im)
 		if m, ok := prov.(map[string]any); ok {
 			keys := make([]string, 0, len(m))
 			for k := range m {
@@ -403,4 +391,30 @@ func cmdUserdata(args []string, stdout, stderr io.Writer) int {
 	}
 	stdout.Write(out)
 	return 0
+}
+
+// printImages is images list's table. Names, states and tags are the
+// cloud's (an OpenNebula image's NAME is any user's text): shown as
+// viewImage makes them safe to print, as the JSON output is.
+func printImages(w io.Writer, imgs []cloud.Image) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCREATED\tBUILD")
+	for _, im := range imgs {
+		v := viewImage(im)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.State, im.Created.Format(time.RFC3339), v.Build)
+	}
+	tw.Flush()
+}
+
+// printImage is images show's lines (safe to print: viewImage).
+func printImage(w io.Writer, im cloud.Image) {
+	v := viewImage(im)
+	fmt.Fprintf(w, "id\t%s\nname\t%s\nstate\t%s\ncreated\t%s\n", v.ID, v.Name, v.State, im.Created.Format(time.RFC3339))
+	if v.Path != "" {
+		fmt.Fprintf(w, "path\t%s\n", shown(v.Path))
+	}
+	if v.SnapshotID != "" {
+		fmt.Fprintf(w, "snapshot\t%s\n", v.SnapshotID)
+	}
+	fmt.Fprintf(w, "description\t%s\n", v.Description)
 }

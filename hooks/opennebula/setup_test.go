@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/kscloud/kscloud/internal/testenv"
 )
 
 const (
@@ -290,4 +294,49 @@ func TestProbeScript(t *testing.T) {
 	if out := run(half); out != "VM = [ ID=\"1\" ]\n" {
 		t.Fatalf("failing half: %q", out)
 	}
+}
+
+// TestSetupOwnersSymlinks: OpenNebula's remotes are oneadmin's, and setup
+// runs as root (the package's postinst). A symlink that user put at the
+// temporary file's name (root's old one was .deploy.nchookd.PID and
+// .nchookd.PID: the PID is setup's, known to a wrapper that execs it)
+// must not make root write, chmod or chown the file it points to.
+func TestSetupOwnersSymlinks(t *testing.T) {
+	testenv.Root(t)
+	f := newFrontend(t, false)
+	probeSrc := mustAbs(t, "nchookd-probe")
+	f.env = append(f.env, "NCHOOKD_ONE_PROBE="+probeSrc)
+	probedir := filepath.Join(f.remotes, "im", "kvm-probes.d", "vm", "monitor")
+	os.MkdirAll(probedir, 0o755)
+	const uid, gid = 65534, 65534 // nobody: the remotes' owner
+	filepath.Walk(f.remotes, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, uid, gid) })
+	// The test's own temporary directories (0700): nobody must reach the
+	// remotes. Not os.TempDir() itself, nor above it.
+	for d := filepath.Dir(f.remotes); strings.HasPrefix(d, filepath.Clean(os.TempDir())+"/"); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	victim := filepath.Join(t.TempDir(), "root-only")
+	os.WriteFile(victim, []byte("root's\n"), 0o600)
+
+	script := fmt.Sprintf(`ln -s %[1]s %[2]s/.deploy.nchookd.$$ && ln -s %[1]s %[3]s/.nchookd.$$ && chown -h %[4]d:%[5]d %[2]s/.deploy.nchookd.$$ %[3]s/.nchookd.$$ && exec ./nchookd-one-setup enable %[6]s`,
+		victim, f.kvm, probedir, uid, gid, f.remotes)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Env = f.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("enable: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "root's\n" {
+		t.Errorf("root-only file written through the symlink: %q", firstLines(string(b)))
+	}
+	if st, err := os.Stat(victim); err != nil || st.Mode().Perm() != 0o600 || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("root-only file's mode or owner changed: %v %v", st.Mode(), st.Sys().(*syscall.Stat_t).Uid)
+	}
+	for _, p := range []string{f.deploy, filepath.Join(probedir, "nchookd")} {
+		st, err := os.Lstat(p)
+		if err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != 0o755 || st.Sys().(*syscall.Stat_t).Uid != uid {
+			t.Errorf("%s: want a regular file 0755 owned by the remotes' owner, got %v %v", p, st.Mode(), err)
+		}
+	}
+	f.expect(t, "wrapper", stockV1)
 }

@@ -61,13 +61,15 @@ func OpenFile(f *os.File) (m *Medium, err error) {
 		}
 	}()
 	defer malformed(p, &err)
-	img, err := iso9660.OpenImage(f)
+	// The descriptors first: the iso9660 package keeps reading them
+	// until one ends the set (a hostile image: never).
+	j, err := jolietRoot(f)
 	if err != nil {
 		return nil, fmt.Errorf("iso %s: not an ISO 9660 image: %w", p, err)
 	}
-	j, err := jolietRoot(f)
+	img, err := iso9660.OpenImage(f)
 	if err != nil {
-		return nil, fmt.Errorf("iso %s: %w", p, err)
+		return nil, fmt.Errorf("iso %s: not an ISO 9660 image: %w", p, err)
 	}
 	return &Medium{path: p, f: f, img: img, joliet: j}, nil
 }
@@ -122,6 +124,11 @@ func (m *Medium) findPrimary(parts []string, fuzzy bool) (_ entry, err error) {
 	for _, part := range parts {
 		if !f.IsDir() {
 			return nil, fmt.Errorf("iso %s: %s: %w", m.path, name, ErrNotFound)
+		}
+		if f.Size() > maxDir {
+			// The iso9660 package reads (and keeps) every record of
+			// the extent the image claims.
+			return nil, fmt.Errorf("iso %s: %s: directory of %d bytes, over %d", m.path, name, f.Size(), maxDir)
 		}
 		kids, err := f.GetChildren()
 		if err != nil {

@@ -48,9 +48,12 @@ const maxDir = 16 << 20
 
 // jolietRoot finds the Joliet supplementary volume descriptor (type 2,
 // escape sequence %/@, %/C or %/E) and returns its root directory, or
-// nil when the medium has none.
+// nil when the medium has none. The descriptor set must end (type 255)
+// within 64 descriptors: the iso9660 package reads and keeps descriptors
+// until one ends it, so OpenFile calls this first.
 func jolietRoot(ra io.ReaderAt) (*jolietFile, error) {
 	buf := make([]byte, sector)
+	var joliet *jolietFile
 	for s := int64(16); s < 16+64; s++ {
 		if _, err := ra.ReadAt(buf, s*sector); err != nil {
 			return nil, err
@@ -60,10 +63,10 @@ func jolietRoot(ra io.ReaderAt) (*jolietFile, error) {
 		}
 		switch buf[0] {
 		case 255: // terminator
-			return nil, nil
+			return joliet, nil
 		case 2:
 			esc := buf[88:120]
-			if !bytes.Contains(esc, []byte("%/@")) && !bytes.Contains(esc, []byte("%/C")) && !bytes.Contains(esc, []byte("%/E")) {
+			if joliet != nil || !bytes.Contains(esc, []byte("%/@")) && !bytes.Contains(esc, []byte("%/C")) && !bytes.Contains(esc, []byte("%/E")) {
 				continue
 			}
 			f, err := parseRecord(ra, buf[156:190])
@@ -73,10 +76,10 @@ func jolietRoot(ra io.ReaderAt) (*jolietFile, error) {
 			if !f.dir {
 				return nil, errors.New("joliet root is not a directory")
 			}
-			return f, nil
+			joliet = f
 		}
 	}
-	return nil, nil
+	return nil, errors.New("no volume descriptor set terminator in the first 64 descriptors")
 }
 
 // parseRecord reads one directory record (its length byte first).
