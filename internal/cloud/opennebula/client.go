@@ -107,9 +107,12 @@ func (c *client) call(ctx context.Context, method string, args ...any) (any, err
 		return nil, fmt.Errorf("opennebula %s: %w", c.url, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(maxReply)+1))
 	if err != nil {
 		return nil, fmt.Errorf("opennebula %s: reading the reply to %s: %w", c.url, method, err)
+	}
+	if len(data) > maxReply {
+		return nil, fmt.Errorf("opennebula %s: the reply to %s is over %d MiB: not read", c.url, method, maxReply>>20)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("opennebula %s: %s answered HTTP %s", c.url, method, resp.Status)
@@ -151,6 +154,10 @@ func (c *client) call(ctx context.Context, method string, args ...any) (any, err
 	return nil, e
 }
 
+// maxReply bounds what is read of one XML-RPC reply: a real
+// one.vmpool.infoextended of a large cloud is big, but not this big.
+var maxReply = 256 << 20
+
 // callInt runs a call whose success value is an id.
 func (c *client) callInt(ctx context.Context, method string, args ...any) (int, error) {
 	v, err := c.call(ctx, method, args...)
@@ -160,6 +167,9 @@ func (c *client) callInt(ctx context.Context, method string, args ...any) (int, 
 	n, ok := v.(int64)
 	if !ok {
 		return 0, fmt.Errorf("opennebula %s: %s returned %T, want an id", c.url, method, v)
+	}
+	if n < 0 || int64(int(n)) != n {
+		return 0, fmt.Errorf("opennebula %s: %s returned id %d: oned's ids are never negative", c.url, method, n)
 	}
 	return int(n), nil
 }

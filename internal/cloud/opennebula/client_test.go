@@ -175,3 +175,30 @@ func TestSanitizeName(t *testing.T) {
 		t.Errorf("sanitizeName: %q", got)
 	}
 }
+
+// TestHostileReplies: a reply over the size bound, or an id oned never
+// gives (negative), is one error naming what was wrong, not a mangled id.
+func TestHostileReplies(t *testing.T) {
+	ctx := context.Background()
+	negID := strings.Replace(okReply, "<value><string>&lt;VM&gt;&lt;ID&gt;7&lt;/ID&gt;&lt;/VM&gt;</string></value>", "<value><i4>-5</i4></value>", 1)
+	if n, err := replying(t, negID, 200, nil).callInt(ctx, "one.vm.allocate", "x"); err == nil || !strings.Contains(err.Error(), "returned id -5") {
+		t.Errorf("negative id from allocate: %d, %v", n, err)
+	}
+	var pool imagePool
+	if err := decode("image pool", "<IMAGE_POOL><IMAGE><ID>3</ID></IMAGE><IMAGE><ID>-5</ID></IMAGE></IMAGE_POOL>", &pool); err == nil || !strings.Contains(err.Error(), "ID -5") {
+		t.Errorf("negative id in a pool: %v", err)
+	}
+	var vms vmPool
+	if err := decode("VM pool", "<VM_POOL><VM><ID>3</ID></VM></VM_POOL>", &vms); err != nil || len(vms.VMs) != 1 {
+		t.Errorf("a good pool: %+v, %v", vms, err)
+	}
+	defer func(n int) { maxReply = n }(maxReply)
+	maxReply = len(okReply) - 1
+	if _, err := replying(t, okReply, 200, nil).callString(ctx, "one.vm.info", 7); err == nil || !strings.Contains(err.Error(), "is over") {
+		t.Errorf("reply over the bound: %v", err)
+	}
+	maxReply = len(okReply)
+	if _, err := replying(t, okReply, 200, nil).callString(ctx, "one.vm.info", 7); err != nil {
+		t.Errorf("reply of exactly the bound: %v", err)
+	}
+}

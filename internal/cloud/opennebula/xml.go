@@ -113,7 +113,44 @@ func decode(what, s string, v any) error {
 	if err := xml.Unmarshal([]byte(s), v); err != nil {
 		return fmt.Errorf("opennebula: %s: bad XML from oned: %w", what, err)
 	}
+	if id, ok := negativeID(v); ok {
+		return fmt.Errorf("opennebula: %s: bad XML from oned: ID %d (oned's ids are never negative)", what, id)
+	}
 	return nil
+}
+
+// negativeID finds an object id below 0 in a decoded answer: kscloud would
+// name it vm--5 or img--5, which no later command accepts.
+func negativeID(v any) (int, bool) {
+	var ids []int
+	switch v := v.(type) {
+	case *vmInfo:
+		ids = append(ids, v.ID)
+	case *vmPool:
+		for _, vm := range v.VMs {
+			ids = append(ids, vm.ID)
+		}
+	case *imageInfo:
+		ids = append(append(ids, v.ID, v.Datastore), v.VMs...)
+	case *imagePool:
+		for _, im := range v.Images {
+			ids = append(append(ids, im.ID, im.Datastore), im.VMs...)
+		}
+	case *dsPool:
+		for _, d := range v.DS {
+			ids = append(ids, d.ID)
+		}
+	case *vnPool:
+		for _, n := range v.VNets {
+			ids = append(ids, n.ID)
+		}
+	}
+	for _, id := range ids {
+		if id < 0 {
+			return id, true
+		}
+	}
+	return 0, false
 }
 
 // tmpl builds a template in OpenNebula's XML syntax (no quoting pitfalls).
