@@ -13,6 +13,7 @@ pkgs=(
 	awscli
 	python3
 	debootstrap rpm
+	systemd-container iproute2 # scripts/test-systemd.sh: systemd-nspawn boots the Debian root; ip in its network namespace
 	zsh fish # the completion tests run the scripts in real shells
 )
 missing=()

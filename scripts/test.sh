@@ -21,7 +21,8 @@ go vet ./...
 # timing-sensitive checks (watchdog, stop → final gap) must not compete
 # with each other. Every other package runs in the second lane, and after
 # them the install test of the .deb and .rpm in a debootstrapped Debian
-# root (root; it skips and says so otherwise).
+# root and the packaged nchookd.service under a real systemd booted in that
+# root (root; they skip and say so otherwise).
 guest=() other=()
 while read -r pkg dir; do
 	if grep -qs 'testenv\.Libvirt(' "$dir"/*_test.go; then
@@ -38,7 +39,10 @@ start=$(date +%s)
 		if [ "$(id -u)" -eq 0 ]; then
 			make --no-print-directory packages
 		fi
-		scripts/test-packages.sh
+		rc=0
+		scripts/test-packages.sh || rc=$?
+		scripts/test-systemd.sh || rc=$?
+		exit "$rc"
 	fi
 ) >build/test-other.log 2>&1 &
 other_pid=$!
