@@ -49,6 +49,8 @@ cleanup() {
 		kill "$nspawn_pid" 2>/dev/null || true
 		for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$nspawn_pid" 2>/dev/null || true
+		# the container's init: its PID namespace (every process in it) ends with it
+		[ -n "$leader" ] && kill -9 "$leader" 2>/dev/null
 		wait "$nspawn_pid" 2>/dev/null || true
 	fi
 	for m in proc; do mountpoint -q "$R/$m" && umount -l "$R/$m"; done
