@@ -42,7 +42,8 @@ need() {
 [ "$(id -u)" -eq 0 ] || need "needs root (debootstrap, chroot, systemd-nspawn)"
 command -v systemd-nspawn >/dev/null || need "needs systemd-nspawn (apt-get install systemd-container; scripts/deps.sh does)"
 start=$(date +%s)
-deb_n=$(ls build/packages/nchookd_*.deb)
+deb_n=$(ls build/packages/nchookd_*.deb 2>/dev/null) ||
+	{ echo "test-systemd: FAIL: no build/packages/nchookd_*.deb (make packages)" >&2; exit 1; }
 work=build/systemdtest
 R=$work/root
 fails=0
@@ -106,7 +107,9 @@ in_root chown -R eucalyptus:eucalyptus /var/lib/eucalyptus/instances/work
 in_root chmod -R go-w /var/lib/eucalyptus/instances/work
 
 # ---- boot ----
-# --register=no --keep-unit: no machined or systemd on the host to ask.
+# --register=no --keep-unit: no machined or systemd on the host to ask;
+# --machine: a name of this run's own (nspawn keeps per-name state in
+# /run/systemd/nspawn), so that runs in other clones do not meet.
 # --system-call-filter=bpf: nspawn's own seccomp filter refuses bpf(),
 # without which the container's systemd has no BPF firewall (IPAddressDeny=)
 # and no BPF device policy (PrivateDevices=); it says so only at debug level.
@@ -125,7 +128,7 @@ else
 fi
 t0=$(date +%s)
 systemd-nspawn --quiet --register=no --keep-unit --private-network --console=pipe --system-call-filter=bpf $host_libvirt \
-	-D "$R" -b </dev/null >"$work/nspawn.log" 2>&1 &
+	--machine="nchookd-test-$$" -D "$R" -b </dev/null >"$work/nspawn.log" 2>&1 &
 nspawn_pid=$!
 for _ in $(seq 100); do
 	leader=$(pgrep -P "$nspawn_pid" -x systemd || true)
