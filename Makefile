@@ -27,7 +27,7 @@ PKG_ARCH ?= $(shell go env GOARCH)
 # A packaged binary's --version is its package's version.
 PKG_LDFLAGS = -X main.version=$(PKG_VERSION)
 
-.PHONY: help demo build test e2e bench test-installer install packages test-packages clean fmt
+.PHONY: help demo build test e2e bench test-installer install packages test-packages test-systemd clean fmt
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ packages: ## build/packages/: nchookd and kscloud as .deb and .rpm (nfpm, pinned
 test-packages: packages ## install test: the .deb and .rpm into a debootstrapped Debian root; portability: glibc floor, static hooks, the binaries in a Debian 11 root (root; the roots cached in /var/cache/kscloud-test)
 	scripts/test-packages.sh
 	scripts/test-compat.sh
+
+test-systemd: packages ## the packaged nchookd.service under a real systemd: the .deb in the Debian root booted with systemd-nspawn (root); systemd-analyze security, the hook served by the sandboxed daemon
+	scripts/test-systemd.sh
 
 fmt: ## gofmt the tree
 	gofmt -w cmd hooks internal

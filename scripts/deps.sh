@@ -14,6 +14,7 @@ pkgs=(
 	python3
 	debootstrap rpm
 	curl gpgv debian-archive-keyring # scripts/sysroot.sh: the old-glibc sysroot of make packages
+	systemd-container iproute2 # scripts/test-systemd.sh: systemd-nspawn boots the Debian root; ip in its network namespace
 	zsh fish # the completion tests run the scripts in real shells
 )
 missing=()

@@ -13,6 +13,8 @@
 # Not applied here (they need systemd's seccomp/BPF/namespace setup):
 # SystemCallFilter, RestrictAddressFamilies, IPAddressDeny, PrivateTmp,
 # PrivateDevices, Protect{Kernel*,Clock,Hostname,ControlGroups}, ProtectProc.
+# scripts/test-systemd.sh runs the packaged unit itself, all of it applied,
+# under systemd booted in a container (no QEMU guests there).
 set -euo pipefail
 rw=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do

@@ -9,9 +9,7 @@
 #         in place (dpkg diversion; a rename with rpm) and out again.
 #   .rpm: the same with the host's rpm --root (--nodeps: the root's libvirt
 #         is a dpkg package the rpm database does not know), rpm -U, rpm -e.
-# The bootstrapped root is cached as /var/cache/kscloud-test/debroot-bookworm.tar
-# (KSCLOUD_DEBROOT_CACHE; outside the clone, so that later clones on the same
-# machine reuse it; delete it to refresh); a fresh copy is unpacked for every run.
+# The root is a fresh copy of the cached bootstrapped one (scripts/debroot.sh).
 # Needs root; off CI it skips without root, in CI (CI set) it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +25,6 @@ start=$(date +%s)
 pkgdir=build/packages
 deb_n=$(ls $pkgdir/nchookd_*.deb) deb_k=$(ls $pkgdir/kscloud_*.deb)
 rpm_n=$(ls $pkgdir/nchookd-*.rpm) rpm_k=$(ls $pkgdir/kscloud-*.rpm)
-cache=${KSCLOUD_DEBROOT_CACHE:-/var/cache/kscloud-test/debroot-bookworm.tar}
-mkdir -p "$(dirname "$cache")"
 work=build/pkgtest
 R=$work/root
 fails=0
@@ -43,30 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mirror() {
-	local m=
-	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-		m=$(awk '$1 == "URIs:" {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-	fi
-	if [ -z "$m" ] && [ -r /etc/apt/sources.list ]; then
-		m=$(awk '$1 == "deb" && $3 ~ /^bookworm/ {print $2; exit}' /etc/apt/sources.list)
-	fi
-	echo "${m:-http://deb.debian.org/debian}"
-}
-
-if [ ! -s "$cache" ]; then
-	echo "test-packages: debootstrap bookworm (minbase + systemd, libvirt0) into $work/seed; cached in $cache" >&2
-	rm -rf "$work/seed"
-	mkdir -p "$work"
-	debootstrap --variant=minbase --include=systemd,libvirt0,passwd bookworm "$work/seed" "$(mirror)" >"$work/debootstrap.log" 2>&1 ||
-		{ tail -20 "$work/debootstrap.log" >&2; exit 1; }
-	in_seed() { chroot "$work/seed" "$@"; }
-	in_seed apt-get clean
-	tar -C "$work/seed" --numeric-owner -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
-	rm -rf "$work/seed"
-fi
-rm -rf "$R" && mkdir -p "$R"
-tar -C "$R" --numeric-owner -xf "$cache"
+scripts/debroot.sh "$R"
 mount -t proc proc "$R/proc"
 mkdir -p "$R/tmp/pkgs"
 cp "$deb_n" "$deb_k" "$rpm_n" "$rpm_k" "$R/tmp/pkgs/"

@@ -21,7 +21,8 @@ go vet ./...
 # timing-sensitive checks (watchdog, stop → final gap) must not compete
 # with each other. Every other package runs in the second lane, and after
 # them the install test of the .deb and .rpm in a debootstrapped Debian
-# root and the portability test (glibc floor, static hooks, the binaries
+# root, the packaged nchookd.service under a real systemd booted in that
+# root, and the portability test (glibc floor, static hooks, the binaries
 # in a Debian 11 root; root; they skip and say so otherwise).
 guest=() other=()
 while read -r pkg dir; do
@@ -39,8 +40,11 @@ start=$(date +%s)
 		if [ "$(id -u)" -eq 0 ]; then
 			make --no-print-directory packages
 		fi
-		scripts/test-packages.sh
-		scripts/test-compat.sh
+		rc=0
+		scripts/test-packages.sh || rc=$?
+		scripts/test-systemd.sh || rc=$?
+		scripts/test-compat.sh || rc=$?
+		exit "$rc"
 	fi
 ) >build/test-other.log 2>&1 &
 other_pid=$!

@@ -122,7 +122,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, cfgPath st
 	} else {
 		log.Info("libvirt.uri is empty: rewriting launches only, not following installs")
 	}
-	go watchConfig(ctx, log, srv, cfgPath, m)
+	// SIGHUP (ExecReload= of nchookd.service) reloads the configuration;
+	// caught from here on, before READY, so that no reload kills the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go watchConfig(ctx, log, srv, cfgPath, m, hup)
 	go watchdog(ctx, log, ln.Addr().String())
 	n := len(store.List())
 	log.Info("nchookd serving", "socket", cfg.Hook.Socket, "activated", activated, "installs", n, "config", cfg.Path)
@@ -220,20 +225,24 @@ func listen(cfg *config.Config) (net.Listener, bool, error) {
 	return ln, false, nil
 }
 
-// watchConfig reloads the configuration when its file changes. It watches
-// the directory (editors and config management replace files by rename).
-// A file that does not validate is refused; the previous one stays.
-func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string, m *metrics.Daemon) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		log.Warn("config reload disabled", "err", err)
-		return
-	}
-	defer w.Close()
-	dir := filepath.Dir(path)
-	if err := w.Add(dir); err != nil {
-		log.Warn("config reload disabled", "dir", dir, "err", err)
-		return
+// watchConfig reloads the configuration when its file changes and on
+// SIGHUP (systemctl reload). It watches the directory (editors and config
+// management replace files by rename). A file that does not validate is
+// refused; the previous one stays.
+func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string, m *metrics.Daemon, hup <-chan os.Signal) {
+	// Without a watcher (its channels nil) SIGHUP still reloads.
+	var events <-chan fsnotify.Event
+	var watchErrs <-chan error
+	if w, err := fsnotify.NewWatcher(); err != nil {
+		log.Warn("config reload on change disabled (SIGHUP still reloads)", "err", err)
+	} else {
+		defer w.Close()
+		dir := filepath.Dir(path)
+		if err := w.Add(dir); err != nil {
+			log.Warn("config reload on change disabled (SIGHUP still reloads)", "dir", dir, "err", err)
+		} else {
+			events, watchErrs = w.Events, w.Errors
+		}
 	}
 	var timer *time.Timer
 	reload := make(chan struct{}, 1)
@@ -241,7 +250,12 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-w.Events:
+		case <-hup:
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		case ev, ok := <-events:
 			if !ok {
 				return
 			}
@@ -258,7 +272,7 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 				default:
 				}
 			})
-		case err, ok := <-w.Errors:
+		case err, ok := <-watchErrs:
 			if !ok {
 				return
 			}
