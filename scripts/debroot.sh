@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# debroot.sh DIR: a fresh minimal Debian bookworm root in DIR (emptied first)
-# as a node has it (debootstrap --variant=minbase with systemd, libvirt0,
-# passwd), for the package and systemd tests (scripts/test-packages.sh,
-# scripts/test-systemd.sh). The bootstrapped root is cached as
-# /var/cache/kscloud-test/debroot-bookworm.tar (KSCLOUD_DEBROOT_CACHE;
-# outside the clone, so that later clones on the same machine reuse it;
-# delete it to refresh); every call unpacks a fresh copy. Root only.
+# debroot.sh [--suite bookworm|bullseye] DIR: a fresh minimal Debian root in
+# DIR (emptied first), for the package, systemd and portability tests
+# (scripts/test-packages.sh, scripts/test-systemd.sh, scripts/test-compat.sh).
+#   bookworm (default): as a node has it (debootstrap --variant=minbase with
+#            systemd, libvirt0, passwd); cached as
+#            /var/cache/kscloud-test/debroot-bookworm.tar (KSCLOUD_DEBROOT_CACHE)
+#   bullseye: glibc 2.31 and libvirt 7.0, minbase with libvirt0, no docs or
+#            locales; cached as /var/cache/kscloud-test/debroot-bullseye.tar.zst
+#            (KSCLOUD_OLDROOT_CACHE)
+# The caches are outside the clone, so that later clones on the same machine
+# reuse them (delete one to refresh); every call unpacks a fresh copy.
+# debroot.sh --mirror prints the Debian mirror this machine's apt uses (also
+# scripts/sysroot.sh's). Root only (but for --mirror).
 set -euo pipefail
-[ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: debroot.sh DIR" >&2; exit 2; }
-dest=$1
-cache=${KSCLOUD_DEBROOT_CACHE:-/var/cache/kscloud-test/debroot-bookworm.tar}
-mkdir -p "$(dirname "$cache")"
 
 mirror() {
 	local m=
@@ -23,15 +25,40 @@ mirror() {
 	echo "${m:-http://deb.debian.org/debian}"
 }
 
+usage() { echo "usage: debroot.sh [--suite bookworm|bullseye] DIR | debroot.sh --mirror" >&2; exit 2; }
+suite=bookworm
+case "${1:-}" in
+--mirror) [ $# -eq 1 ] || usage; mirror; exit 0 ;;
+--suite) [ $# -ge 2 ] || usage; suite=$2; shift 2 ;;
+esac
+[ $# -eq 1 ] && [ -n "$1" ] || usage
+dest=$1
+case "$suite" in
+bookworm)
+	cache=${KSCLOUD_DEBROOT_CACHE:-/var/cache/kscloud-test/debroot-bookworm.tar}
+	include=systemd,libvirt0,passwd tarz=()
+	;;
+bullseye)
+	cache=${KSCLOUD_OLDROOT_CACHE:-/var/cache/kscloud-test/debroot-bullseye.tar.zst}
+	include=libvirt0 tarz=(--zstd)
+	;;
+*) echo "debroot: suite $suite: not one of bookworm, bullseye" >&2; exit 2 ;;
+esac
+mkdir -p "$(dirname "$cache")"
+
 if [ ! -s "$cache" ]; then
 	seed=$dest.seed
-	echo "debroot: debootstrap bookworm (minbase + systemd, libvirt0) into $seed; cached in $cache" >&2
+	echo "debroot: debootstrap $suite (minbase + $include) into $seed; cached in $cache" >&2
 	rm -rf "$seed"
 	mkdir -p "$seed"
-	debootstrap --variant=minbase --include=systemd,libvirt0,passwd bookworm "$seed" "$(mirror)" >"$seed.log" 2>&1 ||
+	debootstrap --variant=minbase --include="$include" "$suite" "$seed" "$(mirror)" >"$seed.log" 2>&1 ||
 		{ tail -20 "$seed.log" >&2; echo "debroot: debootstrap failed (whole log: $seed.log)" >&2; exit 1; }
 	chroot "$seed" apt-get clean
-	tar -C "$seed" --numeric-owner -cf "$cache.tmp.$$" . && mv "$cache.tmp.$$" "$cache"
+	if [ "$suite" = bullseye ]; then
+		# Only running binaries and dpkg -i there: no package lists, docs, locales.
+		rm -rf "$seed"/var/lib/apt/lists/* "$seed"/usr/share/{doc,man,info,locale}/*
+	fi
+	tar -C "$seed" --numeric-owner "${tarz[@]}" -cf "$cache.tmp.$$" . && mv "$cache.tmp.$$" "$cache"
 	rm -rf "$seed" "$seed.log"
 fi
 # Never empty a root something is still mounted in (rm -rf crosses mounts).
@@ -40,4 +67,4 @@ if [ -d "$dest" ] && awk -v d="$(realpath "$dest")/" 'index($2, d) == 1 {f = 1} 
 	exit 1
 fi
 rm -rf "$dest" && mkdir -p "$dest"
-tar -C "$dest" --numeric-owner -xf "$cache"
+tar -C "$dest" --numeric-owner "${tarz[@]}" -xf "$cache"

@@ -64,17 +64,7 @@ if [ -s "$root/.complete" ]; then
 	exit 0
 fi
 
-mirror() {
-	local m=
-	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-		m=$(awk '$1 == "URIs:" {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-	fi
-	if [ -z "$m" ] && [ -r /etc/apt/sources.list ]; then
-		m=$(awk '$1 == "deb" && $3 ~ /^bookworm/ {print $2; exit}' /etc/apt/sources.list)
-	fi
-	echo "${m:-http://deb.debian.org/debian}"
-}
-mirror=${KSCLOUD_SYSROOT_MIRROR:-$(mirror)}
+mirror=${KSCLOUD_SYSROOT_MIRROR:-$("$(dirname "$0")"/debroot.sh --mirror)}
 die() {
 	echo "sysroot: $*" >&2
 	exit 1

@@ -66,8 +66,6 @@ if [ "$(id -u)" -ne 0 ]; then
 	[ "$fails" -eq 0 ]
 	exit
 fi
-cache=${KSCLOUD_OLDROOT_CACHE:-/var/cache/kscloud-test/debroot-bullseye.tar.zst}
-mkdir -p "$(dirname "$cache")"
 work=build/compattest
 R=$work/root
 cleanup() {
@@ -76,30 +74,7 @@ cleanup() {
 	true
 }
 trap cleanup EXIT
-mirror() {
-	local m=
-	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-		m=$(awk '$1 == "URIs:" {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-	fi
-	if [ -z "$m" ] && [ -r /etc/apt/sources.list ]; then
-		m=$(awk '$1 == "deb" && $3 ~ /^bookworm/ {print $2; exit}' /etc/apt/sources.list)
-	fi
-	echo "${m:-http://deb.debian.org/debian}"
-}
-if [ ! -s "$cache" ]; then
-	echo "test-compat: debootstrap bullseye (minbase, libvirt0) into $work/seed; cached in $cache" >&2
-	rm -rf "$work/seed"
-	mkdir -p "$work"
-	debootstrap --variant=minbase --include=libvirt0 bullseye "$work/seed" "$(mirror)" >"$work/debootstrap.log" 2>&1 ||
-		{ tail -20 "$work/debootstrap.log" >&2; exit 1; }
-	chroot "$work/seed" apt-get clean
-	# Only running binaries and dpkg -i here: no package lists, docs, locales.
-	rm -rf "$work/seed"/var/lib/apt/lists/* "$work/seed"/usr/share/{doc,man,info,locale}/*
-	tar -C "$work/seed" --numeric-owner --zstd -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
-	rm -rf "$work/seed"
-fi
-rm -rf "$R" && mkdir -p "$R"
-tar -C "$R" --numeric-owner --zstd -xf "$cache"
+scripts/debroot.sh --suite bullseye "$R"
 mount -t proc proc "$R/proc"
 in_root() { chroot "$R" "$@"; }
 echo "test-compat: in $(in_root sh -c '. /etc/os-release; echo "$PRETTY_NAME"'): glibc $(in_root dpkg-query -W -f='${Version}' libc6), libvirt0 $(in_root dpkg-query -W -f='${Version}' libvirt0)" >&2
