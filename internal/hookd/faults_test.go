@@ -234,11 +234,7 @@ func dialAs(sock string, uid int) (net.Conn, error) {
 func TestPeerCheckedBeforeRead(t *testing.T) {
 	testenv.Root(t)
 	sock, _, _ := startServer(t, nil)
-	for d := filepath.Dir(sock); d != "/"; d = filepath.Dir(d) {
-		if st, err := os.Stat(d); err == nil {
-			os.Chmod(d, st.Mode().Perm()|0o005)
-		}
-	}
+	testenv.OpenAncestors(t, sock)
 	os.Chmod(sock, 0o777)
 	c, err := dialAs(sock, 65534)
 	if err != nil {

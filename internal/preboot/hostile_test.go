@@ -211,11 +211,7 @@ func TestInstanceDirSymlinkRefused(t *testing.T) {
 func chownTree(t *testing.T, root string, uid, gid int) {
 	t.Helper()
 	filepath.Walk(root, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, uid, gid) })
-	for d := filepath.Dir(root); d != "/"; d = filepath.Dir(d) {
-		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o005 != 0o005 {
-			os.Chmod(d, st.Mode().Perm()|0o005)
-		}
-	}
+	testenv.OpenAncestors(t, root)
 }
 
 // The finding: a ramdisk naming a root-only file plus an inline kickstart

@@ -4,7 +4,9 @@
 package testenv
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -37,4 +39,23 @@ func Root(t testing.TB) {
 		t.Fatal("needs root in CI: run the tests with 'make test' as root")
 	}
 	t.Skip("needs root (file owners, another user's credentials): run 'make test' as root")
+}
+
+// OpenAncestors lets every user traverse and list the directories above
+// path (t.TempDir's are 0700), as a cloud's instances root is, so that a
+// test can act as another user below them. A directory that already allows
+// it is left alone, and no other mode bit changes: /tmp keeps its sticky
+// bit (a chmod to Perm()|0o005 once left the machine's /tmp 0777).
+func OpenAncestors(t testing.TB, path string) {
+	t.Helper()
+	for d := filepath.Dir(path); d != "/" && d != "."; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil || st.Mode().Perm()&0o005 == 0o005 {
+			continue
+		}
+		keep := st.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeSetgid | fs.ModeSetuid)
+		if err := os.Chmod(d, keep|0o005); err != nil {
+			t.Fatalf("opening %s to every user: %v", d, err)
+		}
+	}
 }
