@@ -136,18 +136,14 @@ func decide(cfg *config.Config, inst *euca.Instance, domainXML []byte, dir strin
 		return p, nil
 	}
 	mode := string(req.Mode)
-	if !cfg.AllowsMode(mode) {
-		return nil, fmt.Errorf("kscloud.mode=%s: %w (allowed: %s)", mode, ErrPolicy, strings.Join(cfg.Policy.Modes, ", "))
+	if err := allowMode(cfg, mode); err != nil {
+		return nil, err
 	}
 	in := libvirtxml.Install{Cmdline: req.BootParams, Mode: mode, Installer: req.Installer}
 	if req.Installer != "" {
-		entry, ok := cfg.Installer[req.Installer]
-		if !ok {
-			have := strings.Join(cfg.InstallerNames(), ", ")
-			if have == "" {
-				have = "none"
-			}
-			return nil, fmt.Errorf("installer %q is not in the operator's catalog (catalog: %s)", req.Installer, have)
+		entry, err := catalogEntry(cfg, req.Installer)
+		if err != nil {
+			return nil, err
 		}
 		in.Kernel, in.Initrd = entry.Kernel, entry.Initrd
 		if entry.Cmdline != "" {
@@ -235,6 +231,28 @@ func (p *Plan) rewrite(cfg *config.Config, req *userdata.Request, in libvirtxml.
 	p.Kernel, p.Initrd, _ = libvirtxml.DirectBoot(out) // out parsed: no error
 	p.ConsoleLog = in.SerialLog
 	return nil
+}
+
+// allowMode refuses a kscloud.mode= the operator's policy does not allow.
+func allowMode(cfg *config.Config, mode string) error {
+	if !cfg.AllowsMode(mode) {
+		return fmt.Errorf("kscloud.mode=%s: %w (allowed: %s)", mode, ErrPolicy, strings.Join(cfg.Policy.Modes, ", "))
+	}
+	return nil
+}
+
+// catalogEntry is the operator's catalog entry of a kscloud.installer=
+// name, or an error naming the catalog's entries.
+func catalogEntry(cfg *config.Config, name string) (config.Installer, error) {
+	entry, ok := cfg.Installer[name]
+	if !ok {
+		have := strings.Join(cfg.InstallerNames(), ", ")
+		if have == "" {
+			have = "none"
+		}
+		return config.Installer{}, fmt.Errorf("installer %q is not in the operator's catalog (catalog: %s)", name, have)
+	}
+	return entry, nil
 }
 
 // hasParam reports whether the command line has key=… or a bare key.

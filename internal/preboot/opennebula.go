@@ -331,8 +331,8 @@ func decideOneVM(cfg *config.Config, vm *OneVM, domainXML []byte, vmDir, name, n
 		return nil, fmt.Errorf("%s: an inline kickstart (text/x-kickstart) is not supported on OpenNebula: pass it in CONTEXT FILES_DS (inst.ks=hd:LABEL=CONTEXT:/NAME) or by URL", where)
 	}
 	mode := string(req.Mode)
-	if !cfg.AllowsMode(mode) {
-		return nil, fmt.Errorf("kscloud.mode=%s: %w (allowed: %s)", mode, ErrPolicy, strings.Join(cfg.Policy.Modes, ", "))
+	if err := allowMode(cfg, mode); err != nil {
+		return nil, err
 	}
 	// OpenNebula writes several <devices> (the guest agent's channel,
 	// Q35 controllers): one list for the rewrite.
@@ -348,13 +348,9 @@ func decideOneVM(cfg *config.Config, vm *OneVM, domainXML []byte, vmDir, name, n
 		in.Cmdline, _ = libvirtxml.KernelCmdline(domainXML) // parsed above by MergeDevices
 	}
 	if req.Installer != "" {
-		entry, ok := cfg.Installer[req.Installer]
-		if !ok {
-			have := strings.Join(cfg.InstallerNames(), ", ")
-			if have == "" {
-				have = "none"
-			}
-			return nil, fmt.Errorf("installer %q is not in the operator's catalog (catalog: %s)", req.Installer, have)
+		entry, err := catalogEntry(cfg, req.Installer)
+		if err != nil {
+			return nil, err
 		}
 		in.Kernel, in.Initrd = entry.Kernel, entry.Initrd
 		if entry.Cmdline != "" && req.HasBootParams {
