@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/kscloud/kscloud/internal/atomicfile"
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/libvirtxml"
@@ -169,27 +169,12 @@ func hostArg(args []string) string {
 // readVMXML reads vm.xml: a regular file (not followed when a symlink),
 // bounded in size.
 func readVMXML(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s is a symbolic link", path)
-		}
-		return nil, err
+	b, err := atomicfile.ReadRegular(path, preboot.MaxOneVMXML)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link", path)
 	}
-	defer f.Close()
-	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, preboot.MaxOneVMXML+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > preboot.MaxOneVMXML {
-		return nil, fmt.Errorf("%s is over %d bytes", path, preboot.MaxOneVMXML)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("%s is empty", path)
