@@ -30,13 +30,22 @@ var fast = ec2endpoint.Delays{
 
 var fastWait = wait.Waiter{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 
+// provider is a client of srv that makes each call once: a test of the
+// API's answers sees exactly what the endpoint said, never a retry's.
 func provider(t *testing.T, srv *ec2endpoint.Server, sig, secret string) *ec2.Provider {
+	t.Helper()
+	return providerAttempts(t, srv, sig, secret, 1)
+}
+
+// providerAttempts is provider with the SDK's retries of one call bounded
+// by attempts (0: the SDK's default, 3, as kscloud runs it).
+func providerAttempts(t *testing.T, srv *ec2endpoint.Server, sig, secret string, attempts int) *ec2.Provider {
 	t.Helper()
 	if secret == "" {
 		secret = srv.SecretKey()
 	}
 	p, err := ec2.New(context.Background(), ec2.Config{
-		Endpoint: srv.URL(), AccessKey: srv.AccessKey(), SecretKey: secret, Signature: sig, RetryMaxAttempts: 1,
+		Endpoint: srv.URL(), AccessKey: srv.AccessKey(), SecretKey: secret, Signature: sig, RetryMaxAttempts: attempts,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -53,7 +53,14 @@ func startNode(t *testing.T, hooksDir string) *nodeEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &nodeEnv{srv: srv, p: provider(t, srv, ec2.SignatureV4, ""), dir: dir, conn: conn}
+	// The client retries as kscloud's does (the SDK's default): these tests
+	// are about guests and hooks, and a call that meets a connection reset
+	// or closed mid-answer (CI saw "read tcp …: use of closed network
+	// connection" on GetConsoleOutput with a 200 once, not reproduced in
+	// 15 runs since) is retried by the SDK in kscloud (its
+	// RetryableConnectionError), not failed. The API's answers themselves
+	// are tested with one attempt (provider).
+	return &nodeEnv{srv: srv, p: providerAttempts(t, srv, ec2.SignatureV4, "", 0), dir: dir, conn: conn}
 }
 
 func (n *nodeEnv) instanceDir(id string) string {
