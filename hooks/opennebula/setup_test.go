@@ -340,3 +340,73 @@ func TestSetupOwnersSymlinks(t *testing.T) {
 	}
 	f.expect(t, "wrapper", stockV1)
 }
+
+// nobodyFrontend is a frontend whose remotes belong to nobody (as
+// OpenNebula's belong to oneadmin), reachable by nobody.
+func nobodyFrontend(t *testing.T) *frontend {
+	t.Helper()
+	testenv.Root(t)
+	f := newFrontend(t, false)
+	filepath.Walk(f.remotes, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	for d := filepath.Dir(f.remotes); strings.HasPrefix(d, filepath.Clean(os.TempDir())+"/"); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	return f
+}
+
+// TestSetupNotReadThroughSymlink: the remotes' owner replaces the enabled
+// wrapper by a symbolic link to a root-only file that holds the wrapper's
+// mark: root must not read it (status said "enabled", telling that user
+// whether any file on the system holds a string), nor take it for the
+// wrapper.
+func TestSetupNotReadThroughSymlink(t *testing.T) {
+	f := nobodyFrontend(t)
+	if out, code := f.setup(t, "enable"); code != 0 {
+		t.Fatalf("enable: exit %d\n%s", code, out)
+	}
+	victim := filepath.Join(t.TempDir(), "root-only")
+	os.WriteFile(victim, []byte("nchookd's OpenNebula deploy wrapper\n"), 0o600)
+	os.Remove(f.deploy)
+	if err := os.Symlink(victim, f.deploy); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(f.deploy, 65534, 65534)
+	out, code := f.setup(t, "status")
+	if strings.HasPrefix(out, "enabled") || code == 0 {
+		t.Errorf("status through a symlink to a root-only file: exit %d, %q: want it not taken for the wrapper", code, out)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "nchookd's OpenNebula deploy wrapper\n" {
+		t.Errorf("root-only file changed: %q", b)
+	}
+}
+
+// TestSetupSymlinkedDirRefused: vmm/kvm replaced by the remotes' owner with
+// a symbolic link to a root-only directory holding files named deploy and
+// deploy.one: enable must refuse in one line and leave them (root removed
+// deploy.one there and moved deploy over it).
+func TestSetupSymlinkedDirRefused(t *testing.T) {
+	f := nobodyFrontend(t)
+	victim := t.TempDir()
+	os.Chmod(victim, 0o700)
+	os.WriteFile(filepath.Join(victim, "deploy"), []byte("root's deploy\n"), 0o600)
+	os.WriteFile(filepath.Join(victim, "deploy.one"), []byte("root's deploy.one\n"), 0o600)
+	os.RemoveAll(f.kvm)
+	if err := os.Symlink(victim, f.kvm); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(f.kvm, 65534, 65534)
+	for _, cmd := range []string{"enable", "disable"} {
+		out, code := f.setup(t, cmd)
+		if code != 1 || !strings.Contains(out, "is a symbolic link: refused") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("%s with vmm/kvm a symlink: exit %d, %q: want one refusing line, exit 1", cmd, code, out)
+		}
+	}
+	for name, want := range map[string]string{"deploy": "root's deploy\n", "deploy.one": "root's deploy.one\n"} {
+		if b, err := os.ReadFile(filepath.Join(victim, name)); err != nil || string(b) != want {
+			t.Errorf("root-only %s: %q %v, want it untouched", name, b, err)
+		}
+	}
+	if ents, _ := os.ReadDir(victim); len(ents) != 2 {
+		t.Errorf("root-only directory holds %d entries, want 2", len(ents))
+	}
+}
