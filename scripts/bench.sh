@@ -7,8 +7,10 @@ export PATH="$PATH:/usr/local/go/bin"
 export GOFLAGS="${GOFLAGS:-} -tags=$(scripts/gotags.sh)"
 scripts/deps.sh
 if [ "$(id -u)" -eq 0 ]; then
-	scripts/libvirtd.sh start
-	trap 'scripts/libvirtd.sh stop' EXIT
+	# Stop it at the end only if this run started it (another run may use it).
+	if [ "$(scripts/libvirtd.sh start)" = started ]; then
+		trap 'scripts/libvirtd.sh stop' EXIT
+	fi
 	export KSCLOUD_TEST_LIBVIRT=qemu:///system
 fi
 go test -p 1 -run '^$' -bench "${BENCH:-.}" -benchmem ${BENCHFLAGS:-} ./...

@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/deps.sh
 make --no-print-directory build test-installer
-scripts/libvirtd.sh start
+scripts/libvirtd.sh start >/dev/null
 ks=examples/minimal.ks
 echo "== kscloud lint $ks" >&2
 bin/kscloud lint "$ks" >&2 || true

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Start or stop a root libvirtd without systemd (DESIGN.md §6).
-#   scripts/libvirtd.sh start   # idempotent: does nothing when libvirtd answers
-#   scripts/libvirtd.sh stop    # stops only a libvirtd this script started
+#   scripts/libvirtd.sh start   # idempotent: does nothing when libvirtd answers;
+#                               # prints "started" when it started libvirtd, else "running"
+#   scripts/libvirtd.sh stop    # stops only a libvirtd (and virtlogd) this script started
+# A caller stops libvirtd only when its own start printed "started": a
+# second run on the same host must not stop the libvirtd the first one uses.
 set -euo pipefail
 state=/run/kscloud-libvirtd
 mkdir -p "$state"
@@ -11,6 +14,7 @@ answers() { timeout 5 virsh -c qemu:///system version >/dev/null 2>&1; }
 start() {
 	if answers; then
 		echo "libvirtd: already running" >&2
+		echo running
 		return 0
 	fi
 	getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
@@ -24,25 +28,31 @@ start() {
 			echo 'group = "root"'
 		} >>"$conf"
 	fi
-	pgrep -x virtlogd >/dev/null || { virtlogd -d; touch "$state/virtlogd"; }
-	pgrep -x libvirtd >/dev/null || { libvirtd -d; touch "$state/libvirtd"; }
+	pgrep -x virtlogd >/dev/null || { virtlogd -d; pgrep -xo virtlogd >"$state/virtlogd"; }
+	pgrep -x libvirtd >/dev/null || { libvirtd -d; pgrep -xo libvirtd >"$state/libvirtd"; }
 	for _ in $(seq 1 100); do
-		answers && { echo "libvirtd: started" >&2; return 0; }
+		answers && { echo "libvirtd: started" >&2; echo started; return 0; }
 		sleep 0.1
 	done
 	echo "libvirtd: did not answer on qemu:///system within 10 s" >&2
 	return 1
 }
 
+# stop_one NAME: stop the NAME this script started (its pid in the
+# marker), not another one that has its pid since.
+stop_one() {
+	local pid
+	[ -e "$state/$1" ] || return 0
+	pid=$(cat "$state/$1" 2>/dev/null || true)
+	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]; then
+		kill "$pid" 2>/dev/null || true
+	fi
+	rm -f "$state/$1"
+}
+
 stop() {
-	if [ -e "$state/libvirtd" ]; then
-		pkill -x libvirtd || true
-		rm -f "$state/libvirtd"
-	fi
-	if [ -e "$state/virtlogd" ]; then
-		pkill -x virtlogd || true
-		rm -f "$state/virtlogd"
-	fi
+	stop_one libvirtd
+	stop_one virtlogd
 }
 
 case "${1:-}" in

@@ -8,8 +8,10 @@ export PATH="$PATH:/usr/local/go/bin"
 export GOFLAGS="${GOFLAGS:-} -tags=$(scripts/gotags.sh)"
 scripts/deps.sh
 if [ "$(id -u)" -eq 0 ]; then
-	scripts/libvirtd.sh start
-	trap 'scripts/libvirtd.sh stop' EXIT
+	# Stop it at the end only if this run started it (another run may use it).
+	if [ "$(scripts/libvirtd.sh start)" = started ]; then
+		trap 'scripts/libvirtd.sh stop' EXIT
+	fi
 	export KSCLOUD_TEST_LIBVIRT=qemu:///system
 else
 	echo "test: not root: tests that need libvirtd will skip and say so" >&2
