@@ -213,11 +213,24 @@ func (f *Follower) started(ctx context.Context, name string) {
 // cannot be written is logged at error level, naming the instance and what
 // was being recorded, and counted (nchookd_state_write_errors_total). The
 // record stays in memory (status shows it); the next write that succeeds
-// persists it.
+// persists it. An install that ends here (final, finished or failed) is
+// counted once, when its phase changes to one of them
+// (nchookd_install_duration_seconds, nchookd_install_failures_total,
+// nchookd_watchdog_firings_total).
 func (f *Follower) update(name, what string, fn func(*hookproto.InstanceStatus)) {
-	if err := f.store.Update(name, fn); err != nil {
+	var was string
+	err := f.store.Update(name, func(s *hookproto.InstanceStatus) { was = s.Phase; fn(s) })
+	if st, ok := f.store.Get(name); ok && !ended(was) && ended(st.Phase) {
+		f.Metrics.InstallEnded(st.Phase, st.Reason, st.UpdatedAt.Sub(st.StartedAt))
+	}
+	if err != nil {
 		f.stateWriteFailed(name, what, err)
 	}
+}
+
+// ended says whether phase is the end of an install.
+func ended(phase string) bool {
+	return phase == PhaseFinal || phase == PhaseFinished || phase == PhaseFailed
 }
 
 // stateWriteFailed logs and counts an install record that could not be

@@ -231,3 +231,70 @@ func TestPreCleanForgetErrorLoggedAndCounted(t *testing.T) {
 		t.Errorf("no error logged for the record:\n%v", logs.records(t))
 	}
 }
+
+// metricLine returns the value of the sample written as name (with its
+// labels, as the text format writes them).
+func metricLine(t *testing.T, m *metrics.Daemon, name string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return strings.TrimPrefix(line, name+" ")
+		}
+	}
+	t.Fatalf("no %s in:\n%s", name, body)
+	return ""
+}
+
+// An install that ends is counted when its phase changes, once: a later
+// event for the same domain, or the record's removal, changes no counter.
+func TestFollowerCountsEndedInstalls(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode, console, reason, phase, failures string
+	}{
+		{"failed", "in-place", "Installing a (1/2)\n", "crashed", PhaseFailed, "1"},
+		{"final", "in-place", "Installation complete\n", "shutdown", PhaseFinal, "0"},
+		{"finished", "bake", "Installation complete\n", "shutdown", PhaseFinished, "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
+			os.WriteFile(con, []byte(tc.console), 0o644)
+			v := newFakeVirt()
+			store, err := OpenStore(state, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := config.Default()
+			cfg.Hook.InstancesRoot = []string{filepath.Dir(state)}
+			f := NewFollower(quiet, store, v, func() *config.Config { return cfg })
+			m := metrics.New(store.List)
+			f.Metrics = m
+			ctx := context.Background()
+			v.CreateXML(ctx, installer(t, tc.mode, con))
+			if err := store.Started(&preboot.Outcome{Instance: "i-1", Mode: tc.mode}); err != nil {
+				t.Fatal(err)
+			}
+			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+			if got := metricLine(t, m, "nchookd_install_duration_seconds_count"); got != "0" {
+				t.Fatalf("installs ended before any ended: %s", got)
+			}
+			v.stop("i-1")
+			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: tc.reason, Time: time.Now()})
+			if st, _ := store.Get("i-1"); st.Phase != tc.phase {
+				t.Fatalf("phase %q, want %q", st.Phase, tc.phase)
+			}
+			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: tc.reason, Time: time.Now()})
+			if err := store.Cleaned("i-1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := metricLine(t, m, "nchookd_install_duration_seconds_count"); got != "1" {
+				t.Errorf("nchookd_install_duration_seconds_count = %s, want 1", got)
+			}
+			if got := metricLine(t, m, `nchookd_install_failures_total{reason="installer_crashed"}`); got != tc.failures {
+				t.Errorf(`nchookd_install_failures_total{reason="installer_crashed"} = %s, want %s`, got, tc.failures)
+			}
+		})
+	}
+}

@@ -1,8 +1,11 @@
 // Package metrics holds nchookd's Prometheus metrics and serves them.
 // Counters are counted where things happen (hooks, config reloads,
-// libvirt reconnects); the install figures are read from the daemon's
-// install records at every scrape, so they survive restarts like the
-// records do.
+// libvirt reconnects, installs that end) and only ever go up; every
+// series with a known label value is there at 0 from the start, so a
+// scrape before the first install shows every family. Label values come
+// from fixed lists: anything else (an event a peer made up) is "other".
+// Only the number of installs by phase is read from the daemon's install
+// records at every scrape (a gauge: records come and go).
 package metrics
 
 import (
@@ -17,8 +20,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kscloud/kscloud/internal/euca"
 	"github.com/kscloud/kscloud/internal/hookproto"
 )
+
+// Label values. A value outside these lists is counted as "other".
+var (
+	// Events of nchookd_hooks_total: the hooks the daemon answers.
+	Events = []string{euca.EventPreBoot, euca.EventPreClean, hookproto.OpOneDeploy, "other"}
+	// Outcomes of nchookd_hooks_total.
+	Outcomes = []string{"rewritten", "unchanged", "refused", "error", "ok"}
+	// ReloadOutcomes of nchookd_config_reloads_total.
+	ReloadOutcomes = []string{"applied", "refused"}
+	// Reasons of nchookd_install_failures_total (ReasonClass).
+	Reasons = []string{"inactivity", "installer_crashed", "installer_destroyed", "installer_failed",
+		"installer_migrated", "installer_saved", "installer_shutdown", "installer_from_snapshot",
+		"installer_other", "installer_reported", "final_boot", "other"}
+)
+
+func known(v string, list []string) string {
+	for _, k := range list {
+		if v == k {
+			return v
+		}
+	}
+	return "other"
+}
 
 // Daemon is nchookd's set of metrics. A nil *Daemon counts nothing.
 type Daemon struct {
@@ -28,6 +55,9 @@ type Daemon struct {
 	reloads    *prometheus.CounterVec
 	reconnects prometheus.Counter
 	stateErrs  prometheus.Counter
+	duration   prometheus.Histogram
+	failures   *prometheus.CounterVec
+	watchdog   prometheus.Counter
 }
 
 // New registers the metrics; installs lists the install records at scrape
@@ -46,8 +76,8 @@ func New(installs func() []hookproto.InstanceStatus) *Daemon {
 		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nchookd_config_reloads_total",
-			Help: "Configuration reloads, by result (applied, refused).",
-		}, []string{"result"}),
+			Help: "Configuration reloads (file change or SIGHUP), by outcome (applied; refused: the file does not validate, the previous configuration stays).",
+		}, []string{"outcome"}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nchookd_libvirt_reconnects_total",
 			Help: "Connections to libvirt after the first (libvirtd restarted or unreachable).",
@@ -56,8 +86,32 @@ func New(installs func() []hookproto.InstanceStatus) *Daemon {
 			Name: "nchookd_state_write_errors_total",
 			Help: "Install records that could not be written to (or removed from) the state directory; each is logged with its instance.",
 		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "nchookd_install_duration_seconds",
+			Help:    "Duration of the installs that ended (final, finished, failed) since the daemon started: rewrite to end.",
+			Buckets: []float64{60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200},
+		}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nchookd_install_failures_total",
+			Help: "Installs that failed since the daemon started, by reason: inactivity (the watchdog fired), installer_<how it stopped>, installer_reported, final_boot, other.",
+		}, []string{"reason"}),
+		watchdog: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nchookd_watchdog_firings_total",
+			Help: "Installs the inactivity watchdog ended (no console output and no disk writes for state.inactivity_timeout) since the daemon started.",
+		}),
 	}
-	d.reg.MustRegister(d.hooks, d.rewrite, d.reloads, d.reconnects, d.stateErrs,
+	for _, e := range Events {
+		for _, o := range Outcomes {
+			d.hooks.WithLabelValues(e, o)
+		}
+	}
+	for _, o := range ReloadOutcomes {
+		d.reloads.WithLabelValues(o)
+	}
+	for _, r := range Reasons {
+		d.failures.WithLabelValues(r)
+	}
+	d.reg.MustRegister(d.hooks, d.rewrite, d.reloads, d.reconnects, d.stateErrs, d.duration, d.failures, d.watchdog,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if installs != nil {
 		d.reg.MustRegister(&installCollector{list: installs})
@@ -65,7 +119,8 @@ func New(installs func() []hookproto.InstanceStatus) *Daemon {
 	return d
 }
 
-// Hook counts one answered hook request.
+// Hook counts one answered hook request; an event not in Events is
+// counted as "other".
 func (d *Daemon) Hook(event string, resp *hookproto.Response, took time.Duration) {
 	if d == nil {
 		return
@@ -82,7 +137,7 @@ func (d *Daemon) Hook(event string, resp *hookproto.Response, took time.Duration
 	case resp.Outcome != nil:
 		outcome = "unchanged"
 	}
-	d.hooks.WithLabelValues(event, outcome).Inc()
+	d.hooks.WithLabelValues(known(event, Events), outcome).Inc()
 }
 
 // ConfigReload counts a reload: applied or refused.
@@ -95,6 +150,25 @@ func (d *Daemon) ConfigReload(applied bool) {
 		r = "refused"
 	}
 	d.reloads.WithLabelValues(r).Inc()
+}
+
+// InstallEnded counts an install that reached phase final, finished or
+// failed (reason: the record's, for a failure), took after its rewrite.
+func (d *Daemon) InstallEnded(phase, reason string, took time.Duration) {
+	if d == nil {
+		return
+	}
+	if took < 0 {
+		took = 0
+	}
+	d.duration.Observe(took.Seconds())
+	if phase == "failed" {
+		r := ReasonClass(reason)
+		d.failures.WithLabelValues(r).Inc()
+		if r == "inactivity" {
+			d.watchdog.Inc()
+		}
+	}
 }
 
 // LibvirtReconnect counts a connection to libvirt after the first.
@@ -146,25 +220,17 @@ func (d *Daemon) ServeListener(ctx context.Context, ln net.Listener) error {
 var (
 	descInstalls = prometheus.NewDesc("nchookd_installs",
 		"Installs nchookd holds a record of, by phase (installing, finishing, final, finished, failed, cleaned).", []string{"phase"}, nil)
-	descDuration = prometheus.NewDesc("nchookd_install_duration_seconds",
-		"Duration of the recorded installs that ended (final, finished, failed): rewrite to end.", nil, nil)
-	descFailures = prometheus.NewDesc("nchookd_install_failures",
-		"Recorded failed installs by reason: inactivity (the watchdog fired), installer_<how it stopped>, final_boot, other.", []string{"reason"}, nil)
-	descWatchdog = prometheus.NewDesc("nchookd_watchdog_firings",
-		"Recorded installs the inactivity watchdog ended (no console output and no disk writes).", nil, nil)
-	durationBuckets = []float64{60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200}
-	phases          = []string{"installing", "finishing", "final", "finished", "failed", "cleaned"}
+	phases = []string{"installing", "finishing", "final", "finished", "failed", "cleaned"}
 )
 
+// installCollector reads the number of installs by phase from the records
+// (a gauge; what only goes up is counted by InstallEnded).
 type installCollector struct {
 	list func() []hookproto.InstanceStatus
 }
 
 func (c *installCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descInstalls
-	ch <- descDuration
-	ch <- descFailures
-	ch <- descWatchdog
 }
 
 func (c *installCollector) Collect(ch chan<- prometheus.Metric) {
@@ -172,42 +238,12 @@ func (c *installCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range phases {
 		byPhase[p] = 0
 	}
-	failures := map[string]float64{}
-	buckets := map[float64]uint64{}
-	var n uint64
-	var sum, watchdog float64
 	for _, st := range c.list() {
-		byPhase[st.Phase]++
-		switch st.Phase {
-		case "final", "finished", "failed":
-			d := st.UpdatedAt.Sub(st.StartedAt).Seconds()
-			if d < 0 {
-				d = 0
-			}
-			n++
-			sum += d
-			for _, b := range durationBuckets {
-				if d <= b {
-					buckets[b]++
-				}
-			}
-		}
-		if st.Phase == "failed" {
-			r := ReasonClass(st.Reason)
-			failures[r]++
-			if r == "inactivity" {
-				watchdog++
-			}
-		}
+		byPhase[known(st.Phase, phases)]++
 	}
 	for p, v := range byPhase {
 		ch <- prometheus.MustNewConstMetric(descInstalls, prometheus.GaugeValue, v, p)
 	}
-	ch <- prometheus.MustNewConstHistogram(descDuration, n, sum, buckets)
-	for r, v := range failures {
-		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.GaugeValue, v, r)
-	}
-	ch <- prometheus.MustNewConstMetric(descWatchdog, prometheus.GaugeValue, watchdog)
 }
 
 // ReasonClass turns a failure reason (free text) into a label value of
@@ -223,6 +259,8 @@ func ReasonClass(reason string) string {
 			return "installer_" + strings.ReplaceAll(how, " ", "_")
 		}
 		return "installer_other"
+	case strings.HasPrefix(reason, "installer reported: "):
+		return "installer_reported"
 	case strings.HasPrefix(reason, "boot installed system"):
 		return "final_boot"
 	}

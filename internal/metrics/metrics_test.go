@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -90,12 +91,47 @@ func TestScrapeMoves(t *testing.T) {
 	}()
 	addr := ln.Addr().String()
 
+	// Before any hook or install every family is there, every series
+	// with a known label value at 0 (a dashboard or an alert on rate()
+	// sees them from the daemon's start).
 	f := scrape(t, addr)
-	if v := value(f, "nchookd_installs", map[string]string{"phase": "installing"}); v != 0 {
-		t.Fatalf("installs{installing} before any install = %v", v)
+	zero := []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"nchookd_installs", map[string]string{"phase": "installing"}},
+		{"nchookd_installs", map[string]string{"phase": "failed"}},
+		{"nchookd_rewrite_seconds", nil},
+		{"nchookd_install_duration_seconds", nil},
+		{"nchookd_config_reloads_total", map[string]string{"outcome": "applied"}},
+		{"nchookd_config_reloads_total", map[string]string{"outcome": "refused"}},
+		{"nchookd_libvirt_reconnects_total", nil},
+		{"nchookd_state_write_errors_total", nil},
+		{"nchookd_watchdog_firings_total", nil},
 	}
-	if v := value(f, "nchookd_hooks_total", nil); v != -1 {
-		t.Fatalf("hooks counted before any hook: %v", v)
+	for _, e := range Events {
+		for _, o := range Outcomes {
+			zero = append(zero, struct {
+				name   string
+				labels map[string]string
+			}{"nchookd_hooks_total", map[string]string{"event": e, "outcome": o}})
+		}
+	}
+	for _, r := range Reasons {
+		zero = append(zero, struct {
+			name   string
+			labels map[string]string
+		}{"nchookd_install_failures_total", map[string]string{"reason": r}})
+	}
+	for _, c := range zero {
+		if v := value(f, c.name, c.labels); v != 0 {
+			t.Errorf("before any hook or install: %s%v = %v, want 0", c.name, c.labels, v)
+		}
+	}
+	for _, gone := range []string{"nchookd_install_failures", "nchookd_watchdog_firings"} {
+		if f[gone] != nil {
+			t.Errorf("%s is served: failures and firings are counters (_total)", gone)
+		}
 	}
 
 	// A launch: the pre-boot hook rewrites, the install runs.
@@ -124,11 +160,11 @@ func TestScrapeMoves(t *testing.T) {
 		{"nchookd_rewrite_seconds", nil, 1},
 		{"nchookd_installs", map[string]string{"phase": "installing"}, 2},
 		{"nchookd_install_duration_seconds", nil, 0},
-		{"nchookd_config_reloads_total", map[string]string{"result": "applied"}, 1},
-		{"nchookd_config_reloads_total", map[string]string{"result": "refused"}, 1},
+		{"nchookd_config_reloads_total", map[string]string{"outcome": "applied"}, 1},
+		{"nchookd_config_reloads_total", map[string]string{"outcome": "refused"}, 1},
 		{"nchookd_libvirt_reconnects_total", nil, 1},
 		{"nchookd_state_write_errors_total", nil, 2},
-		{"nchookd_watchdog_firings", nil, 0},
+		{"nchookd_watchdog_firings_total", nil, 0},
 	} {
 		if v := value(f, c.name, c.labels); v != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
@@ -142,6 +178,8 @@ func TestScrapeMoves(t *testing.T) {
 	installs[1].Phase, installs[1].UpdatedAt = "failed", t0.Add(40*time.Minute)
 	installs[1].Reason = "no console output and no disk writes for 30m0s (last: Installing bash)"
 	mu.Unlock()
+	d.InstallEnded("final", "installer finished; booted from disk", 10*time.Minute)
+	d.InstallEnded("failed", installs[1].Reason, 40*time.Minute)
 	f = scrape(t, addr)
 	if v := value(f, "nchookd_installs", map[string]string{"phase": "installing"}); v != 0 {
 		t.Errorf("installs{installing} = %v after both ended", v)
@@ -149,11 +187,11 @@ func TestScrapeMoves(t *testing.T) {
 	if v := value(f, "nchookd_installs", map[string]string{"phase": "final"}); v != 1 {
 		t.Errorf("installs{final} = %v", v)
 	}
-	if v := value(f, "nchookd_install_failures", map[string]string{"reason": "inactivity"}); v != 1 {
-		t.Errorf("install_failures{inactivity} = %v", v)
+	if v := value(f, "nchookd_install_failures_total", map[string]string{"reason": "inactivity"}); v != 1 {
+		t.Errorf("install_failures_total{inactivity} = %v", v)
 	}
-	if v := value(f, "nchookd_watchdog_firings", nil); v != 1 {
-		t.Errorf("watchdog_firings = %v", v)
+	if v := value(f, "nchookd_watchdog_firings_total", nil); v != 1 {
+		t.Errorf("watchdog_firings_total = %v", v)
 	}
 	h := f["nchookd_install_duration_seconds"].Metric[0].Histogram
 	if h.GetSampleCount() != 2 || h.GetSampleSum() != 3000 {
@@ -171,6 +209,55 @@ func TestScrapeMoves(t *testing.T) {
 			t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
 		}
 	}
+
+	// The records are cleaned (pre-clean) and gone: the gauge follows
+	// them, the counters never go down.
+	mu.Lock()
+	installs = nil
+	mu.Unlock()
+	f = scrape(t, addr)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"nchookd_installs", map[string]string{"phase": "failed"}, 0},
+		{"nchookd_install_failures_total", map[string]string{"reason": "inactivity"}, 1},
+		{"nchookd_watchdog_firings_total", nil, 1},
+		{"nchookd_install_duration_seconds", nil, 2},
+	} {
+		if v := value(f, c.name, c.labels); v != c.want {
+			t.Errorf("records gone: %s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+}
+
+// A peer on the socket chooses the event it sends: one the daemon does not
+// answer is counted as "other", never as a label of its own.
+func TestUnknownEventIsOther(t *testing.T) {
+	d := New(nil)
+	for i := 0; i < 100; i++ {
+		d.Hook(fmt.Sprintf("made-up-%d", i), &hookproto.Response{OK: true}, 0)
+	}
+	d.Hook("euca-nc-pre-hyp-check\n", &hookproto.Response{OK: true}, 0)
+	fams, err := d.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "nchookd_hooks_total" {
+			continue
+		}
+		if n, want := len(f.Metric), len(Events)*len(Outcomes); n != want {
+			t.Errorf("nchookd_hooks_total has %d series, want %d (Events × Outcomes)", n, want)
+		}
+		for _, m := range f.Metric {
+			ev := m.Label[0].GetValue()
+			if ev == "other" && m.Label[1].GetValue() == "ok" && m.Counter.GetValue() != 101 {
+				t.Errorf("hooks_total{event=other,outcome=ok} = %v, want 101", m.Counter.GetValue())
+			}
+		}
+	}
 }
 
 func TestReasonClass(t *testing.T) {
@@ -179,7 +266,8 @@ func TestReasonClass(t *testing.T) {
 		"installer stopped: crashed":                               "installer_crashed",
 		"installer stopped: something new":                         "installer_other",
 		"boot installed system: virDomainCreate failed":            "final_boot",
-		"": "other",
+		"installer reported: Kickstart failed":                     "installer_reported",
+		"":                                                         "other",
 	} {
 		if got := ReasonClass(in); got != want {
 			t.Errorf("ReasonClass(%q) = %q, want %q", in, got, want)
@@ -192,4 +280,5 @@ func TestNilDaemonCountsNothing(t *testing.T) {
 	d.Hook("euca-nc-pre-boot", nil, 0)
 	d.ConfigReload(true)
 	d.LibvirtReconnect()
+	d.InstallEnded("failed", "x", time.Second)
 }
