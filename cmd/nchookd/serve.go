@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -287,12 +288,17 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 			}
 			if errs := cfg.CheckNode(); len(errs) > 0 {
 				log.Error("config reload refused; keeping the previous configuration", "err", errors.Join(errs...).Error())
+				m.ConfigReload(false)
 				notify(log, "STATUS=config reload refused: "+oneLine(errs[0].Error()))
 				continue
 			}
+			restart := config.RestartKeys(srv.Config(), cfg)
 			srv.SetConfig(cfg)
 			m.ConfigReload(true)
 			log.Info("config reloaded", "config", path, "installers", len(cfg.Installer))
+			if len(restart) > 0 {
+				log.Warn("config reloaded, but these keys take effect only when nchookd restarts (systemctl restart nchookd); their old values stay in force", "keys", strings.Join(restart, ","))
+			}
 			notify(log, "STATUS=config reloaded")
 		}
 	}

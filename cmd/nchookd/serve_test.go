@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,4 +72,97 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 	}
 	t.Fatalf("not within 5 s: %s", what)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// reloads reads nchookd_config_reloads_total{outcome} from the handler.
+func reloads(t *testing.T, m *metrics.Daemon, outcome string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	want := `nchookd_config_reloads_total{outcome="` + outcome + `"} `
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if strings.HasPrefix(line, want) {
+			return strings.TrimPrefix(line, want)
+		}
+	}
+	t.Fatalf("no %s in the metrics", want)
+	return ""
+}
+
+// Every reload is counted by outcome, also one refused by the node checks
+// (an instances root that does not exist); a reload that changes a key
+// read only at start applies the rest and warns, naming the key.
+func TestWatchConfigReloadCountedAndRestartKeysWarned(t *testing.T) {
+	dir := t.TempDir()
+	confDir := filepath.Join(dir, "etc")
+	os.Mkdir(confDir, 0o755)
+	path := filepath.Join(confDir, "nchookd.toml")
+	body := func(root, onError, listen string) []byte {
+		return []byte("[hook]\ninstances_root = [\"" + root + "\"]\nsocket = \"" + dir + "/s.sock\"\nsocket_group = \"\"\nallowed_users = []\n" +
+			"on_error = \"" + onError + "\"\n[state]\ndir = \"" + dir + "/state\"\n[libvirt]\nuri = \"\"\n[metrics]\nlisten = \"" + listen + "\"\n")
+	}
+	os.WriteFile(path, body(dir, "refuse", ""), 0o644)
+	cfg, err := config.Load(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	store, err := hookd.OpenStore(cfg.State.Dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := hookd.New(log, cfg, store, "test")
+	m := metrics.New(store.List)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	go func() { watchConfig(ctx, log, srv, path, m, hup); close(done) }()
+	time.Sleep(300 * time.Millisecond)
+
+	// Refused by the node checks: the instances root is not there.
+	os.WriteFile(path, body(filepath.Join(dir, "missing"), "boot", ""), 0o644)
+	hup <- os.Interrupt
+	waitFor(t, func() bool { return reloads(t, m, "refused") != "0" }, "a reload refused by the node checks counted")
+	if got := srv.Config().Hook.OnError; got != config.OnErrorRefuse {
+		t.Errorf("after a refused reload: on_error %q, want the previous refuse", got)
+	}
+	// Refused by validation.
+	os.WriteFile(path, []byte("[hook]\nno_such_key = 1\n"), 0o644)
+	hup <- os.Interrupt
+	waitFor(t, func() bool { return reloads(t, m, "refused") == "2" }, "a reload refused by validation counted")
+	// Applied, with metrics.listen changed: a restart is needed for it.
+	os.WriteFile(path, body(dir, "boot", "127.0.0.1:9639"), 0o644)
+	hup <- os.Interrupt
+	waitFor(t, func() bool { return srv.Config().Hook.OnError == config.OnErrorBoot }, "reload applied")
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "take effect only when nchookd restarts") }, "restart warning logged")
+	if got := reloads(t, m, "applied"); got == "0" {
+		t.Errorf("applied reloads = %s", got)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "take effect only when nchookd restarts") &&
+			(!strings.Contains(line, "level=WARN") || !strings.Contains(line, "keys=metrics.listen")) {
+			t.Errorf("restart warning %q: want level WARN and keys=metrics.listen", line)
+		}
+	}
+	cancel()
+	<-done
 }

@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -274,8 +275,13 @@ func (c *Config) Validate() error {
 	if l := c.Metrics.Listen; l != "" {
 		host, port, err := net.SplitHostPort(l)
 		ip := net.ParseIP(host)
-		if err != nil || port == "" || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		if err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
 			return bad("metrics.listen %q: want a loopback host:port such as 127.0.0.1:9639", l)
+		}
+		// A number, never a service name or 0 (a port the kernel picks,
+		// which no scraper could be told).
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || port[0] == '0' {
+			return bad("metrics.listen %q: port %q is not a number from 1 to 65535", l, port)
 		}
 	}
 	for name, in := range c.Installer {
@@ -290,6 +296,29 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// RestartKeys lists the keys whose value differs between old and new that
+// a running daemon reads only when it starts (its socket, state
+// directory, libvirt connection and metrics listener): a reload keeps the
+// old value of each until nchookd restarts.
+func RestartKeys(old, new *Config) []string {
+	var keys []string
+	for _, k := range []struct {
+		key      string
+		old, new string
+	}{
+		{"hook.socket", old.Hook.Socket, new.Hook.Socket},
+		{"hook.socket_group", old.Hook.SocketGroup, new.Hook.SocketGroup},
+		{"state.dir", old.State.Dir, new.State.Dir},
+		{"libvirt.uri", old.Libvirt.URI, new.Libvirt.URI},
+		{"metrics.listen", old.Metrics.Listen, new.Metrics.Listen},
+	} {
+		if k.old != k.new {
+			keys = append(keys, k.key)
+		}
+	}
+	return keys
 }
 
 // AllowsMode reports whether policy allows mode.

@@ -79,6 +79,14 @@ func TestBadConfigs(t *testing.T) {
 		{"bad name", "[installer.\"a/b\"]\nkernel = \"/k\"\ninitrd = \"/i\"\n", `installer "a/b"`},
 		{"bad on_error", "[hook]\non_error = \"maybe\"\n", "hook.on_error"},
 		{"bad duration", "[hook]\ntimeout = \"soon\"\n", "timeout"},
+		{"metrics not loopback", "[metrics]\nlisten = \"0.0.0.0:9639\"\n", "metrics.listen"},
+		{"metrics any address", "[metrics]\nlisten = \":9639\"\n", "metrics.listen"},
+		{"metrics no port", "[metrics]\nlisten = \"127.0.0.1\"\n", "metrics.listen"},
+		{"metrics port 0", "[metrics]\nlisten = \"127.0.0.1:0\"\n", "metrics.listen"},
+		{"metrics port too big", "[metrics]\nlisten = \"127.0.0.1:65536\"\n", "metrics.listen"},
+		{"metrics port negative", "[metrics]\nlisten = \"[::1]:-1\"\n", "metrics.listen"},
+		{"metrics service name", "[metrics]\nlisten = \"localhost:http\"\n", "metrics.listen"},
+		{"metrics empty port", "[metrics]\nlisten = \"127.0.0.1:\"\n", "metrics.listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(write(t, tc.body), true)
@@ -92,5 +100,35 @@ func TestBadConfigs(t *testing.T) {
 				t.Fatalf("error %q does not wrap ErrInvalid", err)
 			}
 		})
+	}
+}
+
+func TestMetricsListen(t *testing.T) {
+	for _, l := range []string{"127.0.0.1:9639", "[::1]:9639", "localhost:1", "127.0.0.2:65535"} {
+		if _, err := Load(write(t, "[metrics]\nlisten = \""+l+"\"\n"), true); err != nil {
+			t.Errorf("metrics.listen %q refused: %v", l, err)
+		}
+	}
+}
+
+// A reload applies what the daemon reads per request; the keys it read
+// once at start are named so the reload can say they wait for a restart.
+func TestRestartKeys(t *testing.T) {
+	old := Default()
+	same := Default()
+	same.Hook.OnError = OnErrorBoot
+	same.Policy.VNC = VNCOff
+	if k := RestartKeys(old, same); len(k) != 0 {
+		t.Errorf("policy and on_error changed: restart keys %v, want none", k)
+	}
+	changed := Default()
+	changed.Hook.Socket = "/run/other.sock"
+	changed.State.Dir = "/srv/nchookd"
+	changed.Libvirt.URI = "qemu+ssh://x/system"
+	changed.Metrics.Listen = "127.0.0.1:9639"
+	changed.Hook.SocketGroup = "root"
+	want := "hook.socket hook.socket_group state.dir libvirt.uri metrics.listen"
+	if k := strings.Join(RestartKeys(old, changed), " "); k != want {
+		t.Errorf("restart keys %q, want %q", k, want)
 	}
 }
