@@ -4,7 +4,10 @@
 # systemd and libvirt0 as a node has them), chrooted:
 #   .deb: dpkg -i, files/modes/conffile/group, systemd-analyze verify, the
 #         hook and binaries run, upgrade keeps an edited config and a running
-#         daemon, dpkg -r takes the hook out, dpkg -P leaves nothing. The root
+#         daemon, and restarts it only when the new nchookd accepts the
+#         config (systemctl a stand-in that logs: systemd is not PID 1 in a
+#         chroot; test-systemd.sh upgrades under a real one), dpkg -r takes
+#         the hook out, dpkg -P leaves nothing. The root
 #         is also an OpenNebula frontend: the OpenNebula deploy wrapper goes
 #         in place (dpkg diversion; a rename with rpm) and out again.
 #   .rpm: the same with the host's rpm --root (--nodeps: the root's libvirt
@@ -146,13 +149,74 @@ check_installed() {
 }
 
 # A newer version of a built package (same contents), for upgrade tests.
-bump() { # format → path of nchookd package with version+.1
+bump() { # format [n] → path of nchookd package with version+.n (default 1)
 	local f=$1 v
-	v=$(scripts/pkgversion.sh).1
+	v=$(scripts/pkgversion.sh).${2:-1}
 	rm -rf "$work/next" && mkdir -p "$work/next"
 	PKG_VERSION=$v PKG_ARCH=$(dpkg --print-architecture) build/nfpm package --config packaging/nfpm/nchookd.yaml \
 		--packager "$f" --target "$work/next/" >/dev/null
 	ls "$work/next/"nchookd*."$f"
+}
+
+# systemd as PID 1, for the postinst's restart decision: /run/systemd/system
+# and a systemctl that logs what it is asked to /tmp/systemctl.log and says
+# nchookd.service is active (the daemon start_daemon runs). The root's
+# systemctl is put back by "fake_systemd off".
+fake_systemd() {
+	if [ "$1" = on ]; then
+		mkdir -p "$R/run/systemd/system"
+		mv "$R/usr/bin/systemctl" "$R/usr/bin/systemctl.real"
+		printf '%s\n' '#!/bin/sh' 'echo "$*" >>/tmp/systemctl.log' 'exit 0' >"$R/usr/bin/systemctl"
+		chmod 0755 "$R/usr/bin/systemctl"
+		: >"$R/tmp/systemctl.log"
+	else
+		mv "$R/usr/bin/systemctl.real" "$R/usr/bin/systemctl"
+		rm -rf "$R/run/systemd/system"
+	fi
+}
+
+# upgrade_restarts FORMAT INSTALL-COMMAND...: with a running daemon and the
+# operator's edited config, an upgrade whose nchookd accepts the config
+# try-restarts the daemon and says nothing; with an edit the new nchookd
+# refuses (an unknown key; the running daemon refused it at its reload and
+# keeps the previous one), the upgrade leaves the daemon running, does not
+# restart it and says so in one line. The edited file is kept both times.
+upgrade_restarts() {
+	local f=$1 n out pkg said
+	shift
+	fake_systemd on
+	for n in 2 3; do
+		next=$(bump "$f" "$n")
+		cp "$next" "$R/tmp/pkgs/next.$f"
+		if [ "$n" = 3 ]; then
+			echo 'no_such_key = 1 # a typo of the operator' >>"$R/etc/nchookd/nchookd.toml"
+			sleep 0.5 # the running daemon's reload refuses it
+		fi
+		: >"$R/tmp/systemctl.log"
+		pkg=/tmp/pkgs/next.$f
+		[ "$f" = rpm ] && pkg=$R$pkg # rpm --root takes the host's path
+		out=$("$@" "$pkg" 2>&1) || fail "$f upgrade to .$n: $out"
+		grep -q '^# edited by the operator' "$R/etc/nchookd/nchookd.toml" || fail "$f upgrade to .$n: the edited config was replaced"
+		daemon_alive || fail "$f upgrade to .$n: the running daemon stopped"
+		said=$(printf '%s\n' "$out" | grep '^nchookd: ' || true)
+		if [ "$n" = 2 ]; then
+			grep -q '^try-restart nchookd.service' "$R/tmp/systemctl.log" ||
+				fail "$f upgrade, config accepted: no try-restart of nchookd.service: $(tr '\n' ';' <"$R/tmp/systemctl.log")"
+			[ -z "$said" ] || fail "$f upgrade, config accepted: said $said"
+		else
+			if grep -q 'restart' "$R/tmp/systemctl.log"; then
+				fail "$f upgrade, config refused: the daemon was restarted: $(tr '\n' ';' <"$R/tmp/systemctl.log")"
+			fi
+			if [ "$(printf '%s\n' "$said" | grep -c .)" -ne 1 ] ||
+				! printf '%s\n' "$said" | grep -q 'not restarted.*no_such_key.*old daemon keeps running'; then
+				fail "$f upgrade, config refused: want one line saying the daemon was not restarted and why, got: $out"
+			fi
+			grep -q '^no_such_key' "$R/etc/nchookd/nchookd.toml" || fail "$f upgrade to .$n: the edited config was replaced"
+		fi
+	done
+	sed -i '/^no_such_key/d' "$R/etc/nchookd/nchookd.toml"
+	fake_systemd off
+	ok "$f: upgrade restarts the daemon only into a config the new nchookd accepts ($said)"
 }
 
 # A daemon running across the upgrade: dpkg/rpm scripts must not stop it
@@ -193,6 +257,7 @@ daemon_alive || fail "deb upgrade: the running daemon stopped"
 [ -x "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "deb upgrade: hook gone"
 in_root dpkg-divert --list "$one_kvm/deploy" | grep -q "to $one_kvm/deploy.one by nchookd" || fail "deb: no dpkg diversion of $one_kvm/deploy"
 grep -q "nchookd's OpenNebula deploy wrapper" "$R$one_kvm/deploy" || fail "deb upgrade: the wrapper is gone"
+upgrade_restarts deb in_root dpkg -i
 stop_daemon
 in_root dpkg -r nchookd kscloud >>"$work/dpkg.log" 2>&1 || fail "dpkg -r: $(tail -5 "$work/dpkg.log")"
 [ ! -e "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "deb remove: the hook is still in nc-hooks/"
@@ -224,6 +289,7 @@ daemon_alive || fail "rpm upgrade: the running daemon stopped"
 [ -x "$R/etc/eucalyptus/nc-hooks/nchookd" ] || fail "rpm upgrade: hook gone (old %preun/%postun ran as erase?)"
 grep -q "nchookd's OpenNebula deploy wrapper" "$R$one_kvm/deploy" || fail "rpm upgrade: the wrapper is gone"
 if in_root dpkg-divert --list "$one_kvm/deploy" | grep -q nchookd; then fail "rpm: a dpkg diversion was made"; fi
+upgrade_restarts rpm rpmr -U --nodeps
 stop_daemon
 rpmr -e nchookd kscloud >>"$work/rpm.log" 2>&1 || fail "rpm -e: $(tail -5 "$work/rpm.log")"
 [ "$(cat "$R$one_kvm/deploy")" = "$one_stock" ] && [ ! -e "$R$one_kvm/deploy.one" ] || fail "rpm erase: OpenNebula's deploy not back in place"

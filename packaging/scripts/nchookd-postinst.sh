@@ -1,8 +1,10 @@
 #!/bin/sh
 # nchookd postinst (.deb "configure [OLD]") and %post (.rpm $1: 1 install, 2 upgrade).
 # Enables nothing: the operator starts nchookd with systemctl when ready.
-# An upgrade restarts a daemon that is running (try-restart) and leaves a
-# stopped one stopped.
+# An upgrade restarts a daemon that is running only when the new nchookd
+# accepts the configuration in place (nchookd check: the operator's edited
+# file is kept by dpkg and rpm); otherwise the old daemon keeps running and
+# one line says why. A stopped daemon stays stopped.
 set -e
 upgrade=
 case "$1" in
@@ -41,10 +43,19 @@ if command -v systemd-tmpfiles >/dev/null 2>&1; then
 fi
 if [ -d /run/systemd/system ]; then
 	systemctl --system daemon-reload >/dev/null || true
-	if [ -n "$upgrade" ]; then
-		# try-restart: only units that are running; the socket keeps
-		# listening, so the hook is not refused while the daemon restarts.
-		systemctl try-restart nchookd.service >/dev/null || true
+	if [ -n "$upgrade" ] && systemctl --quiet is-active nchookd.service; then
+		# A restart into a configuration the new binary refuses would stop
+		# the daemon (it refuses to start) and, behind it, every install
+		# it follows: the running one stays until the file is fixed.
+		if why=$(/usr/sbin/nchookd check 2>&1 >/dev/null); then
+			# try-restart: the socket keeps listening, so the hook is not
+			# refused while the daemon restarts.
+			systemctl try-restart nchookd.service >/dev/null ||
+				echo "nchookd: upgraded, but the restart failed; see journalctl -u nchookd" >&2
+		else
+			why=$(printf '%s\n' "$why" | grep -v ': ok, ' | head -n 1)
+			echo "nchookd: upgraded but not restarted: the new version refuses /etc/nchookd/nchookd.toml (${why#nchookd check: }); the old daemon keeps running: fix the file (nchookd check), then systemctl restart nchookd" >&2
+		fi
 	fi
 fi
 exit 0
