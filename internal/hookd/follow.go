@@ -115,7 +115,7 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 func (f *Follower) handle(ctx context.Context, ev virt.Event) {
-	f.log.Debug("libvirt event", "domain", ev.Domain, "kind", ev.Kind, "reason", ev.Reason)
+	f.eventLog(ev.Domain).Debug("libvirt event", "kind", ev.Kind, "reason", ev.Reason)
 	switch ev.Kind {
 	case virt.Reconnected:
 		f.Metrics.LibvirtReconnect()
@@ -126,7 +126,7 @@ func (f *Follower) handle(ctx context.Context, ev virt.Event) {
 	case virt.Stopped:
 		f.stopped(ctx, ev)
 	case virt.Crashed:
-		f.log.Warn("guest crashed", "domain", ev.Domain, "reason", ev.Reason)
+		f.eventLog(ev.Domain).Warn("guest crashed", "reason", ev.Reason)
 	}
 }
 
@@ -144,7 +144,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 	}
 	live, err := f.v.XML(ctx, name, true)
 	if err != nil {
-		f.log.Warn("started: read live XML", "domain", name, "err", err)
+		installLog(f.log, name, StepFollow).Warn("started: read live XML", "err", err)
 		return
 	}
 	meta, ok, err := libvirtxml.ReadMeta([]byte(live))
@@ -153,7 +153,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 	}
 	inactive, err := f.v.InactiveXML(ctx, name)
 	if err != nil {
-		f.log.Warn("started: read inactive XML", "domain", name, "err", err)
+		installLog(f.log, name, StepFollow).Warn("started: read inactive XML", "err", err)
 		return
 	}
 	info, _ := f.v.Info(ctx, name)
@@ -161,10 +161,10 @@ func (f *Follower) started(ctx context.Context, name string) {
 	if !known {
 		o := &preboot.Outcome{Instance: name, Changed: true, Mode: meta.Mode, Installer: meta.Installer, ConsoleLog: console, Dir: adoptedDir(name, console)}
 		if err := f.store.Started(o); err != nil {
-			f.stateWriteFailed(name, "adopt install", err)
+			f.stateWriteFailed(name, StepFollow, "adopt install", err)
 			return
 		}
-		f.log.Info("following install", "domain", name, "mode", meta.Mode, "source", "libvirt metadata")
+		installLog(f.log, name, StepFollow).Info("following install", "mode", meta.Mode, "source", "libvirt metadata")
 	}
 	err = f.store.Update(name, func(s *hookproto.InstanceStatus) {
 		s.Phase = PhaseInstalling
@@ -182,7 +182,7 @@ func (f *Follower) started(ctx context.Context, name string) {
 		}
 	})
 	if err != nil {
-		f.stateWriteFailed(name, "record install start", err)
+		f.stateWriteFailed(name, StepFollow, "record install start", err)
 		return
 	}
 	dir := ""
@@ -201,9 +201,9 @@ func (f *Follower) started(ctx context.Context, name string) {
 			err = f.note(st, line)
 		}
 		if err != nil {
-			f.log.Warn("vnc note", "instance", name, "err", err)
+			installLog(f.log, name, StepConsole).Warn("vnc note", "err", err)
 		} else if st.Dir != "" {
-			f.log.Info("vnc console noted for GetConsoleOutput", "instance", name, "host", host, "port", v.Port)
+			installLog(f.log, name, StepConsole).Info("vnc console noted for GetConsoleOutput", "host", host, "port", v.Port)
 		}
 	}
 }
@@ -217,15 +217,47 @@ func (f *Follower) started(ctx context.Context, name string) {
 // counted once, when its phase changes to one of them
 // (nchookd_install_duration_seconds, nchookd_install_failures_total,
 // nchookd_watchdog_firings_total).
-func (f *Follower) update(name, what string, fn func(*hookproto.InstanceStatus)) {
+func (f *Follower) update(name, step, what string, fn func(*hookproto.InstanceStatus)) {
 	var was string
 	err := f.store.Update(name, func(s *hookproto.InstanceStatus) { was = s.Phase; fn(s) })
 	if st, ok := f.store.Get(name); ok && !ended(was) && ended(st.Phase) {
 		f.Metrics.InstallEnded(st.Phase, st.Reason, st.UpdatedAt.Sub(st.StartedAt))
 	}
 	if err != nil {
-		f.stateWriteFailed(name, what, err)
+		f.stateWriteFailed(name, step, what, err)
 	}
+}
+
+// Steps of an install, the step attribute (STEP= in the journal) of every
+// line logged about one, with its instance and domain (INSTANCE=, DOMAIN=;
+// the follower knows an install by its domain's name, the instance's):
+// journalctl INSTANCE=i-1 shows what happened to it, STEP=watchdog every
+// stuck install.
+const (
+	StepRewrite   = "rewrite"    // the pre-boot hook (Eucalyptus) or deploy wrapper (OpenNebula) rewrote the domain
+	StepClean     = "clean"      // the pre-clean hook
+	StepEvent     = "event"      // a libvirt lifecycle event
+	StepFollow    = "follow"     // the installer domain started: followed from now on
+	StepConsole   = "console"    // its console: progress, the VNC note
+	StepWatchdog  = "watchdog"   // no console output and no disk writes for state.inactivity_timeout
+	StepFinish    = "finish"     // the installer stopped: finished or failed
+	StepFinalBoot = "final-boot" // in place: the installed system boots from its disk
+	StepReconcile = "reconcile"  // the records checked against libvirt's domains after a (re)connect
+	StepDone      = "done"       // OpenNebula: the install's end recorded in the VM directory
+)
+
+// installLog is log with the install's instance, domain and step.
+func installLog(log *slog.Logger, name, step string) *slog.Logger {
+	return log.With("instance", name, "domain", name, "step", step)
+}
+
+// eventLog is the logger for a libvirt event of domain: with the instance
+// when the domain is an install nchookd follows.
+func (f *Follower) eventLog(domain string) *slog.Logger {
+	if _, ok := f.store.Get(domain); ok {
+		return installLog(f.log, domain, StepEvent)
+	}
+	return f.log.With("domain", domain, "step", StepEvent)
 }
 
 // ended says whether phase is the end of an install.
@@ -235,9 +267,9 @@ func ended(phase string) bool {
 
 // stateWriteFailed logs and counts an install record that could not be
 // written, with the remedy: the state directory must be writable.
-func (f *Follower) stateWriteFailed(name, what string, err error) {
+func (f *Follower) stateWriteFailed(name, step, what string, err error) {
 	f.Metrics.StateWriteError()
-	f.log.Error(what+": install record not written", "instance", name, "err", err,
+	installLog(f.log, name, step).Error(what+": install record not written", "err", err,
 		"remedy", "check that nchookd's state directory is writable and has space; the record is kept in memory until a later write succeeds")
 }
 
@@ -279,7 +311,7 @@ func (f *Follower) noteClosed(st hookproto.InstanceStatus) {
 		err = f.note(st, line)
 	}
 	if err != nil {
-		f.log.Warn("vnc note", "instance", st.Instance, "err", err)
+		installLog(f.log, st.Instance, StepConsole).Warn("vnc note", "err", err)
 	}
 }
 
@@ -300,7 +332,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 	switch st.Phase {
 	case PhaseInstalling:
 	case PhaseFinal:
-		f.update(ev.Domain, "record installed system stopped", func(s *hookproto.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
+		f.update(ev.Domain, StepFinish, "record installed system stopped", func(s *hookproto.InstanceStatus) { s.Reason = "installed system stopped: " + ev.Reason })
 		return
 	case PhaseFailed:
 		// Failed while running (the inactivity watchdog keeps the guest
@@ -308,7 +340,7 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 		f.unwatch(ev.Domain)
 		if st.VNC != nil && st.VNC.Port > 0 {
 			f.noteClosed(st)
-			f.update(ev.Domain, "record console closed", func(s *hookproto.InstanceStatus) { s.VNC = nil })
+			f.update(ev.Domain, StepConsole, "record console closed", func(s *hookproto.InstanceStatus) { s.VNC = nil })
 		}
 		return
 	default:
@@ -327,8 +359,8 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 		if st.VNC != nil && st.VNC.Port > 0 && st.Mode == "in-place" {
 			f.noteClosed(st)
 		}
-		f.log.Error("install failed", "instance", ev.Domain, "reason", reason)
-		f.update(ev.Domain, "record install failed", func(s *hookproto.InstanceStatus) {
+		installLog(f.log, ev.Domain, StepFinish).Error("install failed", "reason", reason)
+		f.update(ev.Domain, StepFinish, "record install failed", func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason = PhaseFailed, reason
 			s.LastLines = pst.Last
 		})
@@ -342,8 +374,8 @@ func (f *Follower) stopped(ctx context.Context, ev virt.Event) {
 		return
 	}
 	if st.Mode != "in-place" {
-		f.log.Info("install finished", "instance", ev.Domain, "mode", st.Mode)
-		f.update(ev.Domain, "record install finished", func(s *hookproto.InstanceStatus) {
+		installLog(f.log, ev.Domain, StepFinish).Info("install finished", "mode", st.Mode)
+		f.update(ev.Domain, StepFinish, "record install finished", func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason = PhaseFinished, "installer powered off"
 			s.Progress = pst.Line()
 		})
@@ -388,13 +420,13 @@ func (f *Follower) finish(ctx context.Context, name string, stopAt time.Time) {
 	}
 	if err != nil {
 		reason := "boot installed system: " + err.Error()
-		f.log.Error("install in place: final domain", "instance", name, "err", err)
-		f.update(name, "record install failed", func(s *hookproto.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
+		installLog(f.log, name, StepFinalBoot).Error("install in place: final domain", "err", err)
+		f.update(name, StepFinalBoot, "record install failed", func(s *hookproto.InstanceStatus) { s.Phase, s.Reason = PhaseFailed, reason })
 		return
 	}
 	gap := running.Sub(stopAt)
-	f.log.Info("install in place: installed system booting from disk", "instance", name, "gap_s", gap.Seconds())
-	f.update(name, "record installed system booted", func(s *hookproto.InstanceStatus) {
+	installLog(f.log, name, StepFinalBoot).Info("install in place: installed system booting from disk", "gap_s", gap.Seconds())
+	f.update(name, StepFinalBoot, "record installed system booted", func(s *hookproto.InstanceStatus) {
 		s.Phase, s.Reason = PhaseFinal, "installer finished; booted from disk"
 		s.FinalGapMS = gap.Milliseconds()
 		s.VNC = nil
@@ -438,7 +470,7 @@ func (f *Follower) createFinal(ctx context.Context, st hookproto.InstanceStatus)
 		// XML; the file is kept in step for people and for reconcile,
 		// after the domain runs (the NC's tolerance is counted until then).
 		if err := preboot.ReplaceInstanceFile(f.cfg(), st.Dir, st.DomainFile, final, false); err != nil {
-			f.log.Warn("write final domain XML", "instance", st.Instance, "err", err)
+			installLog(f.log, st.Instance, StepFinalBoot).Warn("write final domain XML", "err", err)
 		}
 	}
 	return running, nil
@@ -474,15 +506,15 @@ func (f *Follower) pollOne(ctx context.Context, name string) {
 		w.con.Active()
 	}
 	if line, ok := w.con.NewLine(); ok {
-		f.update(name, "record progress", func(s *hookproto.InstanceStatus) { s.Progress = line })
+		f.update(name, StepConsole, "record progress", func(s *hookproto.InstanceStatus) { s.Progress = line })
 	}
 	limit := f.cfg().State.InactivityTimeout.Duration
 	st, _ := f.store.Get(name)
 	if w.con.Inactive(limit) && st.Phase == PhaseInstalling {
 		pst := w.con.State()
 		reason := fmt.Sprintf("no console output and no disk writes for %s (last: %s)", limit, pst.LastLine())
-		f.log.Error("install stuck", "instance", name, "reason", reason)
-		f.update(name, "record install stuck", func(s *hookproto.InstanceStatus) {
+		installLog(f.log, name, StepWatchdog).Error("install stuck", "reason", reason)
+		f.update(name, StepWatchdog, "record install stuck", func(s *hookproto.InstanceStatus) {
 			s.Phase, s.Reason, s.LastLines = PhaseFailed, reason, pst.Last
 		})
 	}
@@ -537,7 +569,7 @@ func (f *Follower) Reconcile(ctx context.Context) {
 			live, xerr := f.v.XML(ctx, st.Instance, false)
 			meta, ok, _ := libvirtxml.ReadMeta([]byte(live))
 			if xerr == nil && ok && meta.Phase == "final" || xerr == nil && !ok && st.Phase == PhaseFinishing {
-				f.update(st.Instance, "record installed system found running", func(s *hookproto.InstanceStatus) {
+				f.update(st.Instance, StepReconcile, "record installed system found running", func(s *hookproto.InstanceStatus) {
 					s.Phase, s.Reason = PhaseFinal, "found running from disk after restart"
 				})
 				f.installDone(st.Instance)
@@ -550,14 +582,14 @@ func (f *Follower) Reconcile(ctx context.Context) {
 			// The installer ended while nobody was watching.
 			if st.Phase == PhaseInstalling {
 				f.watch(st.Instance, st.Dir, st.ConsoleLog)
-				f.log.Info("reconcile: installer ended while not followed", "instance", st.Instance)
+				installLog(f.log, st.Instance, StepReconcile).Info("reconcile: installer ended while not followed")
 			}
 			f.stopped(ctx, virt.Event{Domain: st.Instance, Kind: virt.Stopped, Reason: "shutdown", Time: f.now()})
 			if st.Phase == PhaseFinishing {
 				f.finish(ctx, st.Instance, f.now())
 			}
 		default:
-			f.log.Warn("reconcile", "instance", st.Instance, "err", err)
+			installLog(f.log, st.Instance, StepReconcile).Warn("reconcile", "err", err)
 		}
 	}
 }

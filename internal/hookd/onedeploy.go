@@ -48,7 +48,7 @@ func (s *Server) oneDeploy(ctx context.Context, conn net.Conn, line []byte, r *b
 		o := p.Outcome
 		o.DomainFile = req.DeployFile
 		answer(&hookproto.OneDeployResponse{OK: true, Outcome: &o}, p.DomainXML)
-		s.log.Info("one-deploy: install finished before; boots from disk", "instance", o.Instance, "mode", o.Mode,
+		installLog(s.log, o.Instance, StepRewrite).Info("one-deploy: install finished before; boots from disk", "mode", o.Mode,
 			"duration_s", time.Since(start).Seconds())
 		return nil
 	}
@@ -72,7 +72,7 @@ func (s *Server) oneDeploy(ctx context.Context, conn net.Conn, line []byte, r *b
 	o.DomainFile = req.DeployFile
 	if !o.Changed {
 		answer(&hookproto.OneDeployResponse{OK: true, Outcome: &o}, nil)
-		s.log.Debug("one-deploy: nothing to do", "instance", o.Instance)
+		installLog(s.log, o.Instance, StepRewrite).Debug("one-deploy: nothing to do")
 		return nil
 	}
 	// Recorded before the answer, as a Eucalyptus pre-boot is: the domain
@@ -82,11 +82,11 @@ func (s *Server) oneDeploy(ctx context.Context, conn net.Conn, line []byte, r *b
 		f.PreBoot(&o)
 	}
 	answer(&hookproto.OneDeployResponse{OK: true, Outcome: &o}, p.DomainXML)
-	s.log.Info("one-deploy rewrite", "instance", o.Instance, "mode", o.Mode, "installer", o.Installer,
+	installLog(s.log, o.Instance, StepRewrite).Info("one-deploy rewrite", "mode", o.Mode, "installer", o.Installer,
 		"vnc", o.VNC != nil, "duration_s", time.Since(start).Seconds())
 	return func() {
 		if err := s.store.Persist(o.Instance); err != nil {
-			s.stateWriteFailed(o.Instance, "record install", err)
+			s.stateWriteFailed(o.Instance, StepRewrite, "record install", err)
 		}
 	}
 }

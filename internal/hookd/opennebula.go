@@ -38,10 +38,10 @@ func (f *Follower) installDone(name string) {
 	}
 	m := preboot.Installed{Instance: st.Instance, Mode: st.Mode, FinishedAt: st.UpdatedAt, Reason: st.Reason}
 	if err := preboot.WriteInstalled(f.cfg(), st.Dir, m); err != nil {
-		f.log.Error("record finished install in the VM directory", "instance", name, "err", err)
+		installLog(f.log, name, StepDone).Error("record finished install in the VM directory", "err", err)
 		return
 	}
-	f.log.Info("install finished: later deploys boot from disk", "instance", name, "mode", st.Mode)
+	installLog(f.log, name, StepDone).Info("install finished: later deploys boot from disk", "mode", st.Mode)
 }
 
 // InstallFinished reports whether the install of the OpenNebula VM whose
@@ -76,10 +76,10 @@ func (f *Follower) sweepOne(ctx context.Context) {
 			continue
 		}
 		if err := f.store.Cleaned(st.Instance); err != nil {
-			f.stateWriteFailed(st.Instance, "forget VM whose directory is gone", err)
+			f.stateWriteFailed(st.Instance, StepClean, "forget VM whose directory is gone", err)
 			continue
 		}
-		f.log.Info("VM directory gone: install record dropped", "instance", st.Instance, "dir", st.Dir)
+		installLog(f.log, st.Instance, StepClean).Info("VM directory gone: install record dropped", "dir", st.Dir)
 	}
 }
 
@@ -104,7 +104,7 @@ func (s *Server) oneFinishedPlan(domainXML []byte, vmDir string) *preboot.Plan {
 	}
 	mode, ok, err := s.InstallFinished(name, vmDir)
 	if err != nil {
-		s.log.Warn("one-deploy: install marker ignored", "instance", name, "err", err)
+		installLog(s.log, name, StepRewrite).Warn("one-deploy: install marker ignored", "err", err)
 		return nil
 	}
 	if !ok {
@@ -112,7 +112,7 @@ func (s *Server) oneFinishedPlan(domainXML []byte, vmDir string) *preboot.Plan {
 	}
 	p, err := preboot.InstalledPlan(s.Config(), domainXML, vmDir, name, mode)
 	if err != nil {
-		s.log.Error("one-deploy: finished install, but no disk boot; deciding as usual", "instance", name, "err", err)
+		installLog(s.log, name, StepRewrite).Error("one-deploy: finished install, but no disk boot; deciding as usual", "err", err)
 		return nil
 	}
 	return p

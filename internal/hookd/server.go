@@ -285,7 +285,7 @@ func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Re
 		o, err := preboot.PreBootContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
 			refuse := cfg.Hook.OnError == config.OnErrorRefuse || preboot.AlwaysRefused(err)
-			s.log.Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
+			installLog(s.log, baseName(req.InstanceDir), StepRewrite).Error("pre-boot refused", "dir", req.InstanceDir, "err", err, "refuse", refuse)
 			return &hookproto.Response{Refuse: refuse, Error: err.Error()}, nil
 		}
 		var after func()
@@ -293,36 +293,36 @@ func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Re
 			s.store.Remember(o)
 			after = func() {
 				if err := s.store.Persist(o.Instance); err != nil {
-					s.stateWriteFailed(o.Instance, "record install", err)
+					s.stateWriteFailed(o.Instance, StepRewrite, "record install", err)
 				}
 			}
-			s.log.Info("pre-boot rewrite", "instance", o.Instance, "mode", o.Mode, "installer", o.Installer,
+			installLog(s.log, o.Instance, StepRewrite).Info("pre-boot rewrite", "mode", o.Mode, "installer", o.Installer,
 				"vnc", o.VNC != nil, "inline_kickstart", o.Kickstart, "duration_s", time.Since(start).Seconds())
 			if f := s.fol.Load(); f != nil {
 				f.PreBoot(o)
 			}
 		} else {
-			s.log.Debug("pre-boot: nothing to do", "instance", o.Instance)
+			installLog(s.log, o.Instance, StepRewrite).Debug("pre-boot: nothing to do")
 		}
 		return &hookproto.Response{OK: true, Outcome: o}, after
 	case euca.EventPreClean:
 		name := baseName(req.InstanceDir)
 		if f := s.fol.Load(); f != nil && f.Busy(name) {
 			msg := fmt.Sprintf("instance %s: switching to its final domain; not cleaned now", name)
-			s.log.Warn("pre-clean refused", "instance", name)
+			installLog(s.log, name, StepClean).Warn("pre-clean refused")
 			return &hookproto.Response{Refuse: true, Error: msg}, nil
 		}
 		o, err := preboot.PreCleanContext(ctx, cfg, req.InstanceDir)
 		if err != nil {
-			s.log.Warn("pre-clean", "dir", req.InstanceDir, "err", err)
+			installLog(s.log, name, StepClean).Warn("pre-clean", "dir", req.InstanceDir, "err", err)
 			return &hookproto.Response{Error: err.Error()}, nil
 		}
 		if err := s.store.Cleaned(o.Instance); err != nil {
 			// The instance's files are cleaned; only nchookd's record of
 			// it stays (a restart loads it again).
-			s.stateWriteFailed(o.Instance, "pre-clean: forget install", err)
+			s.stateWriteFailed(o.Instance, StepClean, "pre-clean: forget install", err)
 		}
-		s.log.Info("pre-clean", "instance", o.Instance)
+		installLog(s.log, o.Instance, StepClean).Info("pre-clean")
 		return &hookproto.Response{OK: true, Outcome: o}, nil
 	}
 	return &hookproto.Response{OK: true}, nil
@@ -331,9 +331,9 @@ func (s *Server) hook(ctx context.Context, req hookproto.Request) (*hookproto.Re
 // stateWriteFailed logs and counts an install record that could not be
 // written or removed (the hook was answered already, or its answer does
 // not depend on the record).
-func (s *Server) stateWriteFailed(name, what string, err error) {
+func (s *Server) stateWriteFailed(name, step, what string, err error) {
 	s.Metrics.StateWriteError()
-	s.log.Error(what+": install record not written", "instance", name, "err", err,
+	installLog(s.log, name, step).Error(what+": install record not written", "err", err,
 		"remedy", "check that nchookd's state directory is writable and has space")
 }
 

@@ -69,7 +69,7 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 			runErr = fmt.Errorf("build %s: before step %s: %w", b.ID, s.Name, ErrInterrupted)
 			break
 		}
-		e.log().Info("step", "build", b.ID, "step", s.Name)
+		e.log().Info("step", b.logAttrs(s.Name)...)
 		start := time.Now()
 		b.setStep(s.Name, "running")
 		if err := e.Store.Save(b); err != nil {
@@ -89,7 +89,7 @@ func (e *Engine) Run(ctx context.Context, b *Build, steps []Step) (err error) {
 			break
 		}
 		b.setStep(s.Name, "done")
-		e.log().Info("step done", "build", b.ID, "step", s.Name, "duration_s", time.Since(start).Seconds())
+		e.log().Info("step done", append(b.logAttrs(s.Name), "duration_s", time.Since(start).Seconds())...)
 		if err := e.Store.Save(b); err != nil {
 			runErr = err
 			break
@@ -213,6 +213,26 @@ func DeleteResource(ctx context.Context, p cloud.Provider, r Resource) error {
 		return p.DeregisterImage(ctx, r.ID)
 	}
 	return fmt.Errorf("unknown resource kind %q", r.Kind)
+}
+
+// logAttrs are the attributes of a line about step of b: the build, the
+// step, and the instance once a step launched one (also the domain on
+// libvirt, where the instance is the domain): journalctl INSTANCE=, DOMAIN=
+// and STEP= find them as they find the daemon's.
+func (b *Build) logAttrs(step string) []any {
+	attrs := []any{"build", b.ID, "step", step}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := len(b.Resources) - 1; i >= 0; i-- {
+		if r := b.Resources[i]; r.Kind == KindInstance && !r.Deleted {
+			attrs = append(attrs, "instance", r.ID)
+			if b.Provider == "libvirt" {
+				attrs = append(attrs, "domain", r.ID)
+			}
+			break
+		}
+	}
+	return attrs
 }
 
 func (e *Engine) log() *slog.Logger {

@@ -2,8 +2,10 @@ package install_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -293,5 +295,48 @@ func TestEngineCloudResources(t *testing.T) {
 	}
 	if err := e.Sweep(context.Background(), s); err != nil {
 		t.Errorf("Sweep after cleanup: %v", err)
+	}
+}
+
+// TestEngineLogFields: every step line names the build and the step, and
+// from the step that launched the instance on, the instance (and on
+// libvirt the domain, the same name), as the daemon's lines do.
+func TestEngineLogFields(t *testing.T) {
+	var tr trace
+	var buf strings.Builder
+	e := newEngine(t, memory.New())
+	e.Log = slog.New(slog.NewJSONHandler(&buf, nil))
+	b := install.NewBuild("bake", "libvirt", install.Spec{})
+	err := e.Run(context.Background(), b, []install.Step{
+		tr.fake("prepare", nil),
+		tr.fake("launch", func(ctx context.Context, b *install.Build) error {
+			return b.RecordCreated(install.Resource{Kind: install.KindInstance, ID: "ks-dom-1", Role: "installer"}, nil)
+		}),
+		tr.fake("wait", nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if r["build"] != b.ID || r["step"] == nil {
+			t.Errorf("line %v: want build %s and a step", r, b.ID)
+		}
+		launched := r["step"] == "wait" || r["step"] == "launch" && r["msg"] == "step done"
+		if launched {
+			n++
+			if r["instance"] != "ks-dom-1" || r["domain"] != "ks-dom-1" {
+				t.Errorf("line %v: want instance and domain ks-dom-1", r)
+			}
+		} else if r["instance"] != nil {
+			t.Errorf("line %v: an instance before any was launched", r)
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d lines after the launch, want 3:\n%s", n, buf.String())
 	}
 }

@@ -43,8 +43,10 @@ done
 // TestJournaldRoundTrip sends records through the handler to a real
 // systemd-journald over its native socket and reads them back with
 // journalctl -o json: the priority (journalctl -p err finds the error),
-// the structured fields (INSTANCE=, DOMAIN=, STEP=), a multi-line message
-// kept whole.
+// the structured fields (INSTANCE=, DOMAIN=, STEP=) on every entry, logged
+// as the daemon's install lines are (instance, domain and step given to
+// With, the step also per record), a multi-line message kept whole, and
+// journalctl finds an install's step by its fields.
 func TestJournaldRoundTrip(t *testing.T) {
 	if os.Getenv(envInNS) == "" {
 		if os.Geteuid() != 0 {
@@ -69,10 +71,10 @@ func TestJournaldRoundTrip(t *testing.T) {
 		t.Fatal("no journald socket in the test's namespace")
 	}
 	inst := fmt.Sprintf("i-rt%d", os.Getpid())
-	log := slog.New(New(slog.LevelDebug, nil)).With("instance", inst)
-	log.Error("pre-boot refused", "step", "rewrite", "domain", inst, "err", "line one\nline two")
-	log.Info("pre-boot rewrite", "step", "done")
-	log.Debug("debug line")
+	log := slog.New(New(slog.LevelDebug, nil)).With("instance", inst, "domain", inst)
+	log.Error("pre-boot refused", "step", "rewrite", "err", "line one\nline two")
+	log.With("step", "follow").Info("following install", "mode", "in-place")
+	log.With("step", "event").Debug("libvirt event")
 
 	var entries []map[string]any
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -102,11 +104,22 @@ func TestJournaldRoundTrip(t *testing.T) {
 		!strings.HasPrefix(fmt.Sprint(e["MESSAGE"]), "pre-boot refused") || e["_TRANSPORT"] != "journal" {
 		t.Fatalf("error entry: %v", e)
 	}
-	if entries[1]["PRIORITY"] != "6" || entries[1]["STEP"] != "done" || entries[2]["PRIORITY"] != "7" {
+	if entries[1]["PRIORITY"] != "6" || entries[1]["STEP"] != "follow" || entries[1]["MODE"] != "in-place" ||
+		entries[2]["PRIORITY"] != "7" || entries[2]["STEP"] != "event" {
 		t.Fatalf("info/debug entries: %v", entries[1:])
 	}
+	for _, e := range entries {
+		if e["INSTANCE"] != inst || e["DOMAIN"] != inst || e["STEP"] == nil {
+			t.Errorf("entry %q: INSTANCE=%v DOMAIN=%v STEP=%v, want %s, %s and a step", e["MESSAGE"], e["INSTANCE"], e["DOMAIN"], e["STEP"], inst, inst)
+		}
+	}
+	// journalctl DOMAIN=… STEP=follow finds that step of the install only.
+	out, err := exec.Command("journalctl", "-o", "json", "--no-pager", "DOMAIN="+inst, "STEP=follow").Output()
+	if err != nil || bytes.Count(out, []byte("\n")) != 1 || !bytes.Contains(out, []byte("following install")) {
+		t.Fatalf("journalctl DOMAIN=%s STEP=follow: %v\n%s", inst, err, out)
+	}
 	// journalctl -p err finds the error and only it.
-	out, err := exec.Command("journalctl", "-o", "json", "--no-pager", "-p", "err", "INSTANCE="+inst).Output()
+	out, err = exec.Command("journalctl", "-o", "json", "--no-pager", "-p", "err", "INSTANCE="+inst).Output()
 	if err != nil || bytes.Count(out, []byte("\n")) != 1 || !bytes.Contains(out, []byte("pre-boot refused")) {
 		t.Fatalf("journalctl -p err: %v\n%s", err, out)
 	}
