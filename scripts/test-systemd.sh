@@ -22,8 +22,14 @@
 #   - systemctl restart with WatchdogSec=2s: the same daemon 5 s later (its
 #     pings arrive), the install still known, and connected to the host's
 #     libvirtd (when one runs: scripts/test.sh starts it; in CI required)
-#   - no error in the unit's journal; systemctl stop ends cleanly (exit 0,
-#     socket removed); the container powers off, nspawn exits 0
+#   - no error in the unit's journal
+#   - dpkg -i of a newer .deb while the daemon runs: postinst restarts it
+#     (a new MainPID, the new version, active, serving, the install still
+#     known, the edited config kept); with an edit the new nchookd check
+#     refuses, the old daemon keeps running (same MainPID, serving) and the
+#     upgrade says so in one line
+#   - systemctl stop ends cleanly (exit 0, socket removed); the container
+#     powers off, nspawn exits 0
 # The unit's journal is left in build/systemdtest/nchookd-journal.txt, the
 # security report in build/systemdtest/security.txt.
 # Needs root and systemd-nspawn (systemd-container); off CI it skips
@@ -315,6 +321,68 @@ ct systemctl daemon-reload
 
 errs=$(journal_err || true)
 [ -z "$errs" ] || fail "errors in the unit's journal: $errs"
+
+# ---- upgrade while the daemon runs ----
+# A newer .deb of the same contents (version +.N), as test-packages.sh
+# makes it; dpkg runs the postinst under the container's systemd.
+next_version() { # N: the package's version +.N
+	local v
+	v=$(dpkg-deb -f "$deb_n" Version)
+	echo "${v%-1}.$1"
+}
+upgrade() { # N: dpkg -i of version +.N; prints dpkg's output
+	local v
+	v=$(next_version "$1")
+	rm -rf "$work/next" && mkdir -p "$work/next"
+	PKG_VERSION=$v PKG_ARCH=$(dpkg --print-architecture) build/nfpm package --config packaging/nfpm/nchookd.yaml \
+		--packager deb --target "$work/next/" >/dev/null
+	cp "$work/next/"nchookd_*.deb "$R/root/next.deb"
+	ct dpkg -i /root/next.deb 2>&1 || echo "dpkg -i exited $?"
+	rm -f "$R/root/next.deb"
+}
+# (nchookd status reads the config for the socket: with a file it refuses,
+# a copy without the refused line)
+serving() { ct nchookd status --config "${1:-/etc/nchookd/nchookd.toml}" "$id" >/dev/null 2>&1; }
+t0=$(date +%s)
+pid=$(prop MainPID)
+upgraded_to=$(next_version 1)
+out=$(upgrade 1)
+pid2=$(prop MainPID)
+if [ "$(prop ActiveState)" != active ] || [ "$pid2" = "$pid" ] || [ "$pid2" = 0 ]; then
+	fail "upgrade, config accepted: $(prop ActiveState), MainPID $pid2 (was $pid): want active and restarted"
+	printf '%s\n' "$out" | sed 's/^/    /' >&2
+	dump
+elif ! serving; then
+	fail "upgrade, config accepted: the restarted daemon does not serve (or forgot $id)"
+elif [ "$(ct dpkg-query -W -f '${Version}' nchookd)" != "$upgraded_to-1" ]; then
+	fail "upgrade: nchookd $(ct dpkg-query -W -f '${Version}' nchookd) installed, want $upgraded_to-1"
+elif grep -q '^nchookd: ' <<<"$out"; then
+	fail "upgrade, config accepted: said $(grep '^nchookd: ' <<<"$out")"
+elif ! ct grep -qx '# edited' /etc/nchookd/nchookd.toml; then
+	fail "upgrade: the edited config was replaced"
+else
+	ok "upgrade to $upgraded_to while running: restarted (MainPID $pid → $pid2), active, serving, $id known, edited config kept ($(($(date +%s) - t0)) s)"
+fi
+# An edit the new version refuses (the running daemon refused it at its
+# reload and keeps the previous configuration): no restart.
+ct sh -c 'echo "no_such_key = 1" >>/etc/nchookd/nchookd.toml'
+sleep 0.5
+pid=$(prop MainPID)
+upgraded_to=$(next_version 2)
+out=$(upgrade 2)
+said=$(grep '^nchookd: ' <<<"$out" || true)
+if [ "$(prop ActiveState)" != active ] || [ "$(prop MainPID)" != "$pid" ]; then
+	fail "upgrade, config refused: $(prop ActiveState), MainPID $(prop MainPID) (was $pid): want the old daemon running"
+	dump
+elif ! ct sh -c 'grep -v "^no_such_key" /etc/nchookd/nchookd.toml >/run/nchookd-ok.toml' || ! serving /run/nchookd-ok.toml; then
+	fail "upgrade, config refused: the old daemon does not serve"
+elif [ "$(grep -c . <<<"$said")" -ne 1 ] || ! grep -q 'not restarted.*no_such_key' <<<"$said"; then
+	fail "upgrade, config refused: want one line saying why the daemon was not restarted, got: $out"
+else
+	ok "upgrade to $upgraded_to with a config it refuses: the old daemon (MainPID $pid) keeps running and serving; said: $said"
+fi
+ct sed -i '/^no_such_key/d' /etc/nchookd/nchookd.toml
+ct rm -f /run/nchookd-ok.toml
 
 # ---- stop ----
 if ct systemctl stop nchookd.service nchookd.socket; then
