@@ -7,7 +7,9 @@
 #         daemon, and restarts it only when the new nchookd accepts the
 #         config (systemctl a stand-in that logs: systemd is not PID 1 in a
 #         chroot; test-systemd.sh upgrades under a real one), dpkg -r takes
-#         the hook out, dpkg -P leaves nothing. The root
+#         the hook out, dpkg -P removes the install records and keeps (and
+#         says so) the installer files an operator put in /var/lib/nchookd,
+#         and leaves nothing else. The root
 #         is also an OpenNebula frontend: the OpenNebula deploy wrapper goes
 #         in place (dpkg diversion; a rename with rpm) and out again.
 #   .rpm: the same with the host's rpm --root (--nodeps: the root's libvirt
@@ -264,12 +266,31 @@ in_root dpkg -r nchookd kscloud >>"$work/dpkg.log" 2>&1 || fail "dpkg -r: $(tail
 [ "$(cat "$R$one_kvm/deploy")" = "$one_stock" ] && [ ! -e "$R$one_kvm/deploy.one" ] || fail "deb remove: OpenNebula's deploy not back in place"
 [ ! -e "$R/usr/sbin/nchookd" ] || fail "deb remove: /usr/sbin/nchookd left"
 [ -e "$R/etc/nchookd/nchookd.toml" ] || fail "deb remove: the conffile went before purge"
-in_root dpkg -P nchookd kscloud >>"$work/dpkg.log" 2>&1 || fail "dpkg -P: $(tail -5 "$work/dpkg.log")"
+# What purge finds in the state directory: install records (the daemon's)
+# and an installer of the operator's catalog, where the shipped config's
+# example puts it.
+mkdir -p "$R/var/lib/nchookd/instances" "$R/var/lib/nchookd/installers/fedora40"
+echo '{"instance":"i-1"}' >"$R/var/lib/nchookd/instances/i-1.json"
+echo 'bad' >"$R/var/lib/nchookd/instances/i-2.json.corrupt"
+echo kernel >"$R/var/lib/nchookd/installers/fedora40/vmlinuz"
+echo initrd >"$R/var/lib/nchookd/installers/fedora40/initrd.img"
+out=$(in_root dpkg -P nchookd kscloud 2>&1) || fail "dpkg -P: $(tail -5 <<<"$out")"
+printf '%s\n' "$out" >>"$work/dpkg.log"
+[ ! -e "$R/var/lib/nchookd/instances" ] || fail "deb purge: the install records are left: $(ls "$R/var/lib/nchookd/instances")"
+if [ "$(cat "$R/var/lib/nchookd/installers/fedora40/vmlinuz" "$R/var/lib/nchookd/installers/fedora40/initrd.img" 2>&1)" != "kernel
+initrd" ]; then
+	fail "deb purge: removed the operator's installer in /var/lib/nchookd/installers/fedora40"
+fi
+said=$(grep '^nchookd: ' <<<"$out" || true)
+[ "$(grep -c . <<<"$said")" -eq 1 ] && grep -q 'kept /var/lib/nchookd' <<<"$said" ||
+	fail "deb purge: want one line saying /var/lib/nchookd was kept, got: $out"
+# The operator removes the installers; nothing else may be left.
+rm -rf "$R/var/lib/nchookd"
 after=$(snapshot)
 if [ "$before" != "$after" ]; then
 	fail "deb purge left: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
 else
-	ok "deb: remove took the hook out, purge left nothing ($(($(date +%s) - t0)) s)"
+	ok "deb: remove took the hook out, purge removed the install records, kept the operator's installers and left nothing else ($(($(date +%s) - t0)) s)"
 fi
 
 # ---- .rpm ----
