@@ -45,3 +45,46 @@ func TestReadingCommandsCreateNoStateDir(t *testing.T) {
 		}
 	}
 }
+
+// TestUninstallHostRemovesStateDirs: uninstall-host removes the empty
+// directories kscloud made in its state directory (builds, cache) and the
+// state directory itself when nothing is left; a directory with files in it
+// stays and is named. libvirt's test driver stands in for the host.
+func TestUninstallHostRemovesStateDirs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	for _, d := range []string{"builds", "cache", "local/console", "volumes", "images"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := runCLI("uninstall-host", "--connect", "test:///default", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("state directory %s left:\n%s", dir, stdout)
+	}
+	for _, d := range []string{filepath.Join(dir, "builds"), filepath.Join(dir, "cache"), dir} {
+		if !strings.Contains(stdout, "removed directory\t"+d+"\n") {
+			t.Errorf("output does not say %s was removed:\n%s", d, stdout)
+		}
+	}
+
+	// A summary in builds keeps builds and the state directory.
+	if err := os.MkdirAll(filepath.Join(dir, "builds"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "builds", summaryFile), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI("uninstall-host", "--connect", "test:///default", "--state-dir", dir, "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "builds", summaryFile)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, `"`+filepath.Join(dir, "builds")+`"`) || !strings.Contains(stdout, `"`+dir+`"`) {
+		t.Errorf("json does not name the kept directories:\n%s", stdout)
+	}
+}
