@@ -130,7 +130,11 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 		st.keep(fmt.Sprintf("resume with: kscloud %s --resume %s; remove with: kscloud cleanup %s", b.Kind, b.ID, b.ID))
 	}
 	defer func() {
-		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr, f.calls); err != nil {
+		var volumes int64
+		if vp, ok := p.(volumePather); ok {
+			volumes = volumesWritten(vp, b)
+		}
+		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr, f.calls, volumes); err != nil {
 			fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
 		}
 	}()
