@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -167,11 +168,15 @@ func (g *global) openProvider(ctx context.Context, stderr io.Writer) (cloud.Prov
 }
 
 // status prints live progress for people on stderr: one line rewritten in
-// place on a terminal, one line per change otherwise.
+// place on a terminal, one line per change otherwise. On a terminal it
+// owns stderr while a build runs: what else goes there (the -v log, a
+// warning) is written through it (Write) and gets lines of its own above
+// the progress line, as do the lines that must stay (keep, stickyPrefix).
 type status struct {
 	w     io.Writer
 	tty   bool
-	last  string
+	mu    sync.Mutex
+	last  string // the progress line on the screen, "" when none
 	start time.Time
 }
 
@@ -187,24 +192,23 @@ func isTerminal(w io.Writer) bool {
 }
 
 // stickyPrefix marks status lines that must stay on the screen (the VNC
-// console's location): on a terminal they get a line of their own, which
-// later progress lines do not overwrite.
+// console's location and password): on a terminal they get a line of
+// their own, which later progress lines do not overwrite.
 const stickyPrefix = "VNC console"
 
 func (s *status) line(l string) {
 	l = shown(l) // the installer's console and the cloud's answers are not ours
+	if strings.HasPrefix(l, stickyPrefix) {
+		s.keep(l)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if l == s.last {
 		return
 	}
-	el := time.Since(s.start).Round(time.Second)
-	if s.tty && strings.HasPrefix(l, stickyPrefix) {
-		fmt.Fprintf(s.w, "\r\033[K[%s] %s\n", el, l)
-		if s.last != "" {
-			fmt.Fprintf(s.w, "[%s] %s", el, s.last)
-		}
-		return
-	}
 	s.last = l
+	el := time.Since(s.start).Round(time.Second)
 	if s.tty {
 		fmt.Fprintf(s.w, "\r\033[K[%s] %s", el, l)
 		return
@@ -212,10 +216,55 @@ func (s *status) line(l string) {
 	fmt.Fprintf(s.w, "[%s] %s\n", el, l)
 }
 
+// keep prints a line that stays on the screen (what a run leaves behind,
+// a warning): on a terminal above the progress line, which is drawn again
+// below it.
+func (s *status) keep(l string) {
+	l = shown(l)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el := time.Since(s.start).Round(time.Second)
+	if !s.tty {
+		fmt.Fprintf(s.w, "[%s] %s\n", el, l)
+		return
+	}
+	fmt.Fprintf(s.w, "\r\033[K[%s] %s\n", el, l)
+	s.redraw()
+}
+
+func (s *status) redraw() {
+	if s.last != "" {
+		fmt.Fprintf(s.w, "[%s] %s", time.Since(s.start).Round(time.Second), s.last)
+	}
+}
+
+// Write passes what others print on stderr through: on a terminal with a
+// progress line up, the line is cleared, the text written on lines of its
+// own and the progress line drawn again below it.
+func (s *status) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.tty || s.last == "" {
+		return s.w.Write(p)
+	}
+	fmt.Fprint(s.w, "\r\033[K")
+	n, err := s.w.Write(p)
+	if len(p) > 0 && p[len(p)-1] != '\n' {
+		fmt.Fprintln(s.w)
+	}
+	s.redraw()
+	return n, err
+}
+
+// done ends the progress line: what is printed next starts a line of its
+// own. Once is enough; more calls print nothing.
 func (s *status) done() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.tty && s.last != "" {
 		fmt.Fprintln(s.w)
 	}
+	s.last = ""
 }
 
 // signalContext is cancelled by SIGINT/SIGTERM.
@@ -248,6 +297,22 @@ func fail(stderr io.Writer, cmd string, err error) int {
 // and controls stripped (safetext), and any URL's credentials and query
 // values redacted (a kickstart URL with user:pass@ or ?token=).
 func shown(s string) string { return install.RedactText(safetext.Line(s)) }
+
+// readStore is the builds directory for a command that only reads it
+// (status, vnc, cleanup): unlike install.OpenStore it creates nothing, so
+// asking on a host that never ran a build leaves no state directory.
+func readStore(stateDir string) *install.Store {
+	return &install.Store{Dir: filepath.Join(stateDir, "builds")}
+}
+
+// listBuilds lists the builds of a store; no builds directory is no builds.
+func listBuilds(s *install.Store) ([]*install.Build, error) {
+	bs, err := s.List()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return bs, err
+}
 
 func buildDir(stateDir, id string) string { return filepath.Join(stateDir, "builds", id+".d") }
 

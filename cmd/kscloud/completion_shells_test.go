@@ -56,10 +56,30 @@ func TestCompletionZsh(t *testing.T) {
 		{"kscloud images ", "list show rm export import"},
 		{"kscloud completion ", "bash fish zsh"},
 		{"kscloud cleanup --orph", "--orphans"},
+		{"kscloud images export --for", "--format"},
+		{"kscloud images import --proven", "--provenance"},
+		{"kscloud images import f.raw --proven", "--provenance"},
+		{"kscloud images list --proven", ""},
+		{"kscloud he", "help"},
+		{"kscloud help ima", "images"},
+		{"kscloud help unin", "uninstall-host"},
 	} {
 		out, err := exec.Command(zsh, "-f", "-c", zshCapture, "zsh", dir, tc.line).CombinedOutput()
 		if got := strings.Join(strings.Fields(string(out)), " "); err != nil || got != tc.want {
 			t.Errorf("zsh: %q<TAB> = %q (%v), want %q", tc.line, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"kscloud cleanup --", []string{"--orphans", "--connect", "--state-dir", "--output"}},
+		{"kscloud images export --", []string{"--format", "--compress", "--connect"}},
+		{"kscloud help ", []string{"bake", "cleanup", "images", "uninstall-host"}},
+	} {
+		out, err := exec.Command(zsh, "-f", "-c", zshCapture, "zsh", dir, tc.line).CombinedOutput()
+		if got := strings.Fields(string(out)); err != nil || !hasAll(got, tc.want) {
+			t.Errorf("zsh: %q<TAB> = %q (%v), want among them %q", tc.line, got, err, tc.want)
 		}
 	}
 }
@@ -84,6 +104,13 @@ func TestCompletionFish(t *testing.T) {
 		{"kscloud images ", "export import list rm show"},
 		{"kscloud completion ", "bash fish zsh"},
 		{"kscloud cleanup --orph", "--orphans"},
+		{"kscloud images export --for", "--format"},
+		{"kscloud images import --proven", "--provenance"},
+		{"kscloud images import f.raw --proven", "--provenance"},
+		{"kscloud images list --proven", ""},
+		{"kscloud he", "help"},
+		{"kscloud help ima", "images"},
+		{"kscloud help unin", "uninstall-host"},
 	} {
 		cmd := exec.Command(fish, "--no-config", "-c", "source $argv[1]; complete -C $argv[2]", f, tc.line)
 		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
@@ -96,4 +123,37 @@ func TestCompletionFish(t *testing.T) {
 			t.Errorf("fish: complete -C %q = %q (%v), want %q", tc.line, out, err, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"kscloud cleanup --", []string{"--orphans", "--connect", "--state-dir", "--output"}},
+		{"kscloud images export --", []string{"--format", "--compress", "--connect"}},
+		{"kscloud help ", []string{"bake", "cleanup", "images", "uninstall-host"}},
+	} {
+		cmd := exec.Command(fish, "--no-config", "-c", "source $argv[1]; complete -C $argv[2]", f, tc.line)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			got = append(got, strings.SplitN(l, "\t", 2)[0])
+		}
+		if err != nil || !hasAll(got, tc.want) {
+			t.Errorf("fish: complete -C %q = %q (%v), want among them %q", tc.line, got, err, tc.want)
+		}
+	}
+}
+
+// hasAll reports whether got holds every word of want.
+func hasAll(got, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || g == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

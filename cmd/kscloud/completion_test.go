@@ -54,10 +54,70 @@ func TestCompletionBash(t *testing.T) {
 		{[]string{"kscloud", "version", "--o"}, []string{"--output"}},
 		{[]string{"kscloud", "status", "--out"}, []string{"--output"}},
 		{[]string{"kscloud", "--v"}, []string{"--version"}},
+		{[]string{"kscloud", "images", "export", "--for"}, []string{"--format"}},
+		{[]string{"kscloud", "images", "import", "--proven"}, []string{"--provenance"}},
+		{[]string{"kscloud", "images", "import", "f.raw", "--proven"}, []string{"--provenance"}},
+		{[]string{"kscloud", "images", "list", "--proven"}, nil},
+		{[]string{"kscloud", "images", "export", "--format", ""}, nil},
+		{[]string{"kscloud", "he"}, []string{"help"}},
+		{[]string{"kscloud", "help", "ima"}, []string{"images"}},
+		{[]string{"kscloud", "help", "unin"}, []string{"uninstall-host"}},
+		{[]string{"kscloud", "help", "images", ""}, nil},
 	} {
 		got := complete(tc.words...)
 		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("complete %q = %q, want %q", tc.words, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		words []string
+		want  []string
+	}{
+		{[]string{"kscloud", "cleanup", "--"}, []string{"--orphans", "--connect", "--state-dir", "--output"}},
+		{[]string{"kscloud", "images", "export", "--"}, []string{"--format", "--compress", "--connect"}},
+		{[]string{"kscloud", "help", ""}, []string{"bake", "cleanup", "images", "uninstall-host"}},
+	} {
+		if got := complete(tc.words...); !hasAll(got, tc.want) {
+			t.Errorf("complete %q = %q, want among them %q", tc.words, got, tc.want)
+		}
+	}
+}
+
+// TestCompletionNoBuildEnvironment: the completion scripts the packages
+// install are generated on the build machine (make packages): what its
+// environment makes a flag's default (LIBVIRT_DEFAULT_URI, EUCARC, the state
+// directory from KSCLOUD_STATE_DIR, XDG_STATE_HOME, HOME or the user) is
+// not in them.
+func TestCompletionNoBuildEnvironment(t *testing.T) {
+	vars := []string{"LIBVIRT_DEFAULT_URI", "EUCARC", "KSCLOUD_STATE_DIR", "XDG_STATE_HOME", "HOME", "ONE_AUTH", "ONE_XMLRPC", "EC2_URL", "AWS_REGION", "AWS_PROFILE"}
+	gen := func() map[string]string {
+		out := map[string]string{}
+		for _, sh := range []string{"bash", "zsh", "fish"} {
+			code, script, stderr := runCLI("completion", sh)
+			if code != 0 {
+				t.Fatalf("completion %s: exit %d: %s", sh, code, stderr)
+			}
+			out[sh] = script
+		}
+		return out
+	}
+	for _, v := range vars {
+		t.Setenv(v, "")
+		os.Unsetenv(v)
+	}
+	clean := gen()
+	for _, v := range vars {
+		t.Setenv(v, "/buildhost/"+strings.ToLower(v))
+	}
+	t.Setenv("LIBVIRT_DEFAULT_URI", "qemu+ssh://builder@buildhost/system")
+	for sh, script := range gen() {
+		for _, leak := range []string{"buildhost", "/var/lib/kscloud", ".local/state"} {
+			if i := strings.Index(script, leak); i >= 0 {
+				t.Errorf("completion %s holds %q: ...%s...", sh, leak, script[max(0, i-80):min(len(script), i+40)])
+			}
+		}
+		if script != clean[sh] {
+			t.Errorf("completion %s differs with the build machine's environment", sh)
 		}
 	}
 }

@@ -119,10 +119,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kscloud status: %v\n", err)
 		return 2
 	}
-	store, err := install.OpenStore(g.stateDir)
-	if err != nil {
-		return fail(stderr, "status", err)
-	}
+	store := readStore(g.stateDir)
 	var builds []*install.Build
 	if len(pos) == 1 {
 		b, err := store.Load(pos[0])
@@ -130,7 +127,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, "status", err)
 		}
 		builds = []*install.Build{b}
-	} else if builds, err = store.List(); err != nil {
+	} else if builds, err = listBuilds(store); err != nil {
 		return fail(stderr, "status", err)
 	}
 	if g.output == "json" {
@@ -186,10 +183,7 @@ func cmdCleanup(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	store, err := install.OpenStore(g.stateDir)
-	if err != nil {
-		return fail(stderr, "cleanup", err)
-	}
+	store := readStore(g.stateDir)
 	var b *install.Build
 	if len(pos) == 1 {
 		if b, err = store.Load(pos[0]); err != nil {
@@ -240,7 +234,7 @@ func sweepOrphans(ctx context.Context, p cloud.Provider, store *install.Store, s
 	if err != nil {
 		return 0, err
 	}
-	builds, err := store.List()
+	builds, err := listBuilds(store)
 	if err != nil {
 		return 0, err
 	}
@@ -303,14 +297,12 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 	}
 	id := pos[0]
 	var build *install.Build
-	if store, err := install.OpenStore(g.stateDir); err == nil {
-		if b, err := store.Load(id); err == nil {
-			build = b
-			g.useRecorded(fs, b)
-			for _, role := range []string{"installer", "instance"} {
-				if r, ok := b.Resource(role); ok {
-					id = r.ID
-				}
+	if b, err := readStore(g.stateDir).Load(id); err == nil {
+		build = b
+		g.useRecorded(fs, b)
+		for _, role := range []string{"installer", "instance"} {
+			if r, ok := b.Resource(role); ok {
+				id = r.ID
 			}
 		}
 	}

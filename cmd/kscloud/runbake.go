@@ -50,6 +50,11 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	// From here stderr goes through the status line (Write): the -v log
+	// and the warnings of the steps do not write over the progress line.
+	st := newStatus(stderr)
+	defer st.done()
+	stderr = st
 	ctx, cancel := signalContext()
 	defer cancel()
 	store, err := install.OpenStore(f.stateDir)
@@ -87,8 +92,7 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	if b.Cloud == nil {
 		b.Cloud = reached
 	}
-	st := newStatus(stderr)
-	defer st.done()
+	st.start = time.Now()
 	st.line(fmt.Sprintf("build %s (%s on %s)", b.ID, kind, f.provider))
 	pr, err := prepare(ctx, &f, b, p, kind, st, stderr)
 	if err != nil {
@@ -122,11 +126,15 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 	runStart := time.Now()
 	runErr := eng.Run(ctx, b, steps)
 	if runErr != nil && f.keepOnError && b.Status != install.StatusRunning {
-		st.line("kept on error (--keep-on-error): " + b.ResourceSummary())
-		st.line(fmt.Sprintf("resume with: kscloud %s --resume %s; remove with: kscloud cleanup %s", b.Kind, b.ID, b.ID))
+		st.keep("kept on error (--keep-on-error): " + b.ResourceSummary())
+		st.keep(fmt.Sprintf("resume with: kscloud %s --resume %s; remove with: kscloud cleanup %s", b.Kind, b.ID, b.ID))
 	}
 	defer func() {
-		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr, f.calls); err != nil {
+		var volumes int64
+		if vp, ok := p.(volumePather); ok {
+			volumes = volumesWritten(vp, b)
+		}
+		if err := appendSummary(store.Dir, b, time.Since(runStart), runErr, f.calls, volumes); err != nil {
 			fmt.Fprintf(stderr, "kscloud %s: %v\n", kind, err)
 		}
 	}()
@@ -134,13 +142,13 @@ func launch(kind string, args []string, stdout, stderr io.Writer) int {
 		// The image is registered and kept: a provenance not written is
 		// said, not a failed bake.
 		if err := recordImageDigest(ctx, p, b); err != nil {
-			st.line(fmt.Sprintf("warning: image %s: provenance incomplete: %v", b.Result.ImageID, err))
+			st.keep(fmt.Sprintf("warning: image %s: provenance incomplete: %v", b.Result.ImageID, err))
 		}
 		if w, ok := p.(provenanceWriter); ok {
 			if path, err := w.WriteProvenance(ctx, b.Result.ImageID, b.Result.Provenance); err != nil {
-				st.line(fmt.Sprintf("warning: image %s: provenance not written: %v", b.Result.ImageID, err))
+				st.keep(fmt.Sprintf("warning: image %s: provenance not written: %v", b.Result.ImageID, err))
 			} else {
-				st.line("provenance: " + path)
+				st.keep("provenance: " + path)
 			}
 		}
 		if err := store.Save(b); err != nil {

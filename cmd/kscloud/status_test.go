@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // screen renders what a terminal shows for s: \r returns to the start of
@@ -61,5 +63,49 @@ func TestStatusNotATerminal(t *testing.T) {
 	}
 	if isTerminal(&bytes.Buffer{}) {
 		t.Fatal("a buffer counts as a terminal")
+	}
+}
+
+// TestStatusFinalLinesStay: on a terminal, what a run leaves for its user
+// (kept on error, how to resume, a warning) and what others write to
+// stderr during it (the -v log, a step's warning) get lines of their own
+// that the progress line neither overwrites nor runs into; done twice
+// ends the line once.
+func TestStatusFinalLinesStay(t *testing.T) {
+	var buf bytes.Buffer
+	s := &status{w: &buf, tty: true, start: time.Now()}
+	s.line("installing: package 1/10")
+	s.keep("kept on error (--keep-on-error): instance i-1")
+	s.keep("resume with: kscloud bake --resume ks-1; remove with: kscloud cleanup ks-1")
+	s.line("installing: package 2/10")
+	fmt.Fprintf(s, "kscloud: kickstart server 10.0.0.1:8080: address in use; not served again\n")
+	fmt.Fprintf(s, "time=now level=INFO msg=step step=launch")
+	s.line("installing: package 3/10")
+	s.done()
+	s.done()
+	fmt.Fprintf(s, "kscloud bake: failed\n")
+	got := screen(buf.String())
+	want := []string{
+		"[0s] kept on error (--keep-on-error): instance i-1",
+		"[0s] resume with: kscloud bake --resume ks-1; remove with: kscloud cleanup ks-1",
+		"kscloud: kickstart server 10.0.0.1:8080: address in use; not served again",
+		"time=now level=INFO msg=step step=launch",
+		"[0s] installing: package 3/10",
+		"kscloud bake: failed",
+		"",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("terminal shows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Not a terminal: every line once, in order.
+	buf.Reset()
+	s = &status{w: &buf, start: time.Now()}
+	s.line("installing")
+	s.keep("resume with: x")
+	fmt.Fprintf(s, "log line\n")
+	s.done()
+	if got := buf.String(); got != "[0s] installing\n[0s] resume with: x\nlog line\n" {
+		t.Fatalf("log shows %q", got)
 	}
 }

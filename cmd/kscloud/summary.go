@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 	"github.com/kscloud/kscloud/internal/install"
 )
 
@@ -29,9 +31,10 @@ type buildSummary struct {
 	// ImageBytes is the space the image file takes on this host (libvirt:
 	// its allocated blocks; sparse regions take none).
 	ImageBytes int64 `json:"image_bytes,omitempty"`
-	// BytesWritten is what the build wrote on this host: the image and
-	// its export, by allocated blocks (libvirt). Absent for the clouds,
-	// whose volumes are written where kscloud cannot count.
+	// BytesWritten is what the build wrote on this host: the image, its
+	// export and the volumes it keeps (a run's disk), by allocated blocks
+	// (libvirt). Absent for the clouds, whose volumes are written where
+	// kscloud cannot count.
 	BytesWritten *int64 `json:"bytes_written,omitempty"`
 	// APICalls counts the requests made to the cloud's API by this run,
 	// retries included (ec2: every request the SDK sent; opennebula:
@@ -61,10 +64,35 @@ func allocated(path string) int64 {
 	return 0
 }
 
+// volumePather is a provider whose volumes are files on this host
+// (libvirt).
+type volumePather interface {
+	VolumePath(id string) (string, error)
+}
+
+var _ volumePather = (*cloudlibvirt.Provider)(nil)
+
+// volumesWritten is the space the volumes b created and did not remove
+// take on this host (a run's disk; a bake's target is gone by the end).
+func volumesWritten(p volumePather, b *install.Build) int64 {
+	var n int64
+	for _, r := range b.Resources {
+		if r.Kind != install.KindVolume || r.Deleted {
+			continue
+		}
+		if path, err := p.VolumePath(r.ID); err == nil {
+			n += allocated(path)
+		}
+	}
+	return n
+}
+
 // appendSummary appends b's summary line to dir/summary.jsonl in one
 // O_APPEND write, so concurrent builds do not interleave their lines.
-// calls is the provider's API call count (nil: not counted).
-func appendSummary(dir string, b *install.Build, took time.Duration, runErr error, calls *callCounter) error {
+// calls is the provider's API call count (nil: not counted); volumes, the
+// bytes of the volumes left on this host (volumesWritten; libvirt). The
+// error is one line with URLs' credentials struck, as kscloud prints it.
+func appendSummary(dir string, b *install.Build, took time.Duration, runErr error, calls *callCounter, volumes int64) error {
 	s := buildSummary{Time: time.Now().UTC(), Build: b.ID, Kind: b.Kind, Provider: b.Provider, Status: b.Status,
 		DurationS: took.Round(time.Millisecond).Seconds(), Resources: len(b.Resources)}
 	if calls != nil {
@@ -76,11 +104,11 @@ func appendSummary(dir string, b *install.Build, took time.Duration, runErr erro
 		s.ImageBytes = allocated(b.Result.ImagePath)
 	}
 	if b.Provider == "libvirt" {
-		n := s.ImageBytes + allocated(b.Value("export.path"))
+		n := s.ImageBytes + allocated(b.Value("export.path")) + volumes
 		s.BytesWritten = &n
 	}
 	if runErr != nil {
-		s.Error = runErr.Error()
+		s.Error = shown(strings.ReplaceAll(runErr.Error(), "\n", "; "))
 	}
 	line, err := json.Marshal(s)
 	if err != nil {

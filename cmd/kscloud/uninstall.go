@@ -1,14 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
 )
 
 // cmdUninstallHost removes what kscloud set up on a libvirt host: its
-// storage pools and its empty directories. Images and volumes on disk
+// storage pools and its empty directories, the state directory's included. Images and volumes on disk
 // stay (kscloud images rm; or remove the directories it names).
 func cmdUninstallHost(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("uninstall-host", "[--connect URI] [--state-dir DIR]", stderr)
@@ -41,6 +44,7 @@ func cmdUninstallHost(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "uninstall-host", err)
 	}
+	removeStateDirs(g.stateDir, &hs)
 	if g.output == "json" {
 		printJSON(stdout, hostView{RemovedPools: nonNil(hs.RemovedPools), RemovedDirs: nonNil(hs.RemovedDirs), Kept: nonNil(hs.Kept)})
 		return 0
@@ -58,4 +62,22 @@ func cmdUninstallHost(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "nothing of kscloud's on this host")
 	}
 	return 0
+}
+
+// removeStateDirs removes, when empty, what kscloud's own commands made in
+// the state directory (builds by run and bake, cache by a download; the
+// provider has removed its own) and then the state directory itself: with
+// nothing of kscloud's left on the host, no empty directory is either. One
+// that holds files (a build's state, the summary, a cached installer) stays
+// and is named.
+func removeStateDirs(stateDir string, hs *cloudlibvirt.HostSetup) {
+	for _, d := range []string{filepath.Join(stateDir, "builds"), filepath.Join(stateDir, "cache"), stateDir} {
+		switch err := os.Remove(d); {
+		case err == nil:
+			hs.RemovedDirs = append(hs.RemovedDirs, d)
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			hs.Kept = append(hs.Kept, d)
+		}
+	}
 }

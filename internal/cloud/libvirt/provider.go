@@ -705,6 +705,16 @@ func (p *Provider) CreateVolume(ctx context.Context, spec cloud.VolumeSpec) (clo
 	return p.Volume(ctx, id)
 }
 
+// VolumePath is the file holding volume id on this host ("" while it is
+// being created), for what a build wrote here (kscloud's summary).
+func (p *Provider) VolumePath(id string) (string, error) {
+	rec, err := p.reg.get("volume", id)
+	if err != nil {
+		return "", err
+	}
+	return rec.Path, nil
+}
+
 // Volume implements cloud.Volumes.
 func (p *Provider) Volume(ctx context.Context, id string) (cloud.Volume, error) {
 	rec, err := p.reg.get("volume", id)
