@@ -224,6 +224,19 @@ func restartLibvirtd(t *testing.T) {
 	if out, err := exec.Command("libvirtd", "-d").CombinedOutput(); err != nil {
 		t.Fatalf("libvirtd -d: %v %s", err, out)
 	}
+	// The libvirtd scripts/libvirtd.sh started (its pid in the marker) is
+	// the one killed here: the marker names the new one, so the script's
+	// stop at the end of make test stops it and leaves no libvirtd behind.
+	const marker = "/run/kscloud-libvirtd/libvirtd"
+	if _, err := os.Stat(marker); err == nil {
+		out, err := exec.Command("pgrep", "-xo", "libvirtd").Output()
+		if err != nil {
+			t.Fatalf("pgrep libvirtd after restart: %v", err)
+		}
+		if err := os.WriteFile(marker, out, 0o644); err != nil {
+			t.Fatalf("libvirtd marker: %v", err)
+		}
+	}
 	for i := 0; i < 100; i++ {
 		if exec.Command("virsh", "-c", "qemu:///system", "version").Run() == nil {
 			return
