@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	cloudlibvirt "github.com/kscloud/kscloud/internal/cloud/libvirt"
@@ -71,13 +69,5 @@ func cmdUninstallHost(args []string, stdout, stderr io.Writer) int {
 // that holds files (a build's state, the summary, a cached installer) stays
 // and is named.
 func removeStateDirs(stateDir string, hs *cloudlibvirt.HostSetup) {
-	for _, d := range []string{filepath.Join(stateDir, "builds"), filepath.Join(stateDir, "cache"), stateDir} {
-		switch err := os.Remove(d); {
-		case err == nil:
-			hs.RemovedDirs = append(hs.RemovedDirs, d)
-		case errors.Is(err, os.ErrNotExist):
-		default:
-			hs.Kept = append(hs.Kept, d)
-		}
-	}
+	hs.RemoveEmptyDirs(filepath.Join(stateDir, "builds"), filepath.Join(stateDir, "cache"), stateDir)
 }

@@ -3,8 +3,6 @@ package hookd
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -53,15 +51,7 @@ func TestFollowerJournalFields(t *testing.T) {
 		{"stuck", "in-place", "Installing a (1/2)\n", "", true, true, false},
 		{"adopted", "bake", "Installation complete\n", "shutdown", false, false, true},
 	} {
-		state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
-		os.WriteFile(con, []byte(tc.console), 0o644)
-		v := newFakeVirt()
-		store, err := OpenStore(state, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := config.Default()
-		cfg.Hook.InstancesRoot = []string{filepath.Dir(state)}
+		state, con, v, store, cfg := followerSetup(t, tc.console)
 		if tc.stuck {
 			cfg.State.InactivityTimeout.Duration = time.Nanosecond
 		}

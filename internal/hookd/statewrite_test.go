@@ -92,15 +92,7 @@ func TestFollowerStateWriteErrorLoggedAndCounted(t *testing.T) {
 		{"finished", "bake", "Installation complete\n", "shutdown", "record install finished", PhaseFinished},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
-			os.WriteFile(con, []byte(tc.console), 0o644)
-			v := newFakeVirt()
-			store, err := OpenStore(state, quiet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := config.Default()
-			cfg.Hook.InstancesRoot = []string{filepath.Dir(state)}
+			state, con, v, store, cfg := followerSetup(t, tc.console)
 			var logs lockedBuffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			f := NewFollower(log, store, v, func() *config.Config { return cfg })
@@ -156,15 +148,7 @@ func TestFollowerStateWriteErrorLoggedAndCounted(t *testing.T) {
 // A pre-boot rewrite whose record cannot be written is logged and counted
 // by the progress poll and the watchdog the same way.
 func TestFollowerProgressWriteErrorCounted(t *testing.T) {
-	state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
-	os.WriteFile(con, []byte("Starting installer, one moment...\n"), 0o644)
-	v := newFakeVirt()
-	store, err := OpenStore(state, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Hook.InstancesRoot = []string{filepath.Dir(state)}
+	state, con, v, store, cfg := followerSetup(t, "Starting installer, one moment...\n")
 	var logs lockedBuffer
 	f := NewFollower(slog.New(slog.NewJSONHandler(&logs, nil)), store, v, func() *config.Config { return cfg })
 	m := metrics.New(nil)
@@ -259,15 +243,7 @@ func TestFollowerCountsEndedInstalls(t *testing.T) {
 		{"finished", "bake", "Installation complete\n", "shutdown", PhaseFinished, "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			state, con := t.TempDir(), filepath.Join(t.TempDir(), "console.log")
-			os.WriteFile(con, []byte(tc.console), 0o644)
-			v := newFakeVirt()
-			store, err := OpenStore(state, quiet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := config.Default()
-			cfg.Hook.InstancesRoot = []string{filepath.Dir(state)}
+			_, con, v, store, cfg := followerSetup(t, tc.console)
 			f := NewFollower(quiet, store, v, func() *config.Config { return cfg })
 			m := metrics.New(store.List)
 			f.Metrics = m
@@ -297,4 +273,24 @@ func TestFollowerCountsEndedInstalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// followerSetup is a follower test's set-up: a console log holding
+// console, a fake libvirt, a store in a fresh state directory and the
+// default configuration with the state directory's parent as instances
+// root.
+func followerSetup(t *testing.T, console string) (state, con string, v *fakeVirt, store *Store, cfg *config.Config) {
+	t.Helper()
+	state, con = t.TempDir(), filepath.Join(t.TempDir(), "console.log")
+	if err := os.WriteFile(con, []byte(console), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v = newFakeVirt()
+	store, err := OpenStore(state, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = config.Default()
+	cfg.Hook.InstancesRoot = []string{filepath.Dir(state)}
+	return state, con, v, store, cfg
 }

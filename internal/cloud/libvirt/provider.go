@@ -157,6 +157,21 @@ type HostSetup struct {
 	Kept         []string // directories kept because files are left in them
 }
 
+// RemoveEmptyDirs removes each of dirs, in order, that is empty (noted in
+// RemovedDirs); one that holds files is noted in Kept, one that does not
+// exist is skipped.
+func (hs *HostSetup) RemoveEmptyDirs(dirs ...string) {
+	for _, d := range dirs {
+		switch err := os.Remove(d); {
+		case err == nil:
+			hs.RemovedDirs = append(hs.RemovedDirs, d)
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			hs.Kept = append(hs.Kept, d)
+		}
+	}
+}
+
 // UninstallHost removes what the provider set up on this host: its two
 // storage pools (stopped and undefined; volumes and images on disk stay)
 // and its directories that are empty. It refuses while instances it
@@ -186,15 +201,7 @@ func (p *Provider) UninstallHost(ctx context.Context) (HostSetup, error) {
 	p.storageMu.Lock()
 	p.storageOK = false
 	p.storageMu.Unlock()
-	for _, d := range []string{filepath.Join(p.reg.dir, "console"), p.opt.VolumeDir, p.opt.ImageDir, p.reg.dir} {
-		switch err := os.Remove(d); {
-		case err == nil:
-			hs.RemovedDirs = append(hs.RemovedDirs, d)
-		case errors.Is(err, os.ErrNotExist):
-		default:
-			hs.Kept = append(hs.Kept, d)
-		}
-	}
+	hs.RemoveEmptyDirs(filepath.Join(p.reg.dir, "console"), p.opt.VolumeDir, p.opt.ImageDir, p.reg.dir)
 	return hs, nil
 }
 
