@@ -13,7 +13,16 @@ answers() { timeout 5 virsh -c qemu:///system version >/dev/null 2>&1; }
 
 start() {
 	if answers; then
-		echo "libvirtd: already running" >&2
+		# libvirtd needs virtlogd to start a domain ("Failed to connect
+		# socket to '/run/libvirt/virtlogd-sock'"): a libvirtd left running
+		# without it (virtlogd killed, libvirtd restarted by hand) gets one.
+		if ! pgrep -x virtlogd >/dev/null; then
+			virtlogd -d
+			pgrep -xo virtlogd >"$state/virtlogd"
+			echo "libvirtd: already running; started virtlogd" >&2
+		else
+			echo "libvirtd: already running" >&2
+		fi
 		echo running
 		return 0
 	fi
