@@ -87,4 +87,22 @@ func TestUninstallHostRemovesStateDirs(t *testing.T) {
 	if !strings.Contains(stdout, `"`+filepath.Join(dir, "builds")+`"`) || !strings.Contains(stdout, `"`+dir+`"`) {
 		t.Errorf("json does not name the kept directories:\n%s", stdout)
 	}
+
+	// A state directory that is a symbolic link to one elsewhere is kept,
+	// the link and what it points to: unlinking it would lose every build
+	// record whatever the target holds.
+	link := filepath.Join(t.TempDir(), "state-link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI("uninstall-host", "--connect", "test:///default", "--state-dir", link)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("symlinked state directory %s removed (%v):\n%s", link, err, stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "builds", summaryFile)); err != nil {
+		t.Errorf("summary behind the symlinked state directory: %v", err)
+	}
 }

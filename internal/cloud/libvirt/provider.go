@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/cloud"
@@ -157,12 +158,14 @@ type HostSetup struct {
 	Kept         []string // directories kept because files are left in them
 }
 
-// RemoveEmptyDirs removes each of dirs, in order, that is empty (noted in
-// RemovedDirs); one that holds files is noted in Kept, one that does not
-// exist is skipped.
+// RemoveEmptyDirs removes each of dirs, in order, that is an empty
+// directory (noted in RemovedDirs); one that holds files, or is not a
+// directory (a symbolic link to one elsewhere: os.Remove would unlink it
+// whatever its target holds), is noted in Kept; one that does not exist is
+// skipped.
 func (hs *HostSetup) RemoveEmptyDirs(dirs ...string) {
 	for _, d := range dirs {
-		switch err := os.Remove(d); {
+		switch err := syscall.Rmdir(d); {
 		case err == nil:
 			hs.RemovedDirs = append(hs.RemovedDirs, d)
 		case errors.Is(err, os.ErrNotExist):
