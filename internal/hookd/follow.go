@@ -167,6 +167,12 @@ func (f *Follower) started(ctx context.Context, name string) {
 		installLog(f.log, name, StepFollow).Info("following install", "mode", meta.Mode, "source", "libvirt metadata")
 	}
 	err = f.store.Update(name, func(s *hookproto.InstanceStatus) {
+		if ended(s.Phase) {
+			// The installer of an install that ended starts again (a
+			// reboot of a failed install whose domain is still the
+			// installer's): a new install, timed from now.
+			s.StartedAt = f.store.now()
+		}
 		s.Phase = PhaseInstalling
 		s.InstallerXML = inactive
 		s.UUID = info.UUID
@@ -218,10 +224,14 @@ func (f *Follower) started(ctx context.Context, name string) {
 // (nchookd_install_duration_seconds, nchookd_install_failures_total,
 // nchookd_watchdog_firings_total).
 func (f *Follower) update(name, step, what string, fn func(*hookproto.InstanceStatus)) {
+	// The phase before and after fn, read under the store's lock: a hook
+	// (pre-clean, a new deploy) may change the record as soon as Update
+	// lets it go.
 	var was string
-	err := f.store.Update(name, func(s *hookproto.InstanceStatus) { was = s.Phase; fn(s) })
-	if st, ok := f.store.Get(name); ok && !ended(was) && ended(st.Phase) {
-		f.Metrics.InstallEnded(st.Phase, st.Reason, st.UpdatedAt.Sub(st.StartedAt))
+	var now hookproto.InstanceStatus
+	err := f.store.Update(name, func(s *hookproto.InstanceStatus) { was = s.Phase; fn(s); now = *s })
+	if !ended(was) && ended(now.Phase) {
+		f.Metrics.InstallEnded(now.Phase, now.Reason, f.store.now().Sub(now.StartedAt))
 	}
 	if err != nil {
 		f.stateWriteFailed(name, step, what, err)

@@ -294,3 +294,35 @@ func followerSetup(t *testing.T, console string) (state, con string, v *fakeVirt
 	cfg.Hook.InstancesRoot = []string{filepath.Dir(state)}
 	return state, con, v, store, cfg
 }
+
+// The installer of an install that failed starts again (a reboot of the
+// same installer domain): a new install, timed from its new start, and its
+// end counted again.
+func TestFollowerRestartedInstallerTimedAfresh(t *testing.T) {
+	_, con, v, store, cfg := followerSetup(t, "Installing a (1/2)\n")
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	store.now = func() time.Time { return clock }
+	f := NewFollower(quiet, store, v, func() *config.Config { return cfg })
+	m := metrics.New(store.List)
+	f.Metrics = m
+	ctx := context.Background()
+	if err := store.Started(&preboot.Outcome{Instance: "i-1", Mode: "in-place"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, took := range []time.Duration{1000 * time.Second, 10 * time.Second} {
+		v.CreateXML(ctx, installer(t, "in-place", con))
+		f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+		clock = clock.Add(took)
+		v.stop("i-1")
+		f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Stopped, Reason: "crashed", Time: clock})
+		if st, _ := store.Get("i-1"); st.Phase != PhaseFailed {
+			t.Fatalf("phase %q, want failed", st.Phase)
+		}
+	}
+	if got := metricLine(t, m, `nchookd_install_failures_total{reason="installer_crashed"}`); got != "2" {
+		t.Errorf("failures = %s, want 2", got)
+	}
+	if got := metricLine(t, m, "nchookd_install_duration_seconds_sum"); got != "1010" {
+		t.Errorf("install_duration_seconds_sum = %s, want 1010 (1000 s, then 10 s from the second start)", got)
+	}
+}
