@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -231,6 +232,9 @@ func listen(cfg *config.Config) (net.Listener, bool, error) {
 // management replace files by rename). A file that does not validate is
 // refused; the previous one stays.
 func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path string, m *metrics.Daemon, hup <-chan os.Signal) {
+	// The configuration the daemon started with: the keys read only at
+	// start keep its values until a restart, whatever reloads came since.
+	atStart := srv.Config()
 	// Without a watcher (its channels nil) SIGHUP still reloads.
 	var events <-chan fsnotify.Event
 	var watchErrs <-chan error
@@ -292,12 +296,15 @@ func watchConfig(ctx context.Context, log *slog.Logger, srv *hookd.Server, path 
 				notify(log, "STATUS=config reload refused: "+oneLine(errs[0].Error()))
 				continue
 			}
-			restart := config.RestartKeys(srv.Config(), cfg)
+			restart := config.RestartKeys(atStart, cfg)
 			srv.SetConfig(cfg)
 			m.ConfigReload(true)
 			log.Info("config reloaded", "config", path, "installers", len(cfg.Installer))
 			if len(restart) > 0 {
-				log.Warn("config reloaded, but these keys take effect only when nchookd restarts (systemctl restart nchookd); their old values stay in force", "keys", strings.Join(restart, ","))
+				log.Warn("config reloaded, but these keys take effect only when nchookd restarts (systemctl restart nchookd); the daemon keeps their old values", "keys", strings.Join(restart, ","))
+				if slices.Contains(restart, "hook.socket") {
+					log.Warn("the hooks read hook.socket from the file at each launch: until nchookd restarts they find no daemon there and rewrite launches themselves", "socket", cfg.Hook.Socket)
+				}
 			}
 			notify(log, "STATUS=config reloaded")
 		}

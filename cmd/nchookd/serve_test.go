@@ -163,6 +163,20 @@ func TestWatchConfigReloadCountedAndRestartKeysWarned(t *testing.T) {
 			t.Errorf("restart warning %q: want level WARN and keys=metrics.listen", line)
 		}
 	}
+	// Another reload still differs from what the daemon started with: said
+	// again. One that puts the value the daemon runs with back: not said.
+	warnings := func() int { return strings.Count(logs.String(), "take effect only when nchookd restarts") }
+	os.WriteFile(path, body(dir, "refuse", "127.0.0.1:9639"), 0o644)
+	hup <- os.Interrupt
+	waitFor(t, func() bool { return srv.Config().Hook.OnError == config.OnErrorRefuse }, "second reload applied")
+	waitFor(t, func() bool { return warnings() == 2 }, "restart warning said again while metrics.listen differs from the start")
+	os.WriteFile(path, body(dir, "boot", ""), 0o644)
+	hup <- os.Interrupt
+	waitFor(t, func() bool { return srv.Config().Hook.OnError == config.OnErrorBoot }, "third reload applied")
+	time.Sleep(200 * time.Millisecond)
+	if n := warnings(); n != 2 {
+		t.Errorf("%d restart warnings after metrics.listen was put back to its value at start, want 2:\n%s", n, logs.String())
+	}
 	cancel()
 	<-done
 }
