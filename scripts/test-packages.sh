@@ -168,7 +168,9 @@ fake_systemd() {
 	if [ "$1" = on ]; then
 		mkdir -p "$R/run/systemd/system"
 		mv "$R/usr/bin/systemctl" "$R/usr/bin/systemctl.real"
-		printf '%s\n' '#!/bin/sh' 'echo "$*" >>/tmp/systemctl.log' 'exit 0' >"$R/usr/bin/systemctl"
+		# is-active answers 3 (inactive) while /tmp/systemctl.inactive exists.
+		printf '%s\n' '#!/bin/sh' 'echo "$*" >>/tmp/systemctl.log' \
+			'case "$*" in *is-active*) [ ! -e /tmp/systemctl.inactive ] || exit 3 ;; esac' 'exit 0' >"$R/usr/bin/systemctl"
 		chmod 0755 "$R/usr/bin/systemctl"
 		: >"$R/tmp/systemctl.log"
 	else
@@ -182,17 +184,23 @@ fake_systemd() {
 # try-restarts the daemon and says nothing; with an edit the new nchookd
 # refuses (an unknown key; the running daemon refused it at its reload and
 # keeps the previous one), the upgrade leaves the daemon running, does not
-# restart it and says so in one line. The edited file is kept both times.
+# restart it and says so in one line; with the unit stopped (is-active
+# says inactive), the upgrade starts nothing and says nothing. The edited
+# file is kept each time.
 upgrade_restarts() {
 	local f=$1 n out pkg said
 	shift
 	fake_systemd on
-	for n in 2 3; do
+	for n in 2 3 4; do
 		next=$(bump "$f" "$n")
 		cp "$next" "$R/tmp/pkgs/next.$f"
 		if [ "$n" = 3 ]; then
 			echo 'no_such_key = 1 # a typo of the operator' >>"$R/etc/nchookd/nchookd.toml"
 			sleep 0.5 # the running daemon's reload refuses it
+		fi
+		if [ "$n" = 4 ]; then
+			sed -i '/^no_such_key/d' "$R/etc/nchookd/nchookd.toml"
+			touch "$R/tmp/systemctl.inactive"
 		fi
 		: >"$R/tmp/systemctl.log"
 		pkg=/tmp/pkgs/next.$f
@@ -205,6 +213,11 @@ upgrade_restarts() {
 			grep -q '^try-restart nchookd.service' "$R/tmp/systemctl.log" ||
 				fail "$f upgrade, config accepted: no try-restart of nchookd.service: $(tr '\n' ';' <"$R/tmp/systemctl.log")"
 			[ -z "$said" ] || fail "$f upgrade, config accepted: said $said"
+		elif [ "$n" = 4 ]; then
+			if grep -Eq 'restart|start ' "$R/tmp/systemctl.log"; then
+				fail "$f upgrade, unit stopped: the upgrade started it: $(tr '\n' ';' <"$R/tmp/systemctl.log")"
+			fi
+			[ -z "$said" ] || fail "$f upgrade, unit stopped: said $said"
 		else
 			if grep -q 'restart' "$R/tmp/systemctl.log"; then
 				fail "$f upgrade, config refused: the daemon was restarted: $(tr '\n' ';' <"$R/tmp/systemctl.log")"
@@ -216,9 +229,9 @@ upgrade_restarts() {
 			grep -q '^no_such_key' "$R/etc/nchookd/nchookd.toml" || fail "$f upgrade to .$n: the edited config was replaced"
 		fi
 	done
-	sed -i '/^no_such_key/d' "$R/etc/nchookd/nchookd.toml"
+	rm -f "$R/tmp/systemctl.inactive"
 	fake_systemd off
-	ok "$f: upgrade restarts the daemon only into a config the new nchookd accepts ($said)"
+	ok "$f: upgrade restarts a running daemon only into a config the new nchookd accepts, and starts no stopped one"
 }
 
 # A daemon running across the upgrade: dpkg/rpm scripts must not stop it
@@ -284,7 +297,10 @@ fi
 said=$(grep '^nchookd: ' <<<"$out" || true)
 [ "$(grep -c . <<<"$said")" -eq 1 ] && grep -q 'kept /var/lib/nchookd' <<<"$said" ||
 	fail "deb purge: want one line saying /var/lib/nchookd was kept, got: $out"
-# The operator removes the installers; nothing else may be left.
+# Only the operator's installers are left there; the operator removes them
+# (and the directory they kept); nothing else may be left.
+left=$(cd "$R/var/lib/nchookd" && ls -A)
+[ "$left" = installers ] || fail "deb purge: /var/lib/nchookd holds more than the operator's installers: $(tr '\n' ' ' <<<"$left")"
 rm -rf "$R/var/lib/nchookd"
 after=$(snapshot)
 if [ "$before" != "$after" ]; then

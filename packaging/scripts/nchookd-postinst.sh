@@ -54,7 +54,7 @@ if [ -d /run/systemd/system ]; then
 				echo "nchookd: upgraded, but the restart failed; see journalctl -u nchookd" >&2
 		else
 			why=$(printf '%s\n' "$why" | grep -v ': ok, ' | head -n 1)
-			echo "nchookd: upgraded but not restarted: the new version refuses /etc/nchookd/nchookd.toml (${why#nchookd check: }); the old daemon keeps running: fix the file (nchookd check), then systemctl restart nchookd" >&2
+			echo "nchookd: upgraded but not restarted: the new version refuses /etc/nchookd/nchookd.toml (${why#nchookd check: }); the old daemon keeps running, but the new hooks read the same file and may refuse launches with kscloud directives: fix the file (nchookd check), then systemctl restart nchookd" >&2
 		fi
 	fi
 fi
