@@ -11,17 +11,32 @@ mkdir -p "$state"
 
 answers() { timeout 5 virsh -c qemu:///system version >/dev/null 2>&1; }
 
+# virtlogd_up: a virtlogd runs, or systemd starts one on its socket when
+# libvirtd connects (virtlogd.socket).
+virtlogd_up() {
+	pgrep -x virtlogd >/dev/null && return 0
+	[ -d /run/systemd/system ] && systemctl --quiet is-active virtlogd.socket 2>/dev/null
+}
+
+# start_virtlogd: start one and record it for stop; says so when it cannot.
+start_virtlogd() {
+	if virtlogd -d; then
+		pgrep -xo virtlogd >"$state/virtlogd"
+	else
+		echo "libvirtd: virtlogd did not start: domains with a log cannot start" >&2
+		return 1
+	fi
+}
+
 start() {
 	if answers; then
 		# libvirtd needs virtlogd to start a domain ("Failed to connect
 		# socket to '/run/libvirt/virtlogd-sock'"): a libvirtd left running
 		# without it (virtlogd killed, libvirtd restarted by hand) gets one.
-		if ! pgrep -x virtlogd >/dev/null; then
-			virtlogd -d
-			pgrep -xo virtlogd >"$state/virtlogd"
-			echo "libvirtd: already running; started virtlogd" >&2
-		else
+		if virtlogd_up; then
 			echo "libvirtd: already running" >&2
+		else
+			start_virtlogd && echo "libvirtd: already running; started virtlogd" >&2
 		fi
 		echo running
 		return 0
@@ -37,7 +52,7 @@ start() {
 			echo 'group = "root"'
 		} >>"$conf"
 	fi
-	pgrep -x virtlogd >/dev/null || { virtlogd -d; pgrep -xo virtlogd >"$state/virtlogd"; }
+	virtlogd_up || start_virtlogd || true
 	pgrep -x libvirtd >/dev/null || { libvirtd -d; pgrep -xo libvirtd >"$state/libvirtd"; }
 	for _ in $(seq 1 100); do
 		answers && { echo "libvirtd: started" >&2; echo started; return 0; }
