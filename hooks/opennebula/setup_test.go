@@ -410,3 +410,27 @@ func TestSetupSymlinkedDirRefused(t *testing.T) {
 		t.Errorf("root-only directory holds %d entries, want 2", len(ents))
 	}
 }
+
+// TestSetupStatusAsAnotherUser: status run by a user who neither is root
+// nor owns the remotes reads them as itself (setpriv to the owner's uid is
+// not allowed to it: it said "not enabled", exit 3, of an enabled wrapper).
+func TestSetupStatusAsAnotherUser(t *testing.T) {
+	f := nobodyFrontend(t)
+	if out, code := f.setup(t, "enable"); code != 0 {
+		t.Fatalf("enable: %d %s", code, out)
+	}
+	script := filepath.Join(filepath.Dir(f.remotes), "nchookd-one-setup")
+	b, err := os.ReadFile("nchookd-one-setup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", "sh", script, "status", f.remotes)
+	cmd.Env = f.env
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "enabled: "+f.deploy+" wraps") {
+		t.Errorf("status as uid 54321: %v\n%s", err, out)
+	}
+}
