@@ -298,22 +298,6 @@ func fail(stderr io.Writer, cmd string, err error) int {
 // values redacted (a kickstart URL with user:pass@ or ?token=).
 func shown(s string) string { return install.RedactText(safetext.Line(s)) }
 
-// readStore is the builds directory for a command that only reads it
-// (status, vnc, cleanup): unlike install.OpenStore it creates nothing, so
-// asking on a host that never ran a build leaves no state directory.
-func readStore(stateDir string) *install.Store {
-	return &install.Store{Dir: filepath.Join(stateDir, "builds")}
-}
-
-// listBuilds lists the builds of a store; no builds directory is no builds.
-func listBuilds(s *install.Store) ([]*install.Build, error) {
-	bs, err := s.List()
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return bs, err
-}
-
 func buildDir(stateDir, id string) string { return filepath.Join(stateDir, "builds", id+".d") }
 
 // cloudRef is where the opened provider's resources live.

@@ -119,7 +119,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kscloud status: %v\n", err)
 		return 2
 	}
-	store := readStore(g.stateDir)
+	store := install.ReadStore(g.stateDir)
 	var builds []*install.Build
 	if len(pos) == 1 {
 		b, err := store.Load(pos[0])
@@ -127,7 +127,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, "status", err)
 		}
 		builds = []*install.Build{b}
-	} else if builds, err = listBuilds(store); err != nil {
+	} else if builds, err = store.List(); err != nil {
 		return fail(stderr, "status", err)
 	}
 	if g.output == "json" {
@@ -183,7 +183,7 @@ func cmdCleanup(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	store := readStore(g.stateDir)
+	store := install.ReadStore(g.stateDir)
 	var b *install.Build
 	if len(pos) == 1 {
 		if b, err = store.Load(pos[0]); err != nil {
@@ -234,7 +234,7 @@ func sweepOrphans(ctx context.Context, p cloud.Provider, store *install.Store, s
 	if err != nil {
 		return 0, err
 	}
-	builds, err := listBuilds(store)
+	builds, err := store.List()
 	if err != nil {
 		return 0, err
 	}
@@ -297,7 +297,7 @@ func cmdVNC(args []string, stdout, stderr io.Writer) int {
 	}
 	id := pos[0]
 	var build *install.Build
-	if b, err := readStore(g.stateDir).Load(id); err == nil {
+	if b, err := install.ReadStore(g.stateDir).Load(id); err == nil {
 		build = b
 		g.useRecorded(fs, b)
 		for _, role := range []string{"installer", "instance"} {

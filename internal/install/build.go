@@ -265,6 +265,14 @@ func OpenStore(stateDir string) (*Store, error) {
 	return &Store{Dir: d}, nil
 }
 
+// ReadStore is the builds directory under stateDir for a command that
+// only reads it (status, vnc, cleanup): unlike OpenStore it creates
+// nothing, so asking on a host that never ran a build leaves no state
+// directory.
+func ReadStore(stateDir string) *Store {
+	return &Store{Dir: filepath.Join(stateDir, "builds")}
+}
+
 // Save writes the build's state file atomically.
 func (s *Store) Save(b *Build) error {
 	s.mu.Lock()
@@ -316,6 +324,9 @@ func (s *Store) Load(id string) (*Build, error) {
 // List returns every build, newest first.
 func (s *Store) List() ([]*Build, error) {
 	ents, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no builds directory (ReadStore): no builds
+	}
 	if err != nil {
 		return nil, err
 	}
