@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -92,17 +93,12 @@ func completionTree() []compCmd {
 		c.subs = subWords(usage, n)
 		for _, sub := range c.subs {
 			_, flags := commandHelp(cmds[n], []string{sub})
-			if sameFlags(flags, c.flags) {
+			if slices.Equal(flags, c.flags) {
 				continue
 			}
-			added := false
-			for i, g := range c.subFlags {
-				if sameFlags(g.flags, flags) {
-					c.subFlags[i].subs = append(c.subFlags[i].subs, sub)
-					added = true
-				}
-			}
-			if !added {
+			if i := slices.IndexFunc(c.subFlags, func(g subGroup) bool { return slices.Equal(g.flags, flags) }); i >= 0 {
+				c.subFlags[i].subs = append(c.subFlags[i].subs, sub)
+			} else {
 				c.subFlags = append(c.subFlags, subGroup{subs: []string{sub}, flags: flags})
 			}
 		}
@@ -137,18 +133,6 @@ func commandHelp(cmd command, words []string) (string, []compFlag) {
 		flags = append(flags, f)
 	}
 	return lines[0], flags
-}
-
-func sameFlags(a, b []compFlag) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // subWords returns the sub-commands of a usage line such as
