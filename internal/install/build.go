@@ -159,10 +159,15 @@ func (b *Build) Record(r Resource) {
 
 // Resource returns the live (not deleted) resource with role, if any.
 func (b *Build) Resource(role string) (Resource, bool) {
+	return b.lastResource(func(r Resource) bool { return r.Role == role })
+}
+
+// lastResource is the newest resource not deleted that match accepts.
+func (b *Build) lastResource(match func(Resource) bool) (Resource, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i := len(b.Resources) - 1; i >= 0; i-- {
-		if r := b.Resources[i]; r.Role == role && !r.Deleted {
+		if r := b.Resources[i]; !r.Deleted && match(r) {
 			return r, true
 		}
 	}

@@ -221,15 +221,10 @@ func DeleteResource(ctx context.Context, p cloud.Provider, r Resource) error {
 // and STEP= find them as they find the daemon's.
 func (b *Build) logAttrs(step string) []any {
 	attrs := []any{"build", b.ID, "step", step}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i := len(b.Resources) - 1; i >= 0; i-- {
-		if r := b.Resources[i]; r.Kind == KindInstance && !r.Deleted {
-			attrs = append(attrs, "instance", r.ID)
-			if b.Provider == "libvirt" {
-				attrs = append(attrs, "domain", r.ID)
-			}
-			break
+	if r, ok := b.lastResource(func(r Resource) bool { return r.Kind == KindInstance }); ok {
+		attrs = append(attrs, "instance", r.ID)
+		if b.Provider == "libvirt" {
+			attrs = append(attrs, "domain", r.ID)
 		}
 	}
 	return attrs
