@@ -1,21 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kscloud/kscloud/internal/config"
 	"github.com/kscloud/kscloud/internal/hookd"
 	"github.com/kscloud/kscloud/internal/metrics"
+	"github.com/kscloud/kscloud/internal/testenv"
 )
 
 // SIGHUP (systemctl reload: ExecReload= of nchookd.service) reloads the
@@ -74,36 +72,10 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Fatalf("not within 5 s: %s", what)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // reloads reads nchookd_config_reloads_total{outcome} from the handler.
 func reloads(t *testing.T, m *metrics.Daemon, outcome string) string {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	want := `nchookd_config_reloads_total{outcome="` + outcome + `"} `
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if strings.HasPrefix(line, want) {
-			return strings.TrimPrefix(line, want)
-		}
-	}
-	t.Fatalf("no %s in the metrics", want)
-	return ""
+	return testenv.Metric(t, m.Handler(), `nchookd_config_reloads_total{outcome="`+outcome+`"}`)
 }
 
 // Every reload is counted by outcome, also one refused by the node checks
@@ -123,7 +95,7 @@ func TestWatchConfigReloadCountedAndRestartKeysWarned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	store, err := hookd.OpenStore(cfg.State.Dir, log)
 	if err != nil {

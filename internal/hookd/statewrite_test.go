@@ -1,7 +1,6 @@
 package hookd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,26 +17,16 @@ import (
 	"github.com/kscloud/kscloud/internal/hookproto"
 	"github.com/kscloud/kscloud/internal/metrics"
 	"github.com/kscloud/kscloud/internal/preboot"
+	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/internal/virt"
 )
 
 // lockedBuffer is a log sink the follower and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type lockedBuffer struct{ testenv.Buffer }
 
 func (l *lockedBuffer) records(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -167,8 +155,8 @@ func TestFollowerProgressWriteErrorCounted(t *testing.T) {
 	if got := stateWriteErrors(t, m); got != "1" {
 		t.Errorf("nchookd_state_write_errors_total = %s, want 1", got)
 	}
-	if !strings.Contains(logs.b.String(), `"msg":"record progress: install record not written"`) {
-		t.Errorf("no error logged:\n%s", logs.b.String())
+	if !strings.Contains(logs.String(), `"msg":"record progress: install record not written"`) {
+		t.Errorf("no error logged:\n%s", logs.String())
 	}
 }
 
@@ -220,16 +208,7 @@ func TestPreCleanForgetErrorLoggedAndCounted(t *testing.T) {
 // labels, as the text format writes them).
 func metricLine(t *testing.T, m *metrics.Daemon, name string) string {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body, _ := io.ReadAll(rec.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, name+" ") {
-			return strings.TrimPrefix(line, name+" ")
-		}
-	}
-	t.Fatalf("no %s in:\n%s", name, body)
-	return ""
+	return testenv.Metric(t, m.Handler(), name)
 }
 
 // An install that ends is counted when its phase changes, once: a later

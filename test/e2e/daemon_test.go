@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kscloud/kscloud/internal/hookproto"
+	"github.com/kscloud/kscloud/internal/testenv"
 )
 
 // notifyListener is a real sd_notify socket, as systemd provides.
@@ -68,7 +69,7 @@ func TestE2ESystemdProtocol(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ WATCHDOG_PID=$$ exec "$0" serve --config "$1"`, bins.nchookd, n.cfg)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, "LISTEN_FDS=1", "LISTEN_FDNAMES=nchookd.socket", "WATCHDOG_USEC=2000000")
 	cmd.ExtraFiles = []*os.File{f} // fd 3
-	logs := new(lockedBuffer)
+	logs := new(testenv.Buffer)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

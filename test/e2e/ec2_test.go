@@ -388,7 +388,7 @@ func TestE2EEC2BakeResume(t *testing.T) {
 	ks := writeKS(t, ec2KS)
 	e.srv.ResetCounts()
 	cmd := e.cmd(nil, e.bakeArgs(ks, "e2e-resume")...)
-	se := new(lockedBuffer)
+	se := new(testenv.Buffer)
 	cmd.Stderr = se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -453,7 +453,7 @@ func TestE2EEC2RunInPlace(t *testing.T) {
 	cmd := e.cmd(ctx, "run", "--ks", url, "--installer-image", e.emi, "--kernel", e.eki, "--initrd", e.eri, "--vnc",
 		"--extra-args", "no_timer_check", "--timeout", "30m", "--inactivity", "10m", "--output", "json")
 	var so bytes.Buffer
-	se := new(lockedBuffer)
+	se := new(testenv.Buffer)
 	cmd.Stdout, cmd.Stderr = &so, se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -566,9 +566,9 @@ func userdataOf(b *install.Build) (*userdata.Request, error) {
 func TestE2EEC2Interrupt(t *testing.T) {
 	e := newEC2Env(t, nil)
 	ks := writeKS(t, ec2KS)
-	start := func() (*exec.Cmd, *lockedBuffer) {
+	start := func() (*exec.Cmd, *testenv.Buffer) {
 		cmd := e.cmd(nil, e.bakeArgs(ks, "e2e-int")...)
-		se := new(lockedBuffer)
+		se := new(testenv.Buffer)
 		cmd.Stderr = se
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -264,17 +264,17 @@ func TestE2EKscloudWatchdog(t *testing.T) {
 func TestE2EKscloudInterrupt(t *testing.T) {
 	k, i := testInstaller(t)
 	ks := writeKS(t, baseKS+"poweroff\n")
-	start := func(e *ksEnv, extra ...string) (*exec.Cmd, *lockedBuffer) {
+	start := func(e *ksEnv, extra ...string) (*exec.Cmd, *testenv.Buffer) {
 		args := append([]string{"bake", "--ks", ks, "--kernel", k, "--initrd", i, "--disk", "1", "--extra-args", tcgArgs, "--state-dir", e.state, "--connect", e.uri}, extra...)
 		cmd := exec.Command(bins.kscloud, args...)
-		se := new(lockedBuffer)
+		se := new(testenv.Buffer)
 		cmd.Stderr = se
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		return cmd, se
 	}
-	waitFor := func(se *lockedBuffer, s string) {
+	waitFor := func(se *testenv.Buffer, s string) {
 		deadline := time.Now().Add(5 * time.Minute)
 		for !strings.Contains(se.String(), s) {
 			if time.Now().After(deadline) {
@@ -369,7 +369,7 @@ func TestE2EKscloudWithNchookd(t *testing.T) {
 	ks := writeKS(t, ksText)
 	cmd := exec.Command(bins.kscloud, "run", "--ks", ks, "--location", tree, "--disk", "1", "--extra-args", tcgArgs, "--vnc", "--state-dir", e.state, "--connect", e.uri)
 	var so bytes.Buffer
-	se := new(lockedBuffer)
+	se := new(testenv.Buffer)
 	cmd.Stdout, cmd.Stderr = &so, se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

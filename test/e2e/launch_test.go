@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -106,7 +105,7 @@ func (n *node) serve(t testing.TB) *exec.Cmd {
 			bins.nchookd, "serve", "--config", n.cfg, "--log-level", "debug")
 	}
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifySock)
-	logs := new(lockedBuffer)
+	logs := new(testenv.Buffer)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -142,25 +141,6 @@ func (n *node) serve(t testing.TB) *exec.Cmd {
 	}
 	t.Fatalf("nchookd sent no READY=1 within 20 s; log:\n%s", logs.String())
 	return nil
-}
-
-// lockedBuffer collects a child's output while the test reads it: the
-// copying goroutine of exec.Cmd writes, the test polls String.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func openVirt(t *testing.T) *virt.Conn {

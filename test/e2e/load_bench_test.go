@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscloud/kscloud/internal/testenv"
 	"github.com/kscloud/kscloud/test/ncsim"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkHookLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	cmd := n.serve(b)
-	logs := cmd.Stderr.(*lockedBuffer)
+	logs := cmd.Stderr.(*testenv.Buffer)
 	kdir := b.TempDir()
 	kernel, ramdisk := filepath.Join(kdir, "vmlinuz"), filepath.Join(kdir, "initrd")
 	os.WriteFile(kernel, []byte("kernel"), 0o644)

@@ -130,7 +130,7 @@ func TestE2EOpenNebula(t *testing.T) {
 
 	// SIGKILL mid-bake, then --resume.
 	cmd := e.cmd(ctx, "bake", "--ks", ks, "--kernel", e.kernel, "--initrd", e.initrd, "--name", "e2e-one-kill", "--disk", "1", "--memory", "512", "--output", "json")
-	se := new(lockedBuffer)
+	se := new(testenv.Buffer)
 	cmd.Stderr = se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestE2EOpenNebulaCleanup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := e.cmd(ctx, "bake", "--ks", ks, "--kernel", e.kernel, "--initrd", e.initrd, "--name", "e2e-one-clean", "--disk", "1", "--memory", "512")
-	se := new(lockedBuffer)
+	se := new(testenv.Buffer)
 	cmd.Stderr = se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
