@@ -41,18 +41,18 @@ var (
 	shRead = regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*):?-`)
 )
 
-// manEnvironment returns the ENVIRONMENT section of a man page.
-func manEnvironment(t *testing.T, man string) string {
+// manSection returns the section of a man page headed .SH name.
+func manSection(t *testing.T, man, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(man)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.Index(string(b), ".SH ENVIRONMENT")
+	i := strings.Index(string(b), ".SH "+name)
 	if i < 0 {
-		t.Fatalf("%s: no ENVIRONMENT section", man)
+		t.Fatalf("%s: no %s section", man, name)
 	}
-	sec := string(b)[i+len(".SH ENVIRONMENT"):]
+	sec := string(b)[i+len(".SH "+name):]
 	if j := strings.Index(sec, "\n.SH "); j >= 0 {
 		sec = sec[:j]
 	}
@@ -102,7 +102,7 @@ func TestManEnvironment(t *testing.T) {
 		{"../../packaging/man/kscloud.1", []string{"./cmd/kscloud"}, ""},
 		{"../../packaging/man/nchookd.8", []string{"./cmd/nchookd", "./hooks/..."}, "../../hooks"},
 	} {
-		sec := manEnvironment(t, tc.man)
+		sec := manSection(t, tc.man, "ENVIRONMENT")
 		reads := map[string][]string{} // variable → the files reading it
 		for _, p := range goSources(t, tc.pkgs...) {
 			src, err := os.ReadFile(p)
@@ -164,19 +164,7 @@ func TestManEnvironment(t *testing.T) {
 // kscloud keeps there, the credentials it reads, and every completion
 // script the package installs.
 func TestManFiles(t *testing.T) {
-	b, err := os.ReadFile("../../packaging/man/kscloud.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := string(b)
-	if i := strings.Index(files, ".SH FILES"); i >= 0 {
-		files = files[i:]
-	} else {
-		t.Fatal("kscloud.1: no FILES section")
-	}
-	if j := strings.Index(files[1:], "\n.SH "); j >= 0 {
-		files = files[:j+1]
-	}
+	files := manSection(t, "../../packaging/man/kscloud.1", "FILES")
 	want := []string{"/var/lib/kscloud/", "~/.local/state/kscloud/", "builds/", "summary.jsonl", "~/.one/one_auth", "~/.one/one_endpoint", "~/.aws/credentials"}
 	pkg, err := os.ReadFile("../../packaging/nfpm/kscloud.yaml")
 	if err != nil {
