@@ -58,14 +58,7 @@ func TestCompletionZsh(t *testing.T) {
 			t.Errorf("zsh: %q<TAB> = %q (%v), want %q", tc.line, got, err, tc.want)
 		}
 	}
-	for _, tc := range []struct {
-		line string
-		want []string
-	}{
-		{"kscloud cleanup --", []string{"--orphans", "--connect", "--state-dir", "--output"}},
-		{"kscloud images export --", []string{"--format", "--compress", "--connect"}},
-		{"kscloud help ", []string{"bake", "cleanup", "images", "uninstall-host"}},
-	} {
+	for _, tc := range shellSomeCases {
 		out, err := exec.Command(zsh, "-f", "-c", zshCapture, "zsh", dir, tc.line).CombinedOutput()
 		if got := strings.Fields(string(out)); err != nil || !hasAll(got, tc.want) {
 			t.Errorf("zsh: %q<TAB> = %q (%v), want among them %q", tc.line, got, err, tc.want)
@@ -102,14 +95,7 @@ func TestCompletionFish(t *testing.T) {
 			t.Errorf("fish: complete -C %q = %q (%v), want %q", tc.line, out, err, tc.want)
 		}
 	}
-	for _, tc := range []struct {
-		line string
-		want []string
-	}{
-		{"kscloud cleanup --", []string{"--orphans", "--connect", "--state-dir", "--output"}},
-		{"kscloud images export --", []string{"--format", "--compress", "--connect"}},
-		{"kscloud help ", []string{"bake", "cleanup", "images", "uninstall-host"}},
-	} {
+	for _, tc := range shellSomeCases {
 		cmd := exec.Command(fish, "--no-config", "-c", "source $argv[1]; complete -C $argv[2]", f, tc.line)
 		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
 		out, err := cmd.CombinedOutput()
@@ -154,6 +140,16 @@ var shellCases = []struct {
 	{"kscloud he", []string{"help"}},
 	{"kscloud help ima", []string{"images"}},
 	{"kscloud help unin", []string{"uninstall-host"}},
+}
+
+// shellSomeCases are completions that must offer at least these words.
+var shellSomeCases = []struct {
+	line string
+	want []string
+}{
+	{"kscloud cleanup --", []string{"--orphans", "--connect", "--state-dir", "--output"}},
+	{"kscloud images export --", []string{"--format", "--compress", "--connect"}},
+	{"kscloud help ", []string{"bake", "cleanup", "images", "uninstall-host"}},
 }
 
 // sameWords reports whether got and want hold the same words, in any order.
