@@ -87,11 +87,7 @@ func TestFollowerStateWriteErrorLoggedAndCounted(t *testing.T) {
 			m := metrics.New(nil)
 			f.Metrics = m
 			ctx := context.Background()
-			v.CreateXML(ctx, installer(t, tc.mode, con))
-			if err := store.Started(&preboot.Outcome{Instance: "i-1", Mode: tc.mode}); err != nil {
-				t.Fatal(err)
-			}
-			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+			followInstall(ctx, t, f, v, store, tc.mode, con)
 			if got := stateWriteErrors(t, m); got != "0" {
 				t.Fatalf("state write errors before the directory broke: %s", got)
 			}
@@ -227,11 +223,7 @@ func TestFollowerCountsEndedInstalls(t *testing.T) {
 			m := metrics.New(store.List)
 			f.Metrics = m
 			ctx := context.Background()
-			v.CreateXML(ctx, installer(t, tc.mode, con))
-			if err := store.Started(&preboot.Outcome{Instance: "i-1", Mode: tc.mode}); err != nil {
-				t.Fatal(err)
-			}
-			f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
+			followInstall(ctx, t, f, v, store, tc.mode, con)
 			if got := metricLine(t, m, "nchookd_install_duration_seconds_count"); got != "0" {
 				t.Fatalf("installs ended before any ended: %s", got)
 			}
@@ -304,4 +296,15 @@ func TestFollowerRestartedInstallerTimedAfresh(t *testing.T) {
 	if got := metricLine(t, m, "nchookd_install_duration_seconds_sum"); got != "1010" {
 		t.Errorf("install_duration_seconds_sum = %s, want 1010 (1000 s, then 10 s from the second start)", got)
 	}
+}
+
+// followInstall starts installer i-1 (mode, console log con) as a pre-boot
+// rewrite records it and libvirt reports its start to f.
+func followInstall(ctx context.Context, t *testing.T, f *Follower, v *fakeVirt, store *Store, mode, con string) {
+	t.Helper()
+	v.CreateXML(ctx, installer(t, mode, con))
+	if err := store.Started(&preboot.Outcome{Instance: "i-1", Mode: mode}); err != nil {
+		t.Fatal(err)
+	}
+	f.handle(ctx, virt.Event{Domain: "i-1", Kind: virt.Started})
 }
